@@ -1,0 +1,49 @@
+# Tether: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target installs what it needs first (idempotently).
+
+SHELL := /bin/bash
+BAZEL ?= bazel
+DEPS := tools/install-deps.sh
+
+.PHONY: help deps build demo test test-sanitizers lint format clean
+
+help:
+	@echo "make demo             the local mesh demo (installs what is missing, builds, runs)"
+	@echo "make test             every test (installs what is missing, builds, runs)"
+	@echo "make build            build every binary"
+	@echo "make test-sanitizers  the test suite under ASan, UBSan and TSan"
+	@echo "make lint             clang-format and clang-tidy over our code"
+
+deps:
+	@$(DEPS) build
+
+build: deps
+	@echo "==> building"
+	@$(BAZEL) build //...
+
+demo: deps
+	@$(DEPS) mesh
+	@echo "==> building"
+	@$(BAZEL) build //proxy:tether-proxy //control:tether-control
+	@tools/demo.sh
+
+test: deps
+	@$(DEPS) mesh
+	@echo "==> running every test"
+	@tools/run-tests.sh
+
+test-sanitizers: deps
+	@$(DEPS) mesh
+	@for c in asan ubsan tsan; do \
+	  echo "==> tests under --config=$$c"; \
+	  tools/run-tests.sh --config=$$c || exit 1; \
+	done
+
+lint: deps
+	@tools/lint.sh
+
+format: deps
+	@tools/lint.sh --fix
+
+clean:
+	@$(BAZEL) clean

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# install-deps.sh [GROUP...]: installs what Tether needs from Debian's packages,
+# only what is missing, and fetches BoringSSL's source. Idempotent; works as
+# root or through sudo.
+#
+# Groups: build (default: compilers, Bazel, gRPC, Protobuf, Abseil, test
+# libraries), mesh (network namespaces, iptables, packet capture for the local
+# mesh and its end-to-end tests), bench (HAProxy, nginx, stunnel and load
+# generators for tests/bench).
+set -euo pipefail
+
+declare -A GROUPS_PKGS=(
+  [build]="bazel-bootstrap g++ clang libclang-rt-14-dev lld pkg-config binutils
+           libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+           libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libevent-dev
+           libyaml-cpp-dev nlohmann-json3-dev dpkg-dev xz-utils clang-format clang-tidy"
+  [mesh]="iproute2 iptables procps psmisc curl tshark"
+  [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client
+           python3-matplotlib"
+)
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+groups=("$@")
+[[ ${#groups[@]} -eq 0 ]] && groups=(build)
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  fi
+fi
+
+missing=()
+for group in "${groups[@]}"; do
+  if [[ -z "${GROUPS_PKGS[$group]+x}" ]]; then
+    echo "install-deps: unknown group '$group' (build, mesh, bench)" >&2
+    exit 2
+  fi
+  for pkg in ${GROUPS_PKGS[$group]}; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  if [[ $(id -u) -ne 0 && -z "$SUDO" ]]; then
+    echo "install-deps: missing Debian packages and neither root nor sudo available:" >&2
+    echo "  apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  log "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  # tshark asks whether non-root users may capture; answer for it.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" |
+    $SUDO debconf-set-selections 2>/dev/null || true
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+  log "packages installed"
+else
+  log "Debian packages for ${groups[*]}: all present"
+fi
+
+for group in "${groups[@]}"; do
+  if [[ "$group" == build ]]; then
+    tree=$("$(dirname "$0")/../third_party/boringssl/fetch.sh")
+    log "BoringSSL source: $tree"
+  fi
+done
