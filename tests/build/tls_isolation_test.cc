@@ -4,11 +4,10 @@
 // If the isolation breaks, either BoringSSL's calls land in OpenSSL or gRPC's
 // calls land in BoringSSL, and one of these checks fails or crashes.
 
-#include <dlfcn.h>
-
 #include <memory>
 #include <string>
 
+#include <dlfcn.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -62,20 +61,19 @@ SelfSigned MakeSelfSigned() {
   X509_set_pubkey(x, out.key.get());
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  for (const auto& [nid, value] :
-       {std::pair{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
-        std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
+                                   std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
     bssl::UniquePtr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
     EXPECT_NE(ext, nullptr);
     X509_add_ext(x, ext.get(), -1);
   }
   EXPECT_TRUE(X509_sign(x, out.key.get(), EVP_sha256()));
-  out.cert_pem = ToPem(
-      [](BIO* b, void* o) { return PEM_write_bio_X509(b, static_cast<X509*>(o)); }, x);
+  out.cert_pem =
+      ToPem([](BIO* b, void* o) { return PEM_write_bio_X509(b, static_cast<X509*>(o)); }, x);
   out.key_pem = ToPem(
       [](BIO* b, void* o) {
-        return PEM_write_bio_PrivateKey(b, static_cast<EVP_PKEY*>(o), nullptr, nullptr, 0,
-                                        nullptr, nullptr);
+        return PEM_write_bio_PrivateKey(b, static_cast<EVP_PKEY*>(o), nullptr, nullptr, 0, nullptr,
+                                        nullptr);
       },
       out.key.get());
   return out;
