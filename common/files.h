@@ -1,0 +1,35 @@
+// Files: small, safe file helpers for state directories.
+//
+//   TETHER_RETURN_IF_ERROR(WriteFileAtomic(dir + "/ca.key", pem, 0600));
+#ifndef TETHER_COMMON_FILES_H_
+#define TETHER_COMMON_FILES_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tether {
+
+// ReadFile returns the whole file. NotFound if it does not exist; other
+// errors are Internal and name the path and errno text. Files larger than
+// `max_bytes` are rejected with InvalidArgument.
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
+
+// WriteFileAtomic writes `contents` to a temporary file in the same
+// directory with permissions `mode`, fsyncs it and renames it over `path`:
+// readers see the old or the new file, never a torn one.
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents,
+                             mode_t mode = 0644);
+
+// MakeDirs creates `path` and missing parents with `mode` (like mkdir -p).
+absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);
+
+bool FileExists(const std::string& path);
+
+}  // namespace tether
+
+#endif  // TETHER_COMMON_FILES_H_

@@ -1,0 +1,117 @@
+#include "control/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/pki/certs.h"
+#include "common/pki/spiffe_id.h"
+
+namespace tether::control {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& st) {
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+}
+
+}  // namespace
+
+grpc::Status AdminService::CreateJoinToken(grpc::ServerContext*,
+                                           const tether::admin::v1::CreateJoinTokenRequest* req,
+                                           tether::admin::v1::CreateJoinTokenResponse* resp) {
+  auto ca = store_->Current();
+  absl::StatusOr<pki::SpiffeId> id =
+      pki::SpiffeId::Make(ca->trust_domain, req->namespace_(), req->service_account());
+  if (!id.ok()) return ToGrpc(id.status());
+  absl::StatusOr<JoinTokens::Minted> minted =
+      tokens_->Create(*id, absl::Seconds(req->ttl_seconds()));
+  if (!minted.ok()) return ToGrpc(minted.status());
+  audit_->Record("join_token_created",
+                 {{"spiffe_id", id->ToString()}, {"expires", absl::ToUnixSeconds(minted->expires)}});
+  resp->set_token(minted->token);
+  resp->set_spiffe_id(id->ToString());
+  resp->set_expires_unix(absl::ToUnixSeconds(minted->expires));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListCertificates(grpc::ServerContext*,
+                                            const tether::admin::v1::ListCertificatesRequest* req,
+                                            tether::admin::v1::ListCertificatesResponse* resp) {
+  auto revoked = registry_->Revocations();
+  for (const IssuedRecord& r : registry_->List(req->spiffe_id())) {
+    auto* c = resp->add_certificates();
+    c->set_serial_hex(r.serial_hex);
+    c->set_spiffe_id(r.spiffe_id);
+    c->set_not_before_unix(absl::ToUnixSeconds(r.not_before));
+    c->set_not_after_unix(absl::ToUnixSeconds(r.not_after));
+    c->set_issuer_serial_hex(r.issuer_serial_hex);
+    c->set_revoked(revoked->revoked.serials.contains(r.serial_hex) ||
+                   revoked->revoked.spiffe_ids.contains(r.spiffe_id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListWorkloads(grpc::ServerContext*,
+                                         const tether::admin::v1::ListWorkloadsRequest*,
+                                         tether::admin::v1::ListWorkloadsResponse* resp) {
+  for (const WorkloadInfo& w : streams_->Workloads()) {
+    auto* out = resp->add_workloads();
+    out->set_spiffe_id(w.spiffe_id);
+    out->set_workload_name(w.workload_name);
+    out->set_proxy_version(w.proxy_version);
+    out->set_peer_address(w.peer);
+    out->set_connected_since_unix(absl::ToUnixSeconds(w.connected_since));
+    out->set_serial_hex(w.serial_hex);
+    if (!w.serial_hex.empty()) out->set_not_after_unix(absl::ToUnixSeconds(w.not_after));
+    out->set_authenticated_by(w.authenticated_by);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Revoke(grpc::ServerContext*, const tether::admin::v1::RevokeRequest* req,
+                                  tether::admin::v1::RevokeResponse* resp) {
+  absl::StatusOr<uint64_t> version;
+  std::string target;
+  switch (req->target_case()) {
+    case tether::admin::v1::RevokeRequest::kSerialHex:
+      target = req->serial_hex();
+      version = registry_->RevokeSerial(target);
+      break;
+    case tether::admin::v1::RevokeRequest::kSpiffeId:
+      target = req->spiffe_id();
+      version = registry_->RevokeIdentity(target);
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "name a serial or a SPIFFE ID to revoke");
+  }
+  if (!version.ok()) return ToGrpc(version.status());
+  audit_->Record("revoked", {{"target", target}, {"version", *version}});
+  resp->set_revocations_version(*version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RotateCa(grpc::ServerContext*,
+                                    const tether::admin::v1::RotateCaRequest* req,
+                                    tether::admin::v1::RotateCaResponse* resp) {
+  absl::Duration overlap =
+      req->overlap_seconds() > 0 ? absl::Seconds(req->overlap_seconds()) : 2 * cert_ttl_;
+  absl::StatusOr<RotateResult> result = store_->Rotate(overlap);
+  if (!result.ok()) return ToGrpc(result.status());
+  audit_->Record("ca_rotated", {{"new_root", result->new_root_serial},
+                                {"old_root", result->old_root_serial},
+                                {"old_root_dropped", absl::ToUnixSeconds(result->old_root_dropped)}});
+  resp->set_new_root_serial_hex(result->new_root_serial);
+  resp->set_old_root_serial_hex(result->old_root_serial);
+  resp->set_old_root_dropped_unix(absl::ToUnixSeconds(result->old_root_dropped));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetTrustBundle(grpc::ServerContext*,
+                                          const tether::admin::v1::GetTrustBundleRequest*,
+                                          tether::admin::v1::GetTrustBundleResponse* resp) {
+  auto ca = store_->Current();
+  resp->set_trust_domain(ca->trust_domain);
+  resp->set_roots_pem(ca->bundle.ToPem());
+  resp->set_version(ca->version);
+  return grpc::Status::OK;
+}
+
+}  // namespace tether::control

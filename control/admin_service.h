@@ -1,0 +1,57 @@
+// AdminService: the operators' gRPC API (api/tether/admin/v1), used by tetherctl.
+#ifndef TETHER_CONTROL_ADMIN_SERVICE_H_
+#define TETHER_CONTROL_ADMIN_SERVICE_H_
+
+#include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/clock.h"
+#include "control/ca/audit_log.h"
+#include "control/ca/ca_store.h"
+#include "control/ca/join_tokens.h"
+#include "control/ca/registry.h"
+#include "control/ca/stream_service.h"
+
+namespace tether::control {
+
+class AdminService final : public tether::admin::v1::AdminService::Service {
+ public:
+  AdminService(CaStore* store, CertificateRegistry* registry, JoinTokens* tokens,
+               StreamService* streams, AuditLog* audit, absl::Duration cert_ttl,
+               const Clock* clock)
+      : store_(store),
+        registry_(registry),
+        tokens_(tokens),
+        streams_(streams),
+        audit_(audit),
+        cert_ttl_(cert_ttl),
+        clock_(clock) {}
+
+  grpc::Status CreateJoinToken(grpc::ServerContext*,
+                               const tether::admin::v1::CreateJoinTokenRequest* request,
+                               tether::admin::v1::CreateJoinTokenResponse* response) override;
+  grpc::Status ListCertificates(grpc::ServerContext*,
+                                const tether::admin::v1::ListCertificatesRequest* request,
+                                tether::admin::v1::ListCertificatesResponse* response) override;
+  grpc::Status ListWorkloads(grpc::ServerContext*,
+                             const tether::admin::v1::ListWorkloadsRequest* request,
+                             tether::admin::v1::ListWorkloadsResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext*, const tether::admin::v1::RevokeRequest* request,
+                      tether::admin::v1::RevokeResponse* response) override;
+  grpc::Status RotateCa(grpc::ServerContext*, const tether::admin::v1::RotateCaRequest* request,
+                        tether::admin::v1::RotateCaResponse* response) override;
+  grpc::Status GetTrustBundle(grpc::ServerContext*,
+                              const tether::admin::v1::GetTrustBundleRequest* request,
+                              tether::admin::v1::GetTrustBundleResponse* response) override;
+
+ private:
+  CaStore* const store_;
+  CertificateRegistry* const registry_;
+  JoinTokens* const tokens_;
+  StreamService* const streams_;
+  AuditLog* const audit_;
+  const absl::Duration cert_ttl_;
+  const Clock* const clock_;
+};
+
+}  // namespace tether::control
+
+#endif  // TETHER_CONTROL_ADMIN_SERVICE_H_

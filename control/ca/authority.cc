@@ -1,0 +1,168 @@
+#include "control/ca/authority.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/pki/csr.h"
+
+namespace tether::control {
+
+absl::string_view ReasonWord(CaError error) {
+  switch (error) {
+    case CaError::kMalformedCsr:
+      return "malformed_csr";
+    case CaError::kBadSignature:
+      return "bad_signature";
+    case CaError::kWeakKey:
+      return "weak_key";
+    case CaError::kIdentityMismatch:
+      return "identity_mismatch";
+    case CaError::kRevoked:
+      return "revoked";
+    case CaError::kRateLimited:
+      return "rate_limited";
+    case CaError::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+absl::Status CaErrorStatus(CaError error, absl::string_view message) {
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  switch (error) {
+    case CaError::kMalformedCsr:
+    case CaError::kBadSignature:
+    case CaError::kWeakKey:
+      code = absl::StatusCode::kInvalidArgument;
+      break;
+    case CaError::kIdentityMismatch:
+    case CaError::kRevoked:
+      code = absl::StatusCode::kPermissionDenied;
+      break;
+    case CaError::kRateLimited:
+      code = absl::StatusCode::kResourceExhausted;
+      break;
+    case CaError::kInternal:
+      break;
+  }
+  return absl::Status(code, absl::StrCat(ReasonWord(error), ": ", message));
+}
+
+std::string CaReasonOf(const absl::Status& status) {
+  absl::string_view msg = status.message();
+  size_t colon = msg.find(':');
+  if (colon == absl::string_view::npos) return "internal";
+  absl::string_view word = msg.substr(0, colon);
+  for (CaError e : {CaError::kMalformedCsr, CaError::kBadSignature, CaError::kWeakKey,
+                    CaError::kIdentityMismatch, CaError::kRevoked, CaError::kRateLimited}) {
+    if (word == ReasonWord(e)) return std::string(word);
+  }
+  return "internal";
+}
+
+absl::Time RenewAfter(absl::Time not_before, absl::Time not_after, double jitter01) {
+  absl::Duration life = not_after - not_before;
+  return not_before + life / 2 + life * (0.1 * std::clamp(jitter01, 0.0, 1.0));
+}
+
+CertificateAuthority::CertificateAuthority(CaStore* store, CertificateRegistry* registry,
+                                           AuditLog* audit, const Clock* clock,
+                                           AuthorityOptions options)
+    : store_(store),
+      registry_(registry),
+      audit_(audit),
+      clock_(clock),
+      options_(options),
+      limiter_(clock, options.requests_per_minute, options.burst) {}
+
+absl::StatusOr<Issued> CertificateAuthority::Sign(const pki::SpiffeId& authenticated,
+                                                  absl::string_view csr_der,
+                                                  absl::Duration requested_ttl,
+                                                  absl::string_view peer) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Issued> out = SignUnobserved(authenticated, csr_der, requested_ttl);
+  const absl::Duration latency = absl::Now() - start;
+  if (out.ok()) {
+    audit_->Record("issued", {{"spiffe_id", out->spiffe_id},
+                              {"serial", out->serial_hex},
+                              {"not_after", absl::ToUnixSeconds(out->not_after)},
+                              {"peer", std::string(peer)}});
+  } else {
+    audit_->Record("rejected", {{"spiffe_id", authenticated.ToString()},
+                                {"reason", CaReasonOf(out.status())},
+                                {"message", std::string(out.status().message())},
+                                {"peer", std::string(peer)}});
+  }
+  if (observer_) observer_(out.ok() ? "issued" : CaReasonOf(out.status()), latency);
+  return out;
+}
+
+absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId& authenticated,
+                                                            absl::string_view csr_der,
+                                                            absl::Duration requested_ttl) {
+  if (!limiter_.Allow(authenticated.ToString())) {
+    return CaErrorStatus(CaError::kRateLimited,
+                         absl::StrCat("too many certificate requests for ",
+                                      authenticated.ToString(), "; retry later"));
+  }
+  absl::StatusOr<pki::ParsedCsr> csr = pki::ParseCsr(csr_der);
+  if (!csr.ok()) {
+    absl::string_view msg = csr.status().message();
+    CaError err = CaError::kMalformedCsr;
+    if (absl::StrContains(msg, "signature")) err = CaError::kBadSignature;
+    if (absl::StrContains(msg, "weak") || absl::StrContains(msg, "unsupported key")) {
+      err = CaError::kWeakKey;
+    }
+    return CaErrorStatus(err, msg);
+  }
+  if (csr->spiffe_id != authenticated) {
+    return CaErrorStatus(CaError::kIdentityMismatch,
+                         absl::StrCat("the CSR asks for ", csr->spiffe_id.ToString(),
+                                      " but the stream is authenticated as ",
+                                      authenticated.ToString()));
+  }
+  std::shared_ptr<const RevocationSnapshot> revoked = registry_->Revocations();
+  if (revoked->revoked.spiffe_ids.contains(authenticated.ToString())) {
+    return CaErrorStatus(CaError::kRevoked,
+                         absl::StrCat(authenticated.ToString(), " is revoked"));
+  }
+  std::shared_ptr<const CaSnapshot> ca = store_->Current();
+  if (authenticated.trust_domain != ca->trust_domain) {
+    return CaErrorStatus(CaError::kIdentityMismatch,
+                         absl::StrCat("this CA serves trust domain ", ca->trust_domain));
+  }
+  absl::Duration ttl = requested_ttl <= absl::ZeroDuration() ? options_.default_ttl
+                                                             : requested_ttl;
+  ttl = std::clamp(ttl, absl::Minutes(1), std::max(absl::Minutes(1), options_.default_ttl));
+  pki::LeafRequest req;
+  req.public_key = csr->public_key.get();
+  req.spiffe_id = csr->spiffe_id;
+  req.now = clock_->Now();
+  req.ttl = ttl;
+  absl::StatusOr<bssl::UniquePtr<X509>> leaf = ca->issuer->SignLeaf(req);
+  if (!leaf.ok()) return CaErrorStatus(CaError::kInternal, leaf.status().message());
+
+  pki::CertInfo info = pki::DescribeCert(leaf->get());
+  Issued issued;
+  issued.serial_hex = info.serial_hex;
+  issued.spiffe_id = authenticated.ToString();
+  issued.not_before = info.not_before;
+  issued.not_after = info.not_after;
+  uint32_t r;
+  RAND_bytes(reinterpret_cast<uint8_t*>(&r), sizeof(r));
+  issued.renew_after = RenewAfter(info.not_before, info.not_after, r / 4294967296.0);
+  issued.chain = ca->issuer->ChainFor(leaf->get());
+
+  IssuedRecord rec{issued.serial_hex, issued.spiffe_id, issued.not_before, issued.not_after,
+                   pki::SerialHex(ca->issuer->authority().cert.get())};
+  if (absl::Status st = registry_->RecordIssued(rec); !st.ok()) {
+    // Unrecorded means unrevocable: do not hand it out.
+    return CaErrorStatus(CaError::kInternal, st.message());
+  }
+  return issued;
+}
+
+}  // namespace tether::control

@@ -1,0 +1,103 @@
+// CertificateAuthority: the CA's decision for one certificate request, apart
+// from any transport.
+//
+//   CertificateAuthority ca(store, registry, audit, clock, {.default_ttl = absl::Hours(1)});
+//   absl::StatusOr<Issued> out = ca.Sign(authenticated_id, csr_der, absl::ZeroDuration(), peer);
+//   if (!out.ok()) ReasonOf(out.status());  // "identity_mismatch", ...
+//
+// Every outcome is audited. Rejections are a CaError (a stable reason word)
+// mapped to a status code; nothing is issued on any rejection.
+#ifndef TETHER_CONTROL_CA_AUTHORITY_H_
+#define TETHER_CONTROL_CA_AUTHORITY_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/pki/certs.h"
+#include "common/pki/spiffe_id.h"
+#include "control/ca/audit_log.h"
+#include "control/ca/ca_store.h"
+#include "control/ca/rate_limiter.h"
+#include "control/ca/registry.h"
+
+namespace tether::control {
+
+enum class CaError {
+  kMalformedCsr,      // INVALID_ARGUMENT
+  kBadSignature,      // INVALID_ARGUMENT
+  kWeakKey,           // INVALID_ARGUMENT
+  kIdentityMismatch,  // PERMISSION_DENIED
+  kRevoked,           // PERMISSION_DENIED
+  kRateLimited,       // RESOURCE_EXHAUSTED
+  kInternal,          // INTERNAL
+};
+
+// ReasonWord: "malformed_csr", "bad_signature", "weak_key", "identity_mismatch",
+// "revoked", "rate_limited", "internal".
+absl::string_view ReasonWord(CaError error);
+
+// CaErrorStatus returns a status with the error's code whose message is
+// "<reason word>: <message>".
+absl::Status CaErrorStatus(CaError error, absl::string_view message);
+
+// CaReasonOf returns the reason word of a CaErrorStatus, or "internal".
+std::string CaReasonOf(const absl::Status& status);
+
+struct Issued {
+  pki::CertChain chain;  // leaf first, then intermediates (no root)
+  std::string serial_hex;
+  std::string spiffe_id;
+  absl::Time not_before;
+  absl::Time not_after;
+  absl::Time renew_after;
+};
+
+struct AuthorityOptions {
+  absl::Duration default_ttl = absl::Hours(1);
+  // Per identity: sustained rate and burst of certificate requests.
+  double requests_per_minute = 30;
+  double burst = 10;
+};
+
+// Observes each decision: the reason word ("issued" on success) and the time
+// spent signing. Used for metrics.
+using SignObserver = std::function<void(absl::string_view outcome, absl::Duration latency)>;
+
+class CertificateAuthority {
+ public:
+  CertificateAuthority(CaStore* store, CertificateRegistry* registry, AuditLog* audit,
+                       const Clock* clock, AuthorityOptions options);
+
+  // Sign checks `csr_der` against the identity the stream authenticated as,
+  // signs it with the current signer, and records it. `requested_ttl` of 0
+  // means the default; it is clamped to [1 minute, default].
+  absl::StatusOr<Issued> Sign(const pki::SpiffeId& authenticated, absl::string_view csr_der,
+                              absl::Duration requested_ttl, absl::string_view peer);
+
+  void SetObserver(SignObserver observer) { observer_ = std::move(observer); }
+  const AuthorityOptions& options() const { return options_; }
+
+ private:
+  absl::StatusOr<Issued> SignUnobserved(const pki::SpiffeId& authenticated,
+                                        absl::string_view csr_der, absl::Duration requested_ttl);
+
+  CaStore* const store_;
+  CertificateRegistry* const registry_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
+  const AuthorityOptions options_;
+  RateLimiter limiter_;
+  SignObserver observer_;
+};
+
+// RenewAfter returns when a certificate valid over [not_before, not_after]
+// should be renewed: at half its lifetime, plus up to 10% of the lifetime of
+// jitter drawn from `jitter01` in [0, 1).
+absl::Time RenewAfter(absl::Time not_before, absl::Time not_after, double jitter01);
+
+}  // namespace tether::control
+
+#endif  // TETHER_CONTROL_CA_AUTHORITY_H_

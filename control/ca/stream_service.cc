@@ -1,0 +1,373 @@
+#include "control/ca/stream_service.h"
+
+#include <deque>
+
+#include <grpc/grpc_security_constants.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/pki/certs.h"
+#include "common/pki/verify.h"
+#include "common/version.h"
+
+namespace tether::control {
+
+using tether::ca::v1::StreamRequest;
+using tether::ca::v1::StreamResponse;
+
+tether::ca::v1::TrustBundle TrustBundleMessage(const CaSnapshot& ca) {
+  tether::ca::v1::TrustBundle msg;
+  msg.set_trust_domain(ca.trust_domain);
+  for (const auto& root : ca.bundle.roots()) msg.add_roots_der(pki::CertToDer(root.get()));
+  msg.set_version(ca.version);
+  return msg;
+}
+
+tether::ca::v1::RevocationList RevocationMessage(const RevocationSnapshot& revocations) {
+  tether::ca::v1::RevocationList msg;
+  std::vector<std::string> serials(revocations.revoked.serials.begin(),
+                                   revocations.revoked.serials.end());
+  std::vector<std::string> ids(revocations.revoked.spiffe_ids.begin(),
+                               revocations.revoked.spiffe_ids.end());
+  std::sort(serials.begin(), serials.end());
+  std::sort(ids.begin(), ids.end());
+  for (auto& s : serials) msg.add_serials(std::move(s));
+  for (auto& s : ids) msg.add_spiffe_ids(std::move(s));
+  msg.set_version(revocations.version);
+  return msg;
+}
+
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& st) {
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+}
+
+}  // namespace
+
+// CertStream: one proxy's stream. Writes are queued and issued one at a time;
+// Finish waits for the queue to drain.
+class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamResponse> {
+ public:
+  CertStream(StreamService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    info_.peer = context->peer();
+    info_.connected_since = service->clock_->Now();
+    service_->Register(this);
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The proxy closed its side (or the call broke): end cleanly.
+      FinishWith(grpc::Status::OK);
+      return;
+    }
+    bool authenticated;
+    {
+      absl::MutexLock lock(&mu_);
+      authenticated = authenticated_;
+    }
+    if (!authenticated) {
+      HandleHello();
+    } else {
+      HandleRequest();
+    }
+    absl::MutexLock lock(&mu_);
+    if (!finishing_) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (!ok) {
+      // The peer is gone; drop what is queued and finish.
+      queue_.clear();
+      finishing_ = true;
+      if (!pending_finish_) pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
+    }
+    if (!queue_.empty()) {
+      StartWrite(&queue_.front());
+    } else if (pending_finish_ && !finished_) {
+      finished_ = true;
+      Finish(*pending_finish_);
+    }
+  }
+
+  void OnDone() override {
+    service_->Unregister(this);
+    delete this;
+  }
+
+  // Enqueue sends `msg` unless the stream is finishing. Thread-safe.
+  void Enqueue(StreamResponse msg) {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) return;
+    queue_.push_back(std::move(msg));
+    if (queue_.size() == 1) StartWrite(&queue_.front());
+  }
+
+  void PushTrustBundle(const CaSnapshot& ca) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!authenticated_ || ca.version <= bundle_version_sent_) return;
+      bundle_version_sent_ = ca.version;
+    }
+    StreamResponse msg;
+    *msg.mutable_trust_bundle() = TrustBundleMessage(ca);
+    Enqueue(std::move(msg));
+  }
+
+  void PushRevocations(const RevocationSnapshot& rev) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!authenticated_ || (revocations_sent_ && rev.version <= revocations_version_sent_)) {
+        return;
+      }
+      revocations_sent_ = true;
+      revocations_version_sent_ = rev.version;
+    }
+    StreamResponse msg;
+    *msg.mutable_revocations() = RevocationMessage(rev);
+    Enqueue(std::move(msg));
+  }
+
+  WorkloadInfo info() const {
+    absl::MutexLock lock(&mu_);
+    return info_;
+  }
+  bool authenticated() const {
+    absl::MutexLock lock(&mu_);
+    return authenticated_;
+  }
+
+ private:
+  void FinishWith(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (finishing_ && pending_finish_) return;
+    finishing_ = true;
+    pending_finish_ = std::move(status);
+    if (queue_.empty() && !finished_) {
+      finished_ = true;
+      Finish(*pending_finish_);
+    }
+  }
+
+  void HandleHello() {
+    if (!request_.has_hello()) {
+      FinishWith(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                              "the first message of a stream must be a Hello"));
+      return;
+    }
+    const auto& hello = request_.hello();
+    absl::StatusOr<pki::SpiffeId> id;
+    std::string method;
+    switch (hello.credential_case()) {
+      case tether::ca::v1::Hello::kJoinToken:
+        method = "join_token";
+        id = service_->tokens_->Redeem(hello.join_token());
+        break;
+      case tether::ca::v1::Hello::kKubernetesToken:
+        method = "kubernetes";
+        if (service_->kubernetes_ == nullptr) {
+          id = absl::UnauthenticatedError(
+              "this control plane does not accept Kubernetes tokens (not started with "
+              "--kubernetes)");
+        } else {
+          id = service_->kubernetes_->Authenticate(hello.kubernetes_token());
+        }
+        break;
+      default:
+        method = "certificate";
+        id = AuthenticateByCertificate();
+        break;
+    }
+    if (id.ok()) {
+      auto revoked = service_->registry_->Revocations();
+      if (revoked->revoked.spiffe_ids.contains(id->ToString())) {
+        id = absl::PermissionDeniedError(absl::StrCat(id->ToString(), " is revoked"));
+      }
+    }
+    if (!id.ok()) {
+      service_->audit_->Record("stream_rejected", {{"method", method},
+                                                   {"reason", std::string(id.status().message())},
+                                                   {"peer", info_.peer}});
+      FinishWith(ToGrpc(id.status()));
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      authenticated_ = true;
+      identity_ = *id;
+      info_.spiffe_id = id->ToString();
+      info_.workload_name = hello.workload_name().substr(0, 253);
+      info_.proxy_version = hello.proxy_version().substr(0, 64);
+      info_.authenticated_by = method;
+    }
+    service_->audit_->Record("stream_authenticated",
+                             {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", info_.peer}});
+    StreamResponse welcome;
+    welcome.mutable_welcome()->set_spiffe_id(id->ToString());
+    welcome.mutable_welcome()->set_server_time_unix_ms(
+        absl::ToUnixMillis(service_->clock_->Now()));
+    welcome.mutable_welcome()->set_default_ttl_seconds(
+        absl::ToInt64Seconds(service_->ca_->options().default_ttl));
+    Enqueue(std::move(welcome));
+    PushTrustBundle(*service_->store_->Current());
+    PushRevocations(*service_->registry_->Revocations());
+  }
+
+  absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate() {
+    std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+    std::vector<grpc::string_ref> pem;
+    if (auth != nullptr) pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+    if (pem.empty() && auth != nullptr) {
+      pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    }
+    if (pem.empty()) {
+      return absl::UnauthenticatedError(
+          "no credential: send a join token or Kubernetes token in Hello, or connect with a "
+          "mesh certificate");
+    }
+    auto chain = pki::CertsFromPem(absl::string_view(pem[0].data(), pem[0].size()));
+    if (!chain.ok()) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("client certificate: ", chain.status().message()));
+    }
+    std::vector<X509*> raw;
+    for (auto& c : *chain) raw.push_back(c.get());
+    auto ca = service_->store_->Current();
+    auto revoked = service_->registry_->Revocations();
+    absl::StatusOr<pki::VerifiedPeer> peer =
+        pki::VerifyChain(raw, ca->bundle, service_->clock_->Now(), revoked->revoked,
+                         pki::Purpose::kClient, ca->trust_domain);
+    if (!peer.ok()) {
+      absl::StatusCode code = pki::ReasonOf(peer.status()) == "revoked"
+                                  ? absl::StatusCode::kPermissionDenied
+                                  : absl::StatusCode::kUnauthenticated;
+      return absl::Status(code, absl::StrCat("client certificate: ", peer.status().message()));
+    }
+    return peer->spiffe_id;
+  }
+
+  void HandleRequest() {
+    if (!request_.has_certificate_request()) {
+      FinishWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "Hello may only be the first message of a stream"));
+      return;
+    }
+    const auto& req = request_.certificate_request();
+    pki::SpiffeId id;
+    {
+      absl::MutexLock lock(&mu_);
+      id = identity_;
+    }
+    absl::StatusOr<Issued> issued = service_->ca_->Sign(
+        id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), info_.peer);
+    StreamResponse msg;
+    if (!issued.ok()) {
+      auto* rej = msg.mutable_rejected();
+      rej->set_request_id(req.request_id());
+      rej->set_code(static_cast<int32_t>(issued.status().code()));
+      rej->set_reason(CaReasonOf(issued.status()));
+      rej->set_message(std::string(issued.status().message()));
+    } else {
+      auto* cert = msg.mutable_certificate();
+      cert->set_request_id(req.request_id());
+      for (const auto& c : issued->chain) cert->add_chain_der(pki::CertToDer(c.get()));
+      cert->set_serial_hex(issued->serial_hex);
+      cert->set_not_before_unix(absl::ToUnixSeconds(issued->not_before));
+      cert->set_not_after_unix(absl::ToUnixSeconds(issued->not_after));
+      cert->set_renew_after_unix(absl::ToUnixSeconds(issued->renew_after));
+      absl::MutexLock lock(&mu_);
+      info_.serial_hex = issued->serial_hex;
+      info_.not_after = issued->not_after;
+    }
+    Enqueue(std::move(msg));
+  }
+
+  StreamService* const service_;
+  grpc::CallbackServerContext* const context_;
+  StreamRequest request_;  // owned by the read in flight
+
+  mutable absl::Mutex mu_;
+  std::deque<StreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+  bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
+  pki::SpiffeId identity_ ABSL_GUARDED_BY(mu_);
+  WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
+  uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t revocations_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
+                             CertificateRegistry* registry, JoinTokens* tokens,
+                             Authenticator* kubernetes, AuditLog* audit, const Clock* clock)
+    : ca_(ca),
+      store_(store),
+      registry_(registry),
+      tokens_(tokens),
+      kubernetes_(kubernetes),
+      audit_(audit),
+      clock_(clock) {}
+
+StreamService::~StreamService() {
+  // The server must be shut down first; wait for the reactors to be gone.
+  absl::MutexLock lock(&mu_);
+  while (!streams_.empty()) all_done_.Wait(&mu_);
+}
+
+grpc::ServerBidiReactor<StreamRequest, StreamResponse>* StreamService::Stream(
+    grpc::CallbackServerContext* context) {
+  return new CertStream(this, context);
+}
+
+void StreamService::Register(CertStream* stream) {
+  {
+    absl::MutexLock lock(&mu_);
+    streams_.insert(stream);
+  }
+  if (stream_observer_) stream_observer_(+1);
+}
+
+void StreamService::Unregister(CertStream* stream) {
+  {
+    absl::MutexLock lock(&mu_);
+    streams_.erase(stream);
+    if (streams_.empty()) all_done_.SignalAll();
+  }
+  if (stream_observer_) stream_observer_(-1);
+}
+
+void StreamService::BroadcastTrustBundle() {
+  std::shared_ptr<const CaSnapshot> ca = store_->Current();
+  absl::MutexLock lock(&mu_);
+  for (CertStream* s : streams_) s->PushTrustBundle(*ca);
+}
+
+void StreamService::BroadcastRevocations() {
+  std::shared_ptr<const RevocationSnapshot> rev = registry_->Revocations();
+  absl::MutexLock lock(&mu_);
+  for (CertStream* s : streams_) s->PushRevocations(*rev);
+}
+
+std::vector<WorkloadInfo> StreamService::Workloads() const {
+  std::vector<WorkloadInfo> out;
+  absl::MutexLock lock(&mu_);
+  for (CertStream* s : streams_) {
+    if (s->authenticated()) out.push_back(s->info());
+  }
+  std::sort(out.begin(), out.end(), [](const WorkloadInfo& a, const WorkloadInfo& b) {
+    return a.spiffe_id < b.spiffe_id;
+  });
+  return out;
+}
+
+size_t StreamService::stream_count() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+}  // namespace tether::control

@@ -1,0 +1,193 @@
+#include "control/control_plane.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/pki/certs.h"
+#include "common/pki/keys.h"
+
+namespace tether::control {
+
+// Largest message either gRPC server accepts: a CSR is well under 16 KiB.
+constexpr int kMaxMessageBytes = 64 * 1024;
+
+bool IsLoopbackListen(absl::string_view host_port) {
+  return absl::StartsWith(host_port, "127.") || absl::StartsWith(host_port, "[::1]:") ||
+         absl::StartsWith(host_port, "localhost:");
+}
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
+    const ControlPlaneOptions& options, const Clock* clock) {
+  std::unique_ptr<ControlPlane> cp(new ControlPlane(options, clock));
+  if (absl::Status st = cp->Init(); !st.ok()) return st;
+  return cp;
+}
+
+absl::Status ControlPlane::Init() {
+  if (options_.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  if (options_.cert_ttl < absl::Minutes(1)) {
+    return absl::InvalidArgumentError("--cert-ttl must be at least 1m");
+  }
+  if (!options_.admin_allow_remote && !IsLoopbackListen(options_.admin_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--admin-listen ", options_.admin_listen,
+        " is not a loopback address; the admin API has no authentication of its own "
+        "(use --admin-allow-remote to accept this)"));
+  }
+  if (absl::Status st = MakeDirs(options_.state_dir, 0700); !st.ok()) return st;
+
+  CaOptions ca_opts;
+  ca_opts.state_dir = options_.state_dir;
+  ca_opts.trust_domain = options_.trust_domain;
+  ca_opts.plugged_dir = options_.ca_dir;
+  auto store = CaStore::Open(ca_opts, clock_);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  auto registry = CertificateRegistry::Open(options_.state_dir, clock_);
+  if (!registry.ok()) return registry.status();
+  registry_ = std::move(*registry);
+  auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.json", clock_);
+  if (!tokens.ok()) return tokens.status();
+  tokens_ = std::move(*tokens);
+  auto audit = AuditLog::Open(
+      options_.audit_log.empty() ? options_.state_dir + "/audit.jsonl" : options_.audit_log,
+      clock_);
+  if (!audit.ok()) return audit.status();
+  audit_ = std::move(*audit);
+
+  AuthorityOptions auth_opts;
+  auth_opts.default_ttl = options_.cert_ttl;
+  auth_opts.requests_per_minute = options_.requests_per_minute;
+  ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(),
+                                               clock_, auth_opts);
+  streams_ = std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(),
+                                             tokens_.get(), options_.kubernetes, audit_.get(),
+                                             clock_);
+  admin_ = std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(),
+                                          streams_.get(), audit_.get(), options_.cert_ttl,
+                                          clock_);
+  if (absl::Status st = RenewServingCertificate(); !st.ok()) return st;
+
+  store_->SetOnChange([this] {
+    (void)RenewServingCertificate();
+    streams_->BroadcastTrustBundle();
+  });
+  registry_->SetOnChange([this] { streams_->BroadcastRevocations(); });
+
+  // The certificate stream: TLS with the serving certificate; the client
+  // certificate is requested but checked by the stream itself (VerifyChain),
+  // so that a proxy whose certificate expired can still reach the CA with
+  // its bootstrap credential.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      ServingDir() + "/key.pem", ServingDir() + "/chain.pem", ServingDir() + "/roots.pem",
+      std::max<int64_t>(1, absl::ToInt64Seconds(options_.serving_refresh)));
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.grpc_listen, grpc::experimental::TlsServerCredentials(tls),
+                           &grpc_port_);
+  builder.RegisterService(streams_.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || grpc_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.grpc_listen, " (--grpc-listen)"));
+  }
+
+  grpc::ServerBuilder admin_builder;
+  admin_builder.AddListeningPort(options_.admin_listen, grpc::InsecureServerCredentials(),
+                                 &admin_port_);
+  admin_builder.RegisterService(admin_.get());
+  admin_builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  admin_server_ = admin_builder.BuildAndStart();
+  if (admin_server_ == nullptr || admin_port_ == 0) {
+    grpc_server_->Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.admin_listen, " (--admin-listen)"));
+  }
+
+  maintenance_ = std::thread([this] {
+    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) RunMaintenance();
+  });
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::RenewServingCertificate() {
+  std::shared_ptr<const CaSnapshot> ca = store_->Current();
+  {
+    absl::MutexLock lock(&mu_);
+    if (clock_->Now() < serving_renew_at_ && ca->version == serving_ca_version_) {
+      return absl::OkStatus();
+    }
+  }
+  auto key = pki::GenerateP256Key();
+  if (!key.ok()) return key.status();
+  auto id = pki::SpiffeId::Make(ca->trust_domain, kControlNamespace, kControlServiceAccount);
+  if (!id.ok()) return id.status();
+  pki::LeafRequest req;
+  req.public_key = key->get();
+  req.spiffe_id = *id;
+  req.now = clock_->Now();
+  req.ttl = std::max(options_.cert_ttl, absl::Hours(24));
+  req.dns_names = {"localhost", "tether-control", "tether-control.tether-system",
+                   kControlServerName};
+  for (const auto& n : options_.serving_dns_names) req.dns_names.push_back(n);
+  auto leaf = ca->issuer->SignLeaf(req);
+  if (!leaf.ok()) return leaf.status();
+  if (absl::Status st = MakeDirs(ServingDir(), 0700); !st.ok()) return st;
+  // Key first: gRPC re-reads all three, and a key/cert mismatch is skipped.
+  if (absl::Status st = WriteFileAtomic(ServingDir() + "/key.pem",
+                                        pki::PrivateKeyToPem(key->get()), 0600);
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = WriteFileAtomic(ServingDir() + "/chain.pem",
+                                        pki::ChainToPem(ca->issuer->ChainFor(leaf->get())), 0644);
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = WriteFileAtomic(ServingDir() + "/roots.pem", ca->bundle.ToPem(), 0644);
+      !st.ok()) {
+    return st;
+  }
+  pki::CertInfo info = pki::DescribeCert(leaf->get());
+  absl::MutexLock lock(&mu_);
+  serving_renew_at_ = info.not_before + (info.not_after - info.not_before) / 2;
+  serving_ca_version_ = ca->version;
+  return absl::OkStatus();
+}
+
+void ControlPlane::RunMaintenance() {
+  if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
+    audit_->Record("maintenance_error", {{"message", std::string(dropped.status().message())}});
+  }
+  registry_->Prune();
+  if (absl::Status st = RenewServingCertificate(); !st.ok()) {
+    audit_->Record("maintenance_error", {{"message", std::string(st.message())}});
+  }
+}
+
+void ControlPlane::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_.Notify();
+  if (maintenance_.joinable()) maintenance_.join();
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  if (grpc_server_) grpc_server_->Shutdown(deadline);
+  if (admin_server_) admin_server_->Shutdown(deadline);
+  if (store_) store_->SetOnChange(nullptr);
+  if (registry_) registry_->SetOnChange(nullptr);
+}
+
+ControlPlane::~ControlPlane() { Stop(); }
+
+}  // namespace tether::control

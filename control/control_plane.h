@@ -1,0 +1,121 @@
+// ControlPlane: tether-control assembled: the CA, its certificate stream
+// (mTLS gRPC), the admin API, and the background maintenance (serving
+// certificate renewal, dropping rotated-out roots, forgetting expired
+// certificates).
+//
+//   ControlPlaneOptions opts;
+//   opts.state_dir = dir; opts.trust_domain = "mesh.local";
+//   opts.grpc_listen = "127.0.0.1:0"; opts.admin_listen = "127.0.0.1:0";
+//   auto cp = ControlPlane::Start(opts, RealClock::Default());
+//   int port = (*cp)->grpc_port();
+//   ...
+//   (*cp)->Stop();
+#ifndef TETHER_CONTROL_CONTROL_PLANE_H_
+#define TETHER_CONTROL_CONTROL_PLANE_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "control/admin_service.h"
+#include "control/ca/audit_log.h"
+#include "control/ca/authenticator.h"
+#include "control/ca/authority.h"
+#include "control/ca/ca_store.h"
+#include "control/ca/join_tokens.h"
+#include "control/ca/registry.h"
+#include "control/ca/stream_service.h"
+
+namespace tether::control {
+
+struct ControlPlaneOptions {
+  std::string state_dir;
+  std::string trust_domain;
+  std::string grpc_listen = "0.0.0.0:15012";
+  std::string admin_listen = "127.0.0.1:15014";
+  // Let the admin API listen on a non-loopback address. It has no
+  // authentication of its own; keep it behind a port-forward or a firewall.
+  bool admin_allow_remote = false;
+  absl::Duration cert_ttl = absl::Hours(1);
+  // Operator's CA (Istio cacerts layout); empty: self-managed root.
+  std::string ca_dir;
+  // Audit log path ("-": stderr, "": <state_dir>/audit.jsonl).
+  std::string audit_log;
+  // DNS names for the control plane's own serving certificate, besides
+  // tether-control[.tether-system[.svc]] and localhost.
+  std::vector<std::string> serving_dns_names;
+  double requests_per_minute = 30;
+  // Kubernetes token checker; null: join tokens and certificates only.
+  Authenticator* kubernetes = nullptr;
+  // How often the serving-certificate files are re-read by gRPC.
+  absl::Duration serving_refresh = absl::Seconds(1);
+};
+
+// The identity of the control plane's serving certificate.
+inline constexpr char kControlNamespace[] = "tether-system";
+inline constexpr char kControlServiceAccount[] = "tether-control";
+// The name proxies verify in the control plane's certificate.
+inline constexpr char kControlServerName[] = "tether-control.tether-system.svc";
+
+class ControlPlane {
+ public:
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Start(const ControlPlaneOptions& options,
+                                                             const Clock* clock);
+  ~ControlPlane();
+
+  // Stop ends every stream and waits for in-flight calls (up to 5 s).
+  void Stop();
+
+  int grpc_port() const { return grpc_port_; }
+  int admin_port() const { return admin_port_; }
+  CaStore* store() { return store_.get(); }
+  CertificateRegistry* registry() { return registry_.get(); }
+  StreamService* streams() { return streams_.get(); }
+  JoinTokens* tokens() { return tokens_.get(); }
+
+  // RunMaintenance does one round of background work now (tests call it
+  // after moving a fake clock; the maintenance thread calls it every second).
+  void RunMaintenance();
+
+ private:
+  explicit ControlPlane(ControlPlaneOptions options, const Clock* clock)
+      : options_(std::move(options)), clock_(clock) {}
+  absl::Status Init();
+  absl::Status RenewServingCertificate();
+  std::string ServingDir() const { return options_.state_dir + "/serving"; }
+
+  const ControlPlaneOptions options_;
+  const Clock* const clock_;
+  std::unique_ptr<CaStore> store_;
+  std::unique_ptr<CertificateRegistry> registry_;
+  std::unique_ptr<JoinTokens> tokens_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<CertificateAuthority> ca_;
+  std::unique_ptr<StreamService> streams_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<grpc::Server> admin_server_;
+  int grpc_port_ = 0;
+  int admin_port_ = 0;
+
+  absl::Mutex mu_;
+  absl::Time serving_renew_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t serving_ca_version_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Notification stopping_;
+  std::thread maintenance_;
+  bool stopped_ = false;
+};
+
+// IsLoopbackListen reports whether "HOST:PORT" names a loopback address.
+bool IsLoopbackListen(absl::string_view host_port);
+
+}  // namespace tether::control
+
+#endif  // TETHER_CONTROL_CONTROL_PLANE_H_

@@ -1,0 +1,190 @@
+// tetherctl: the operator's command line for a Tether mesh.
+//
+//   tetherctl --admin 127.0.0.1:15014 token create --namespace shop --service-account cart
+//   tetherctl certs list
+//   tetherctl workloads
+//   tetherctl revoke --serial 9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart
+//   tetherctl ca rotate [--overlap 2h]
+//   tetherctl ca bundle > roots.pem
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/version.h"
+
+ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
+ABSL_FLAG(std::string, namespace, "", "token create: the workload's namespace");
+ABSL_FLAG(std::string, service_account, "", "token create: the workload's service account");
+ABSL_FLAG(absl::Duration, ttl, absl::Minutes(10), "token create: how long the token is valid");
+ABSL_FLAG(std::string, serial, "", "revoke: a certificate serial (hex)");
+ABSL_FLAG(std::string, spiffe_id, "", "revoke: an identity; certs list: filter");
+ABSL_FLAG(absl::Duration, overlap, absl::ZeroDuration(),
+          "ca rotate: how long the old root stays trusted (default: twice the cert TTL)");
+ABSL_FLAG(bool, version, false, "Print the version and exit");
+
+namespace {
+
+namespace admin = tether::admin::v1;
+
+constexpr char kUsage[] =
+    "the Tether command line.\n"
+    "  tetherctl [--admin IP:PORT] token create --namespace NS --service-account SA [--ttl 10m]\n"
+    "  tetherctl certs list [--spiffe-id ID]\n"
+    "  tetherctl workloads\n"
+    "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
+    "  tetherctl ca rotate [--overlap DURATION]\n"
+    "  tetherctl ca bundle";
+
+std::string Time(int64_t unix) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix), absl::UTCTimeZone());
+}
+
+int Fail(const grpc::Status& st) {
+  std::string hint;
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    hint = absl::StrCat(" (is tether-control running with --admin-listen ",
+                        absl::GetFlag(FLAGS_admin), "?)");
+  }
+  std::cerr << "tetherctl: " << st.error_message() << hint << "\n";
+  return 1;
+}
+
+int Usage(absl::string_view problem) {
+  std::cerr << "tetherctl: " << problem << "\nusage: " << kUsage << "\n";
+  return 2;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_version)) {
+    std::cout << tether::VersionString("tetherctl") << "\n";
+    return 0;
+  }
+  std::vector<std::string> words(args.begin() + 1, args.end());
+  if (words.empty()) return Usage("no command");
+  auto stub = admin::AdminService::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_admin), grpc::InsecureChannelCredentials()));
+  const std::string cmd = absl::StrJoin(words, " ");
+
+  if (cmd == "token create") {
+    admin::CreateJoinTokenRequest req;
+    req.set_namespace_(absl::GetFlag(FLAGS_namespace));
+    req.set_service_account(absl::GetFlag(FLAGS_service_account));
+    if (req.namespace_().empty() || req.service_account().empty()) {
+      return Usage("token create needs --namespace and --service-account");
+    }
+    req.set_ttl_seconds(absl::ToInt64Seconds(absl::GetFlag(FLAGS_ttl)));
+    admin::CreateJoinTokenResponse resp;
+    grpc::Status st = stub->CreateJoinToken(Context().get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    // The token alone on stdout, so that scripts can capture it.
+    std::cout << resp.token() << "\n";
+    std::cerr << "join token for " << resp.spiffe_id() << ", single use, expires "
+              << Time(resp.expires_unix()) << "\n";
+    return 0;
+  }
+  if (cmd == "certs list") {
+    admin::ListCertificatesRequest req;
+    req.set_spiffe_id(absl::GetFlag(FLAGS_spiffe_id));
+    admin::ListCertificatesResponse resp;
+    grpc::Status st = stub->ListCertificates(Context().get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    std::vector<std::vector<std::string>> rows = {
+        {"SERIAL", "SPIFFE ID", "NOT BEFORE", "NOT AFTER", "ISSUER", "STATUS"}};
+    for (const auto& c : resp.certificates()) {
+      rows.push_back({c.serial_hex(), c.spiffe_id(), Time(c.not_before_unix()),
+                      Time(c.not_after_unix()), c.issuer_serial_hex().substr(0, 12),
+                      c.revoked() ? "revoked" : "valid"});
+    }
+    PrintTable(rows);
+    return 0;
+  }
+  if (cmd == "workloads") {
+    admin::ListWorkloadsResponse resp;
+    grpc::Status st = stub->ListWorkloads(Context().get(), admin::ListWorkloadsRequest(), &resp);
+    if (!st.ok()) return Fail(st);
+    std::vector<std::vector<std::string>> rows = {
+        {"SPIFFE ID", "WORKLOAD", "PEER", "AUTH", "SERIAL", "NOT AFTER", "SINCE"}};
+    for (const auto& w : resp.workloads()) {
+      rows.push_back({w.spiffe_id(), w.workload_name(), w.peer_address(), w.authenticated_by(),
+                      w.serial_hex(), w.serial_hex().empty() ? "-" : Time(w.not_after_unix()),
+                      Time(w.connected_since_unix())});
+    }
+    PrintTable(rows);
+    return 0;
+  }
+  if (cmd == "revoke") {
+    admin::RevokeRequest req;
+    const std::string serial = absl::GetFlag(FLAGS_serial);
+    const std::string id = absl::GetFlag(FLAGS_spiffe_id);
+    if (serial.empty() == id.empty()) return Usage("revoke needs one of --serial or --spiffe-id");
+    if (!serial.empty()) {
+      req.set_serial_hex(serial);
+    } else {
+      req.set_spiffe_id(id);
+    }
+    admin::RevokeResponse resp;
+    grpc::Status st = stub->Revoke(Context().get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    std::cout << "revoked " << (serial.empty() ? id : serial) << " (revocation list version "
+              << resp.revocations_version() << ", pushed to every connected proxy)\n";
+    return 0;
+  }
+  if (cmd == "ca rotate") {
+    admin::RotateCaRequest req;
+    req.set_overlap_seconds(absl::ToInt64Seconds(absl::GetFlag(FLAGS_overlap)));
+    admin::RotateCaResponse resp;
+    grpc::Status st = stub->RotateCa(Context().get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    std::cout << "new root " << resp.new_root_serial_hex() << " signs from now on\n"
+              << "old root " << resp.old_root_serial_hex() << " stays trusted until "
+              << Time(resp.old_root_dropped_unix()) << "\n";
+    return 0;
+  }
+  if (cmd == "ca bundle") {
+    admin::GetTrustBundleResponse resp;
+    grpc::Status st =
+        stub->GetTrustBundle(Context().get(), admin::GetTrustBundleRequest(), &resp);
+    if (!st.ok()) return Fail(st);
+    std::cout << resp.roots_pem();
+    return 0;
+  }
+  return Usage(absl::StrCat("unknown command \"", cmd, "\""));
+}

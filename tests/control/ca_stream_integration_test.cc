@@ -1,0 +1,435 @@
+// The certificate stream end to end: a real ControlPlane on port 0, real
+// gRPC clients over TLS, the real CA. Time is a FakeClock that starts at the
+// real time (gRPC's TLS checks the serving certificate against the real clock).
+#include <stdlib.h>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/files.h"
+#include "common/pki/certs.h"
+#include "common/pki/csr.h"
+#include "common/pki/keys.h"
+#include "common/pki/verify.h"
+#include "common/testing/fake_clock.h"
+#include "control/control_plane.h"
+#include "tests/control/ca_test_client.h"
+
+namespace tether {
+namespace {
+
+using tether::ca::v1::StreamResponse;
+using testing::CaTestClient;
+using testing::ClientIdentity;
+
+std::string MakeTempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/ca-XXXXXX");
+  char* dir = mkdtemp(tmpl.data());
+  EXPECT_NE(dir, nullptr);
+  return tmpl;
+}
+
+struct Enrolled {
+  bssl::UniquePtr<EVP_PKEY> key;
+  std::string chain_pem;
+  std::string serial;
+  pki::CertChain chain;
+  ClientIdentity identity() const { return {pki::PrivateKeyToPem(key.get()), chain_pem}; }
+};
+
+class CaStreamTest : public ::testing::Test {
+ protected:
+  CaStreamTest() : clock_(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))) {}
+
+  void SetUp() override {
+    dir_ = MakeTempDir();
+    StartControlPlane();
+  }
+  void TearDown() override {
+    if (cp_) cp_->Stop();
+  }
+
+  void StartControlPlane() {
+    control::ControlPlaneOptions opts;
+    opts.state_dir = dir_;
+    opts.trust_domain = "mesh.test";
+    opts.grpc_listen = "127.0.0.1:0";
+    opts.admin_listen = "127.0.0.1:0";
+    opts.cert_ttl = absl::Hours(1);
+    opts.requests_per_minute = rate_per_minute_;
+    auto cp = control::ControlPlane::Start(opts, &clock_);
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    roots_pem_ = cp_->store()->Current()->bundle.ToPem();
+  }
+
+  std::string Token(const std::string& ns, const std::string& sa) {
+    auto id = pki::SpiffeId::Make("mesh.test", ns, sa);
+    EXPECT_TRUE(id.ok());
+    auto minted = cp_->tokens()->Create(*id, absl::ZeroDuration());
+    EXPECT_TRUE(minted.ok());
+    return minted->token;
+  }
+
+  // ReadWelcome reads Welcome, TrustBundle and RevocationList, in that order.
+  std::string ReadWelcome(CaTestClient& client) {
+    auto welcome = client.Read();
+    if (!welcome || !welcome->has_welcome()) return "";
+    auto bundle = client.Read();
+    EXPECT_TRUE(bundle && bundle->has_trust_bundle());
+    auto revocations = client.Read();
+    EXPECT_TRUE(revocations && revocations->has_revocations());
+    return welcome->welcome().spiffe_id();
+  }
+
+  // Issue sends a CSR for `id` with a new key on an authenticated stream.
+  std::optional<Enrolled> Issue(CaTestClient& client, const std::string& id, uint64_t request_id) {
+    Enrolled out;
+    out.key = std::move(*pki::GenerateP256Key());
+    auto csr = pki::CreateCsr(out.key.get(), *pki::SpiffeId::Parse(id));
+    EXPECT_TRUE(csr.ok());
+    EXPECT_TRUE(client.SendCsr(request_id, *csr));
+    auto resp = client.Read();
+    if (!resp || !resp->has_certificate()) {
+      ADD_FAILURE() << "no certificate: " << (resp ? resp->DebugString() : "stream ended");
+      return std::nullopt;
+    }
+    EXPECT_EQ(resp->certificate().request_id(), request_id);
+    for (const auto& der : resp->certificate().chain_der()) {
+      out.chain.push_back(std::move(*pki::CertFromDer(der)));
+    }
+    out.chain_pem = pki::ChainToPem(out.chain);
+    out.serial = resp->certificate().serial_hex();
+    return out;
+  }
+
+  Enrolled Enroll(const std::string& ns, const std::string& sa) {
+    CaTestClient client(cp_->grpc_port(), roots_pem_);
+    EXPECT_TRUE(client.SendHello(Token(ns, sa)));
+    std::string id = ReadWelcome(client);
+    EXPECT_EQ(id, absl::StrCat("spiffe://mesh.test/ns/", ns, "/sa/", sa));
+    auto got = Issue(client, id, 1);
+    EXPECT_TRUE(client.Finish().ok());
+    return std::move(*got);
+  }
+
+  std::unique_ptr<tether::admin::v1::AdminService::Stub> Admin() {
+    return tether::admin::v1::AdminService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", cp_->admin_port()), grpc::InsecureChannelCredentials()));
+  }
+
+  FakeClock clock_;
+  double rate_per_minute_ = 600;
+  std::string dir_;
+  std::unique_ptr<control::ControlPlane> cp_;
+  std::string roots_pem_;
+};
+
+TEST_F(CaStreamTest, JoinTokenEnrollmentIssuesAVerifiableCertificate) {
+  Enrolled e = Enroll("shop", "cart");
+  auto bundle = pki::TrustBundle::FromPem(roots_pem_);
+  ASSERT_TRUE(bundle.ok());
+  std::vector<X509*> raw;
+  for (auto& c : e.chain) raw.push_back(c.get());
+  auto peer = pki::VerifyChain(raw, *bundle, clock_.Now(), {}, pki::Purpose::kClient, "mesh.test");
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  EXPECT_EQ(peer->spiffe_id.ToString(), "spiffe://mesh.test/ns/shop/sa/cart");
+  EXPECT_EQ(peer->serial_hex, e.serial);
+  pki::CertInfo info = pki::DescribeCert(e.chain[0].get());
+  EXPECT_EQ(info.not_after - info.not_before, absl::Hours(1) + absl::Minutes(1));
+  // The CA kept a record of it.
+  auto listed = cp_->registry()->List("spiffe://mesh.test/ns/shop/sa/cart");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].serial_hex, e.serial);
+}
+
+TEST_F(CaStreamTest, RenewalOverMtlsKeepsTheIdentity) {
+  Enrolled first = Enroll("shop", "cart");
+  CaTestClient client(cp_->grpc_port(), roots_pem_, first.identity());
+  ASSERT_TRUE(client.SendHello());
+  std::string id = ReadWelcome(client);
+  EXPECT_EQ(id, "spiffe://mesh.test/ns/shop/sa/cart");
+  auto second = Issue(client, id, 7);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_NE(second->serial, first.serial);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(CaStreamTest, NoCredentialIsUnauthenticated) {
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello());
+  EXPECT_FALSE(client.Read().has_value());
+  grpc::Status st = client.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(st.error_message().find("no credential"), std::string::npos) << st.error_message();
+}
+
+TEST_F(CaStreamTest, ReusedAndUnknownTokensAreRefused) {
+  std::string token = Token("shop", "cart");
+  {
+    CaTestClient client(cp_->grpc_port(), roots_pem_);
+    ASSERT_TRUE(client.SendHello(token));
+    EXPECT_FALSE(ReadWelcome(client).empty());
+    EXPECT_TRUE(client.Finish().ok());
+  }
+  for (const auto& [t, expected] :
+       {std::pair{token, "already used"}, std::pair{std::string("tjt_nope"), "unknown"}}) {
+    CaTestClient client(cp_->grpc_port(), roots_pem_);
+    ASSERT_TRUE(client.SendHello(t));
+    EXPECT_FALSE(client.Read().has_value());
+    grpc::Status st = client.Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_NE(st.error_message().find(expected), std::string::npos) << st.error_message();
+  }
+}
+
+TEST_F(CaStreamTest, ExpiredTokenIsRefused) {
+  std::string token = Token("shop", "cart");
+  clock_.Advance(absl::Minutes(11));
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(token));
+  EXPECT_FALSE(client.Read().has_value());
+  grpc::Status st = client.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(st.error_message().find("expired"), std::string::npos) << st.error_message();
+}
+
+TEST_F(CaStreamTest, CsrForAnotherIdentityIsRejectedAndNothingIssued) {
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
+  ASSERT_FALSE(ReadWelcome(client).empty());
+  auto key = pki::GenerateP256Key();
+  auto csr = pki::CreateCsr(key->get(), *pki::SpiffeId::Parse("spiffe://mesh.test/ns/bank/sa/vault"));
+  ASSERT_TRUE(client.SendCsr(3, *csr));
+  auto resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_rejected()) << (resp ? resp->DebugString() : "ended");
+  EXPECT_EQ(resp->rejected().request_id(), 3u);
+  EXPECT_EQ(resp->rejected().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_EQ(resp->rejected().reason(), "identity_mismatch");
+  EXPECT_TRUE(cp_->registry()->List().empty());
+  // The stream stays usable for a correct request.
+  EXPECT_TRUE(Issue(client, "spiffe://mesh.test/ns/shop/sa/cart", 4).has_value());
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(CaStreamTest, MalformedCsrIsRejected) {
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
+  ASSERT_FALSE(ReadWelcome(client).empty());
+  ASSERT_TRUE(client.SendCsr(5, "this is not a CSR"));
+  auto resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_rejected());
+  EXPECT_EQ(resp->rejected().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(resp->rejected().reason(), "malformed_csr");
+  EXPECT_TRUE(cp_->registry()->List().empty());
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(CaStreamTest, FirstMessageMustBeHello) {
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendCsr(1, "x"));
+  EXPECT_FALSE(client.Read().has_value());
+  EXPECT_EQ(client.Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(CaStreamTest, RateLimitPerIdentity) {
+  TearDown();
+  rate_per_minute_ = 1;  // burst 10, then one a minute
+  StartControlPlane();
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
+  std::string id = ReadWelcome(client);
+  auto key = pki::GenerateP256Key();
+  auto csr = pki::CreateCsr(key->get(), *pki::SpiffeId::Parse(id));
+  int issued = 0, limited = 0;
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(client.SendCsr(i, *csr));
+    auto resp = client.Read();
+    ASSERT_TRUE(resp.has_value());
+    if (resp->has_certificate()) ++issued;
+    if (resp->has_rejected()) {
+      EXPECT_EQ(resp->rejected().reason(), "rate_limited");
+      EXPECT_EQ(resp->rejected().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+      ++limited;
+    }
+  }
+  EXPECT_EQ(issued, 10);
+  EXPECT_EQ(limited, 2);
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(client.SendCsr(99, *csr));
+  auto resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_certificate());
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(CaStreamTest, ExpiredCertificateCannotRenewButTokenCan) {
+  Enrolled e = Enroll("shop", "cart");
+  clock_.Advance(absl::Hours(2));
+  CaTestClient client(cp_->grpc_port(), roots_pem_, e.identity());
+  ASSERT_TRUE(client.SendHello());
+  EXPECT_FALSE(client.Read().has_value());
+  grpc::Status st = client.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(st.error_message().find("expired"), std::string::npos) << st.error_message();
+  // A fresh bootstrap credential works again (the way back after a suspend).
+  Enroll("shop", "cart");
+}
+
+TEST_F(CaStreamTest, RevocationIsPushedToOpenStreamsAndBlocksRenewal) {
+  Enrolled e = Enroll("shop", "cart");
+  CaTestClient watcher(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(watcher.SendHello(Token("shop", "watcher")));
+  ASSERT_FALSE(ReadWelcome(watcher).empty());
+
+  grpc::ClientContext ctx;
+  tether::admin::v1::RevokeRequest req;
+  req.set_serial_hex(e.serial);
+  tether::admin::v1::RevokeResponse resp;
+  ASSERT_TRUE(Admin()->Revoke(&ctx, req, &resp).ok());
+
+  auto pushed = watcher.Read();
+  ASSERT_TRUE(pushed && pushed->has_revocations());
+  ASSERT_EQ(pushed->revocations().serials_size(), 1);
+  EXPECT_EQ(pushed->revocations().serials(0), e.serial);
+  EXPECT_EQ(pushed->revocations().version(), resp.revocations_version());
+
+  CaTestClient client(cp_->grpc_port(), roots_pem_, e.identity());
+  ASSERT_TRUE(client.SendHello());
+  EXPECT_FALSE(client.Read().has_value());
+  grpc::Status st = client.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(st.error_message().find("revoked"), std::string::npos) << st.error_message();
+  EXPECT_TRUE(watcher.Finish().ok());
+}
+
+TEST_F(CaStreamTest, RevokedIdentityGetsNoCertificate) {
+  grpc::ClientContext ctx;
+  tether::admin::v1::RevokeRequest req;
+  req.set_spiffe_id("spiffe://mesh.test/ns/shop/sa/cart");
+  tether::admin::v1::RevokeResponse resp;
+  ASSERT_TRUE(Admin()->Revoke(&ctx, req, &resp).ok());
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
+  EXPECT_FALSE(client.Read().has_value());
+  EXPECT_EQ(client.Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(CaStreamTest, RotationPushesBothRootsAndSignsWithTheNewOne) {
+  Enrolled before = Enroll("shop", "cart");
+  CaTestClient watcher(cp_->grpc_port(), roots_pem_, before.identity());
+  ASSERT_TRUE(watcher.SendHello());
+  ASSERT_FALSE(ReadWelcome(watcher).empty());
+
+  grpc::ClientContext ctx;
+  tether::admin::v1::RotateCaRequest req;
+  req.set_overlap_seconds(7200);
+  tether::admin::v1::RotateCaResponse resp;
+  ASSERT_TRUE(Admin()->RotateCa(&ctx, req, &resp).ok());
+  EXPECT_NE(resp.new_root_serial_hex(), resp.old_root_serial_hex());
+
+  auto pushed = watcher.Read();
+  ASSERT_TRUE(pushed && pushed->has_trust_bundle());
+  ASSERT_EQ(pushed->trust_bundle().roots_der_size(), 2);
+  pki::CertChain roots;
+  for (const auto& der : pushed->trust_bundle().roots_der()) {
+    roots.push_back(std::move(*pki::CertFromDer(der)));
+  }
+  EXPECT_EQ(pki::SerialHex(roots[0].get()), resp.new_root_serial_hex());
+  auto both = pki::TrustBundle::FromCerts(pki::CopyChain(roots));
+  ASSERT_TRUE(both.ok());
+
+  // The open stream renews; the new leaf chains to the new root only.
+  auto after = Issue(watcher, "spiffe://mesh.test/ns/shop/sa/cart", 2);
+  ASSERT_TRUE(after.has_value());
+  pki::CertChain new_only;
+  new_only.push_back(bssl::UniquePtr<X509>(X509_dup(roots[0].get())));
+  auto new_bundle = pki::TrustBundle::FromCerts(std::move(new_only));
+  std::vector<X509*> raw_after = {after->chain[0].get()};
+  std::vector<X509*> raw_before = {before.chain[0].get()};
+  EXPECT_TRUE(pki::VerifyChain(raw_after, *new_bundle, clock_.Now(), {}, pki::Purpose::kAny).ok());
+  EXPECT_FALSE(pki::VerifyChain(raw_before, *new_bundle, clock_.Now(), {}, pki::Purpose::kAny).ok());
+  // During the overlap, both old and new certificates verify against the bundle.
+  EXPECT_TRUE(pki::VerifyChain(raw_after, *both, clock_.Now(), {}, pki::Purpose::kAny).ok());
+  EXPECT_TRUE(pki::VerifyChain(raw_before, *both, clock_.Now(), {}, pki::Purpose::kAny).ok());
+
+  // After the overlap the old root is dropped and the bundle is pushed again.
+  clock_.Advance(absl::Hours(2) + absl::Seconds(1));
+  cp_->RunMaintenance();
+  pushed = watcher.Read();
+  ASSERT_TRUE(pushed && pushed->has_trust_bundle());
+  EXPECT_EQ(pushed->trust_bundle().roots_der_size(), 1);
+  EXPECT_TRUE(watcher.Finish().ok());
+}
+
+TEST_F(CaStreamTest, RestartWithTheSameStateDirKeepsCertificatesValid) {
+  Enrolled e = Enroll("shop", "cart");
+  std::string root_before = cp_->store()->Current()->active_root_serial;
+  cp_->Stop();
+  cp_.reset();
+  StartControlPlane();
+  EXPECT_EQ(cp_->store()->Current()->active_root_serial, root_before);
+  EXPECT_EQ(cp_->registry()->List().size(), 1u);
+  // The certificate from before the restart renews over mTLS.
+  CaTestClient client(cp_->grpc_port(), roots_pem_, e.identity());
+  ASSERT_TRUE(client.SendHello());
+  EXPECT_EQ(ReadWelcome(client), "spiffe://mesh.test/ns/shop/sa/cart");
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(CaStreamTest, RootKeyIsPrivate) {
+  std::string serial = cp_->store()->Current()->active_root_serial;
+  struct stat st;
+  ASSERT_EQ(stat(absl::StrCat(dir_, "/ca/", serial, ".key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST_F(CaStreamTest, AdminListsCertificatesAndWorkloads) {
+  Enrolled e = Enroll("shop", "cart");
+  CaTestClient client(cp_->grpc_port(), roots_pem_, e.identity());
+  ASSERT_TRUE(client.SendHello());
+  ASSERT_FALSE(ReadWelcome(client).empty());
+  auto admin = Admin();
+  {
+    grpc::ClientContext ctx;
+    tether::admin::v1::ListCertificatesResponse resp;
+    ASSERT_TRUE(admin->ListCertificates(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.certificates_size(), 1);
+    EXPECT_EQ(resp.certificates(0).serial_hex(), e.serial);
+  }
+  {
+    grpc::ClientContext ctx;
+    tether::admin::v1::ListWorkloadsResponse resp;
+    ASSERT_TRUE(admin->ListWorkloads(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.workloads_size(), 1);
+    EXPECT_EQ(resp.workloads(0).spiffe_id(), "spiffe://mesh.test/ns/shop/sa/cart");
+    EXPECT_EQ(resp.workloads(0).authenticated_by(), "certificate");
+  }
+  {
+    grpc::ClientContext ctx;
+    tether::admin::v1::GetTrustBundleResponse resp;
+    ASSERT_TRUE(admin->GetTrustBundle(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.roots_pem(), roots_pem_);
+  }
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST(ControlPlaneOptions, RefusesRemoteAdminAndShortTtl) {
+  FakeClock clock;
+  control::ControlPlaneOptions opts;
+  opts.state_dir = MakeTempDir();
+  opts.trust_domain = "mesh.test";
+  opts.grpc_listen = "127.0.0.1:0";
+  opts.admin_listen = "0.0.0.0:0";
+  auto cp = control::ControlPlane::Start(opts, &clock);
+  EXPECT_EQ(cp.status().code(), absl::StatusCode::kInvalidArgument);
+  opts.admin_listen = "127.0.0.1:0";
+  opts.cert_ttl = absl::Seconds(30);
+  cp = control::ControlPlane::Start(opts, &clock);
+  EXPECT_EQ(cp.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tether
