@@ -23,8 +23,8 @@ grpc::Status AdminService::CreateJoinToken(grpc::ServerContext*,
   absl::StatusOr<JoinTokens::Minted> minted =
       tokens_->Create(*id, absl::Seconds(req->ttl_seconds()));
   if (!minted.ok()) return ToGrpc(minted.status());
-  audit_->Record("join_token_created",
-                 {{"spiffe_id", id->ToString()}, {"expires", absl::ToUnixSeconds(minted->expires)}});
+  audit_->Record("join_token_created", {{"spiffe_id", id->ToString()},
+                                        {"expires", absl::ToUnixSeconds(minted->expires)}});
   resp->set_token(minted->token);
   resp->set_spiffe_id(id->ToString());
   resp->set_expires_unix(absl::ToUnixSeconds(minted->expires));
@@ -95,9 +95,10 @@ grpc::Status AdminService::RotateCa(grpc::ServerContext*,
       req->overlap_seconds() > 0 ? absl::Seconds(req->overlap_seconds()) : 2 * cert_ttl_;
   absl::StatusOr<RotateResult> result = store_->Rotate(overlap);
   if (!result.ok()) return ToGrpc(result.status());
-  audit_->Record("ca_rotated", {{"new_root", result->new_root_serial},
-                                {"old_root", result->old_root_serial},
-                                {"old_root_dropped", absl::ToUnixSeconds(result->old_root_dropped)}});
+  audit_->Record("ca_rotated",
+                 {{"new_root", result->new_root_serial},
+                  {"old_root", result->old_root_serial},
+                  {"old_root_dropped", absl::ToUnixSeconds(result->old_root_dropped)}});
   resp->set_new_root_serial_hex(result->new_root_serial);
   resp->set_old_root_serial_hex(result->old_root_serial);
   resp->set_old_root_dropped_unix(absl::ToUnixSeconds(result->old_root_dropped));

@@ -15,8 +15,7 @@ namespace tether::control {
 class AdminService final : public tether::admin::v1::AdminService::Service {
  public:
   AdminService(CaStore* store, CertificateRegistry* registry, JoinTokens* tokens,
-               StreamService* streams, AuditLog* audit, absl::Duration cert_ttl,
-               const Clock* clock)
+               StreamService* streams, AuditLog* audit, absl::Duration cert_ttl, const Clock* clock)
       : store_(store),
         registry_(registry),
         tokens_(tokens),

@@ -33,10 +33,10 @@ absl::Status ControlPlane::Init() {
     return absl::InvalidArgumentError("--cert-ttl must be at least 1m");
   }
   if (!options_.admin_allow_remote && !IsLoopbackListen(options_.admin_listen)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--admin-listen ", options_.admin_listen,
-        " is not a loopback address; the admin API has no authentication of its own "
-        "(use --admin-allow-remote to accept this)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin-listen ", options_.admin_listen,
+                     " is not a loopback address; the admin API has no authentication of its own "
+                     "(use --admin-allow-remote to accept this)"));
   }
   if (absl::Status st = MakeDirs(options_.state_dir, 0700); !st.ok()) return st;
 
@@ -62,14 +62,13 @@ absl::Status ControlPlane::Init() {
   AuthorityOptions auth_opts;
   auth_opts.default_ttl = options_.cert_ttl;
   auth_opts.requests_per_minute = options_.requests_per_minute;
-  ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(),
-                                               clock_, auth_opts);
-  streams_ = std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(),
-                                             tokens_.get(), options_.kubernetes, audit_.get(),
-                                             clock_);
+  ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(), clock_,
+                                               auth_opts);
+  streams_ =
+      std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
+                                      options_.kubernetes, audit_.get(), clock_);
   admin_ = std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(),
-                                          streams_.get(), audit_.get(), options_.cert_ttl,
-                                          clock_);
+                                          streams_.get(), audit_.get(), options_.cert_ttl, clock_);
   if (absl::Status st = RenewServingCertificate(); !st.ok()) return st;
 
   store_->SetOnChange([this] {
@@ -145,8 +144,8 @@ absl::Status ControlPlane::RenewServingCertificate() {
   if (!leaf.ok()) return leaf.status();
   if (absl::Status st = MakeDirs(ServingDir(), 0700); !st.ok()) return st;
   // Key first: gRPC re-reads all three, and a key/cert mismatch is skipped.
-  if (absl::Status st = WriteFileAtomic(ServingDir() + "/key.pem",
-                                        pki::PrivateKeyToPem(key->get()), 0600);
+  if (absl::Status st =
+          WriteFileAtomic(ServingDir() + "/key.pem", pki::PrivateKeyToPem(key->get()), 0600);
       !st.ok()) {
     return st;
   }

@@ -2,17 +2,18 @@
 //
 //   tether-control --state-dir /var/lib/tether --trust-domain mesh.local
 //       --grpc-listen 0.0.0.0:15012 --admin-listen 127.0.0.1:15014 --cert-ttl 1h
-#include <signal.h>
-
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <signal.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 #include "common/version.h"
 #include "control/control_plane.h"
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
       "the Tether control plane and mesh CA.\n"
       "  tether-control --state-dir DIR --trust-domain TD --grpc-listen IP:PORT "
       "--admin-listen IP:PORT [--cert-ttl 1h]");
-  absl::ParseCommandLine(argc, argv);
+  tether::ParseCommandLineWithDashes(argc, argv);
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tether-control") << "\n";
     return 0;
@@ -59,8 +60,8 @@ int main(int argc, char** argv) {
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
   opts.requests_per_minute = absl::GetFlag(FLAGS_rate_limit);
-  for (absl::string_view n : absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',',
-                                            absl::SkipEmpty())) {
+  for (absl::string_view n :
+       absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {
     opts.serving_dns_names.emplace_back(n);
   }
 
@@ -76,8 +77,8 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  std::cerr << "tether-control: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
-            << ", closing streams" << std::endl;
+  std::cerr << "tether-control: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", closing streams"
+            << std::endl;
   (*cp)->Stop();
   return 0;
 }

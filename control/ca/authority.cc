@@ -1,8 +1,8 @@
 #include "control/ca/authority.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
+
+#include <openssl/rand.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -119,23 +119,21 @@ absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId&
     return CaErrorStatus(err, msg);
   }
   if (csr->spiffe_id != authenticated) {
-    return CaErrorStatus(CaError::kIdentityMismatch,
-                         absl::StrCat("the CSR asks for ", csr->spiffe_id.ToString(),
-                                      " but the stream is authenticated as ",
-                                      authenticated.ToString()));
+    return CaErrorStatus(
+        CaError::kIdentityMismatch,
+        absl::StrCat("the CSR asks for ", csr->spiffe_id.ToString(),
+                     " but the stream is authenticated as ", authenticated.ToString()));
   }
   std::shared_ptr<const RevocationSnapshot> revoked = registry_->Revocations();
   if (revoked->revoked.spiffe_ids.contains(authenticated.ToString())) {
-    return CaErrorStatus(CaError::kRevoked,
-                         absl::StrCat(authenticated.ToString(), " is revoked"));
+    return CaErrorStatus(CaError::kRevoked, absl::StrCat(authenticated.ToString(), " is revoked"));
   }
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
   if (authenticated.trust_domain != ca->trust_domain) {
     return CaErrorStatus(CaError::kIdentityMismatch,
                          absl::StrCat("this CA serves trust domain ", ca->trust_domain));
   }
-  absl::Duration ttl = requested_ttl <= absl::ZeroDuration() ? options_.default_ttl
-                                                             : requested_ttl;
+  absl::Duration ttl = requested_ttl <= absl::ZeroDuration() ? options_.default_ttl : requested_ttl;
   ttl = std::clamp(ttl, absl::Minutes(1), std::max(absl::Minutes(1), options_.default_ttl));
   pki::LeafRequest req;
   req.public_key = csr->public_key.get();

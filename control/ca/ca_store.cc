@@ -1,8 +1,7 @@
 #include "control/ca/ca_store.h"
 
-#include <openssl/x509v3.h>
-
 #include <nlohmann/json.hpp>
+#include <openssl/x509v3.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -71,18 +70,25 @@ absl::Status CaStore::LoadPlugged() {
   }
 
   auto certs = pki::CertsFromPem(*cert_pem);
-  if (!certs.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, "/ca-cert.pem: ", certs.status().message()));
+  if (!certs.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, "/ca-cert.pem: ", certs.status().message()));
   auto key = pki::PrivateKeyFromPem(*key_pem);
-  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, "/ca-key.pem: ", key.status().message()));
+  if (!key.ok())
+    return absl::InvalidArgumentError(absl::StrCat(dir, "/ca-key.pem: ", key.status().message()));
   auto bundle = pki::TrustBundle::FromPem(*root_pem);
-  if (!bundle.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, "/root-cert.pem: ", bundle.status().message()));
+  if (!bundle.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, "/root-cert.pem: ", bundle.status().message()));
 
   pki::Authority authority;
   authority.cert = std::move(certs->front());
   authority.key = std::move(*key);
   if (!chain_pem.empty()) {
     auto chain = pki::CertsFromPem(chain_pem);
-    if (!chain.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, "/cert-chain.pem: ", chain.status().message()));
+    if (!chain.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, "/cert-chain.pem: ", chain.status().message()));
     for (auto& c : *chain) {
       // cert-chain.pem starts with ca-cert itself and may end with the root.
       if (X509_cmp(c.get(), authority.cert.get()) == 0) continue;
@@ -148,8 +154,8 @@ absl::Status CaStore::LoadOrCreateSelfManaged() {
 absl::Status CaStore::CreateRootLocked() {
   auto key = pki::GenerateP256Key();
   if (!key.ok()) return key.status();
-  auto cert = pki::CreateRootCa(key->get(), options_.trust_domain, clock_->Now(),
-                                options_.root_ttl);
+  auto cert =
+      pki::CreateRootCa(key->get(), options_.trust_domain, clock_->Now(), options_.root_ttl);
   if (!cert.ok()) return cert.status();
   std::string serial = pki::SerialHex(cert->get());
   if (absl::Status st =
@@ -186,7 +192,8 @@ absl::Status CaStore::PublishLocked() {
     if (!pem.ok()) return pem.status();
     auto parsed = pki::CertsFromPem(*pem);
     if (!parsed.ok()) {
-      return absl::DataLossError(absl::StrCat(CaDir(), "/", r.serial, ".crt: ", parsed.status().message()));
+      return absl::DataLossError(
+          absl::StrCat(CaDir(), "/", r.serial, ".crt: ", parsed.status().message()));
     }
     certs.push_back(std::move(parsed->front()));
   }

@@ -1,9 +1,8 @@
 #include "control/ca/join_tokens.h"
 
+#include <nlohmann/json.hpp>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -24,8 +23,7 @@ std::string HashToken(absl::string_view token) {
       absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
-absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path,
-                                                             const Clock* clock) {
+absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path, const Clock* clock) {
   std::unique_ptr<JoinTokens> tokens(new JoinTokens(path, clock));
   absl::StatusOr<std::string> data = ReadFile(path);
   if (absl::IsNotFound(data.status())) return tokens;
@@ -51,8 +49,7 @@ absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path,
   return tokens;
 }
 
-absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id,
-                                                      absl::Duration ttl) {
+absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, absl::Duration ttl) {
   if (ttl == absl::ZeroDuration()) ttl = kDefaultJoinTokenTtl;
   if (ttl < absl::ZeroDuration() || ttl > kMaxJoinTokenTtl) {
     return absl::InvalidArgumentError(absl::StrCat("join token ttl must be in (0, ",
@@ -61,9 +58,8 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id,
   uint8_t random[32];
   RAND_bytes(random, sizeof(random));
   Minted minted;
-  minted.token = absl::StrCat(
-      kPrefix, absl::WebSafeBase64Escape(
-                   absl::string_view(reinterpret_cast<const char*>(random), sizeof(random))));
+  minted.token = absl::StrCat(kPrefix, absl::WebSafeBase64Escape(absl::string_view(
+                                           reinterpret_cast<const char*>(random), sizeof(random))));
   absl::MutexLock lock(&mu_);
   absl::Time now = clock_->Now();
   minted.expires = now + ttl;

@@ -144,8 +144,7 @@ std::vector<IssuedRecord> CertificateRegistry::List(absl::string_view spiffe_id)
     out.push_back(rec);
   }
   std::sort(out.begin(), out.end(), [](const IssuedRecord& a, const IssuedRecord& b) {
-    return a.not_before != b.not_before ? a.not_before > b.not_before
-                                        : a.serial_hex < b.serial_hex;
+    return a.not_before != b.not_before ? a.not_before > b.not_before : a.serial_hex < b.serial_hex;
   });
   return out;
 }

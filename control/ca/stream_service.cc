@@ -83,7 +83,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       // The peer is gone; drop what is queued and finish.
       queue_.clear();
       finishing_ = true;
-      if (!pending_finish_) pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
+      if (!pending_finish_)
+        pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
     }
     if (!queue_.empty()) {
       StartWrite(&queue_.front());
@@ -203,12 +204,12 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       info_.proxy_version = hello.proxy_version().substr(0, 64);
       info_.authenticated_by = method;
     }
-    service_->audit_->Record("stream_authenticated",
-                             {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", info_.peer}});
+    service_->audit_->Record(
+        "stream_authenticated",
+        {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", info_.peer}});
     StreamResponse welcome;
     welcome.mutable_welcome()->set_spiffe_id(id->ToString());
-    welcome.mutable_welcome()->set_server_time_unix_ms(
-        absl::ToUnixMillis(service_->clock_->Now()));
+    welcome.mutable_welcome()->set_server_time_unix_ms(absl::ToUnixMillis(service_->clock_->Now()));
     welcome.mutable_welcome()->set_default_ttl_seconds(
         absl::ToInt64Seconds(service_->ca_->options().default_ttl));
     Enqueue(std::move(welcome));
@@ -359,9 +360,8 @@ std::vector<WorkloadInfo> StreamService::Workloads() const {
   for (CertStream* s : streams_) {
     if (s->authenticated()) out.push_back(s->info());
   }
-  std::sort(out.begin(), out.end(), [](const WorkloadInfo& a, const WorkloadInfo& b) {
-    return a.spiffe_id < b.spiffe_id;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const WorkloadInfo& a, const WorkloadInfo& b) { return a.spiffe_id < b.spiffe_id; });
   return out;
 }
 

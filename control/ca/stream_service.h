@@ -45,8 +45,7 @@ class CertStream;
 class StreamService final : public tether::ca::v1::CertificateService::CallbackService {
  public:
   StreamService(CertificateAuthority* ca, CaStore* store, CertificateRegistry* registry,
-                JoinTokens* tokens, Authenticator* kubernetes, AuditLog* audit,
-                const Clock* clock);
+                JoinTokens* tokens, Authenticator* kubernetes, AuditLog* audit, const Clock* clock);
   ~StreamService() override;
 
   grpc::ServerBidiReactor<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>* Stream(

@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/flags.h"
 #include "common/version.h"
 
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
@@ -92,7 +93,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> args = tether::ParseCommandLineWithDashes(argc, argv);
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tetherctl") << "\n";
     return 0;
@@ -180,8 +181,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "ca bundle") {
     admin::GetTrustBundleResponse resp;
-    grpc::Status st =
-        stub->GetTrustBundle(Context().get(), admin::GetTrustBundleRequest(), &resp);
+    grpc::Status st = stub->GetTrustBundle(Context().get(), admin::GetTrustBundleRequest(), &resp);
     if (!st.ok()) return Fail(st);
     std::cout << resp.roots_pem();
     return 0;

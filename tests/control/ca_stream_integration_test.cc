@@ -1,10 +1,9 @@
 // The certificate stream end to end: a real ControlPlane on port 0, real
 // gRPC clients over TLS, the real CA. Time is a FakeClock that starts at the
 // real time (gRPC's TLS checks the serving certificate against the real clock).
-#include <stdlib.h>
-
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
@@ -20,9 +19,9 @@
 namespace tether {
 namespace {
 
-using tether::ca::v1::StreamResponse;
 using testing::CaTestClient;
 using testing::ClientIdentity;
+using tether::ca::v1::StreamResponse;
 
 std::string MakeTempDir() {
   const char* base = getenv("TEST_TMPDIR");
@@ -202,7 +201,8 @@ TEST_F(CaStreamTest, CsrForAnotherIdentityIsRejectedAndNothingIssued) {
   ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
   ASSERT_FALSE(ReadWelcome(client).empty());
   auto key = pki::GenerateP256Key();
-  auto csr = pki::CreateCsr(key->get(), *pki::SpiffeId::Parse("spiffe://mesh.test/ns/bank/sa/vault"));
+  auto csr =
+      pki::CreateCsr(key->get(), *pki::SpiffeId::Parse("spiffe://mesh.test/ns/bank/sa/vault"));
   ASSERT_TRUE(client.SendCsr(3, *csr));
   auto resp = client.Read();
   ASSERT_TRUE(resp && resp->has_rejected()) << (resp ? resp->DebugString() : "ended");
@@ -350,7 +350,8 @@ TEST_F(CaStreamTest, RotationPushesBothRootsAndSignsWithTheNewOne) {
   std::vector<X509*> raw_after = {after->chain[0].get()};
   std::vector<X509*> raw_before = {before.chain[0].get()};
   EXPECT_TRUE(pki::VerifyChain(raw_after, *new_bundle, clock_.Now(), {}, pki::Purpose::kAny).ok());
-  EXPECT_FALSE(pki::VerifyChain(raw_before, *new_bundle, clock_.Now(), {}, pki::Purpose::kAny).ok());
+  EXPECT_FALSE(
+      pki::VerifyChain(raw_before, *new_bundle, clock_.Now(), {}, pki::Purpose::kAny).ok());
   // During the overlap, both old and new certificates verify against the bundle.
   EXPECT_TRUE(pki::VerifyChain(raw_after, *both, clock_.Now(), {}, pki::Purpose::kAny).ok());
   EXPECT_TRUE(pki::VerifyChain(raw_before, *both, clock_.Now(), {}, pki::Purpose::kAny).ok());

@@ -4,13 +4,13 @@
 #ifndef TETHER_TESTS_CONTROL_CA_TEST_CLIENT_H_
 #define TETHER_TESTS_CONTROL_CA_TEST_CLIENT_H_
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
-
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include "api/tether/ca/v1/ca.grpc.pb.h"
 #include "common/pki/csr.h"
@@ -88,8 +88,8 @@ class CaTestClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tether::ca::v1::CertificateService::Stub> stub_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<tether::ca::v1::StreamRequest,
-                                           tether::ca::v1::StreamResponse>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>>
       stream_;
 };
 

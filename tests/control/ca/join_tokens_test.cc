@@ -1,9 +1,8 @@
 #include "control/ca/join_tokens.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -47,8 +46,8 @@ TEST(JoinTokens, ExpiredUnknownAndForeignTokens) {
   EXPECT_TRUE(absl::StrContains(expired.status().message(), "expired"));
   EXPECT_TRUE(absl::StrContains((*tokens)->Redeem("tjt_unknown").status().message(), "unknown"));
   EXPECT_TRUE(absl::StrContains((*tokens)->Redeem("").status().message(), "unknown"));
-  EXPECT_TRUE(absl::StrContains((*tokens)->Redeem(std::string(100000, 'x')).status().message(),
-                                "unknown"));
+  EXPECT_TRUE(
+      absl::StrContains((*tokens)->Redeem(std::string(100000, 'x')).status().message(), "unknown"));
 }
 
 TEST(JoinTokens, TtlBounds) {
