@@ -1,0 +1,53 @@
+// IdentitySnapshot: everything a worker needs to run mTLS for one identity,
+// immutable once built: the key and certificate chain, the trust bundle, the
+// revocations, and the BoringSSL contexts made from them.
+//
+//   auto snap = IdentitySnapshot::Build(std::move(key), std::move(chain), bundle, revoked);
+//   identity_manager publishes it; each new connection takes the current
+//   snapshot and keeps a reference for its whole life, so a rotation never
+//   touches connections already open.
+#ifndef TETHER_PROXY_TLS_IDENTITY_SNAPSHOT_H_
+#define TETHER_PROXY_TLS_IDENTITY_SNAPSHOT_H_
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/pki/certs.h"
+#include "common/pki/spiffe_id.h"
+#include "common/pki/verify.h"
+
+namespace tether::proxy {
+
+struct IdentitySnapshot {
+  pki::SpiffeId spiffe_id;
+  std::string serial_hex;
+  absl::Time not_before;
+  absl::Time not_after;
+  bssl::UniquePtr<EVP_PKEY> key;
+  pki::CertChain chain;  // leaf first, then intermediates
+  pki::TrustBundle bundle;
+  pki::Revocations revocations;
+  // TLS 1.3 only, ALPN "tether", the chain and key loaded, peer
+  // verification through VerifyPeer (see tls_transport.h).
+  bssl::UniquePtr<SSL_CTX> server_ctx;  // requires a client certificate
+  bssl::UniquePtr<SSL_CTX> client_ctx;
+
+  // Build checks that `key` matches the leaf and that the leaf carries a
+  // SPIFFE ID, then makes the contexts. InvalidArgument on a mismatch.
+  static absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> Build(
+      bssl::UniquePtr<EVP_PKEY> key, pki::CertChain chain, pki::TrustBundle bundle,
+      pki::Revocations revocations);
+
+  // WithTrust returns a copy using a new bundle and revocations (the same
+  // key and chain): what a pushed bundle or revocation list produces.
+  absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> WithTrust(
+      pki::TrustBundle bundle, pki::Revocations revocations) const;
+};
+
+}  // namespace tether::proxy
+
+#endif  // TETHER_PROXY_TLS_IDENTITY_SNAPSHOT_H_

@@ -1,0 +1,212 @@
+#include "proxy/tls/tls_transport.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <climits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace tether::proxy {
+namespace {
+
+int TransportIndex() {
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// ReasonFromQueue names a handshake failure from BoringSSL's error queue.
+std::string ReasonFromQueue(uint32_t err) {
+  if (ERR_GET_LIB(err) != ERR_LIB_SSL) return "tls_error";
+  switch (ERR_GET_REASON(err)) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+      return "protocol_version";
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_UNKNOWN_PROTOCOL:
+      return "plaintext";
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_CERTIFICATE_REQUIRED:
+      return "no_client_certificate";
+    case SSL_R_NO_APPLICATION_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+      return "no_tether_alpn";
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+      return "peer_rejected";
+    default:
+      return "tls_error";
+  }
+}
+
+uint8_t AlertFor(absl::string_view reason) {
+  if (reason == "expired" || reason == "not_yet_valid") return SSL_AD_CERTIFICATE_EXPIRED;
+  if (reason == "revoked") return SSL_AD_CERTIFICATE_REVOKED;
+  if (reason == "untrusted") return SSL_AD_UNKNOWN_CA;
+  if (reason == "identity_mismatch") return SSL_AD_ACCESS_DENIED;
+  return SSL_AD_BAD_CERTIFICATE;
+}
+
+}  // namespace
+
+TlsTransport::TlsTransport(int fd, Options options) : fd_(fd), options_(std::move(options)) {
+  const IdentitySnapshot& id = *options_.identity;
+  ssl_.reset(SSL_new(options_.role == Role::kServer ? id.server_ctx.get() : id.client_ctx.get()));
+  SSL_set_ex_data(ssl_.get(), TransportIndex(), this);
+  SSL_set_fd(ssl_.get(), fd_);
+  if (options_.role == Role::kServer) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
+}
+
+TlsTransport::~TlsTransport() {
+  ssl_.reset();
+  if (fd_ >= 0) close(fd_);
+}
+
+enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) {
+  auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
+  const STACK_OF(CRYPTO_BUFFER)* bufs = SSL_get0_peer_certificates(ssl);
+  if (bufs == nullptr || sk_CRYPTO_BUFFER_num(bufs) == 0) {
+    self->error_ = "no_client_certificate";
+    self->error_detail_ = "the peer presented no certificate";
+    *out_alert = SSL_AD_CERTIFICATE_REQUIRED;
+    return ssl_verify_invalid;
+  }
+  std::vector<bssl::UniquePtr<X509>> owned;
+  std::vector<X509*> chain;
+  for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs) && i <= pki::kMaxChainLength; ++i) {
+    X509* cert = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(bufs, i));
+    if (cert == nullptr) {
+      ERR_clear_error();
+      self->error_ = "untrusted";
+      self->error_detail_ = "the peer's certificate does not parse";
+      *out_alert = SSL_AD_BAD_CERTIFICATE;
+      return ssl_verify_invalid;
+    }
+    owned.emplace_back(cert);
+    chain.push_back(cert);
+  }
+  const IdentitySnapshot& id = *self->options_.identity;
+  absl::StatusOr<pki::VerifiedPeer> peer = pki::VerifyChain(
+      chain, id.bundle, self->options_.clock->Now(), id.revocations,
+      self->options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer,
+      id.spiffe_id.trust_domain);
+  if (!peer.ok()) {
+    self->error_ = pki::ReasonOf(peer.status());
+    self->error_detail_ = std::string(peer.status().message());
+    *out_alert = AlertFor(self->error_);
+    return ssl_verify_invalid;
+  }
+  if (self->options_.expected_peer && peer->spiffe_id != *self->options_.expected_peer) {
+    self->error_ = "identity_mismatch";
+    self->error_detail_ = absl::StrCat("expected ", self->options_.expected_peer->ToString(),
+                                       ", the peer is ", peer->spiffe_id.ToString());
+    *out_alert = AlertFor(self->error_);
+    return ssl_verify_invalid;
+  }
+  self->peer_ = std::move(*peer);
+  return ssl_verify_ok;
+}
+
+IoStatus TlsTransport::Fail(int ssl_result, absl::string_view during) {
+  int err = SSL_get_error(ssl_.get(), ssl_result);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      return IoStatus::kWouldBlock;
+    case SSL_ERROR_ZERO_RETURN:
+      return IoStatus::kEof;
+    case SSL_ERROR_SYSCALL: {
+      const int sys = errno;
+      ERR_clear_error();
+      if (sys == 0 && during != "handshake") {
+        // The peer closed without close_notify; its data ended here.
+        return IoStatus::kEof;
+      }
+      error_ = "reset";
+      error_detail_ = sys == 0 ? absl::StrCat("the peer closed the connection during the ", during)
+                               : absl::StrCat(strerror(sys), " during the ", during);
+      return IoStatus::kError;
+    }
+    default: {
+      uint32_t queued = ERR_peek_error();
+      if (error_.empty()) error_ = ReasonFromQueue(queued);
+      if (error_detail_.empty()) {
+        char buf[256];
+        ERR_error_string_n(queued, buf, sizeof(buf));
+        error_detail_ = absl::StrCat("TLS ", during, " failed: ", buf);
+      }
+      ERR_clear_error();
+      return IoStatus::kError;
+    }
+  }
+}
+
+IoStatus TlsTransport::Handshake() {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_.get());
+  if (rc == 1) return IoStatus::kOk;
+  IoStatus st = Fail(rc, "handshake");
+  return st == IoStatus::kEof ? IoStatus::kError : st;
+}
+
+IoStatus TlsTransport::Read(uint8_t* buf, size_t len, size_t* n) {
+  ERR_clear_error();
+  int rc = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(len, INT_MAX)));
+  if (rc > 0) {
+    *n = static_cast<size_t>(rc);
+    return IoStatus::kOk;
+  }
+  return Fail(rc, "read");
+}
+
+IoStatus TlsTransport::Write(const uint8_t* buf, size_t len, size_t* n) {
+  ERR_clear_error();
+  int rc = SSL_write(ssl_.get(), buf, static_cast<int>(std::min<size_t>(len, INT_MAX)));
+  if (rc > 0) {
+    *n = static_cast<size_t>(rc);
+    return IoStatus::kOk;
+  }
+  IoStatus st = Fail(rc, "write");
+  return st == IoStatus::kEof ? IoStatus::kError : st;
+}
+
+bool TlsTransport::HasBufferedData() const {
+  return SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get());
+}
+
+IoStatus TlsTransport::ShutdownWrite() {
+  if (!shutdown_sent_) {
+    ERR_clear_error();
+    int rc = SSL_shutdown(ssl_.get());
+    if (rc < 0) {
+      IoStatus st = Fail(rc, "shutdown");
+      if (st == IoStatus::kWouldBlock) return st;
+    }
+    shutdown_sent_ = true;
+  }
+  if (fd_ >= 0) shutdown(fd_, SHUT_WR);
+  return IoStatus::kOk;
+}
+
+void TlsTransport::Abort() {
+  if (fd_ < 0) return;
+  struct linger lg = {1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace tether::proxy
