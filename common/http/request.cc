@@ -122,8 +122,8 @@ int ParseRequestLine(absl::string_view line, HttpRequest* out_request, std::stri
     *out_reason = "unsupported HTTP version";
     return 505;
   }
-  out_request->method = std::string(method);
-  out_request->target = std::string(target);
+  out_request->method = std::string{method};
+  out_request->target = std::string{target};
   out_request->version_minor = version[7] - '0';
 
   // absolute-form ("http://host/path?q") is reduced to its path and query.
@@ -152,10 +152,10 @@ int ParseRequestLine(absl::string_view line, HttpRequest* out_request, std::stri
   origin = origin.substr(0, origin.find('#'));
   const size_t question = origin.find('?');
   if (question == absl::string_view::npos) {
-    out_request->path = std::string(origin);
+    out_request->path = std::string{origin};
   } else {
-    out_request->path = std::string(origin.substr(0, question));
-    out_request->query = std::string(origin.substr(question + 1));
+    out_request->path = std::string{origin.substr(0, question)};
+    out_request->query = std::string{origin.substr(question + 1)};
   }
   if (out_request->path.empty()) out_request->path = "/";
   return 0;
@@ -311,7 +311,7 @@ HttpParseResult ParseHttpRequest(absl::string_view buffer, const HttpParseLimits
       have_length = true;
       content_length = length;
     }
-    result.request.headers.emplace_back(std::string(name), std::string(value));
+    result.request.headers.emplace_back(std::string{name}, std::string{value});
   }
 
   // The body.
@@ -321,7 +321,7 @@ HttpParseResult ParseHttpRequest(absl::string_view buffer, const HttpParseLimits
     more.expect_continue = expect.has_value() && absl::EqualsIgnoreCase(*expect, "100-continue");
     return more;
   }
-  result.request.body = std::string(buffer.substr(pos, content_length));
+  result.request.body = std::string{buffer.substr(pos, content_length)};
   result.consumed = pos + content_length;
   result.state = State::kComplete;
   return result;

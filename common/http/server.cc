@@ -67,8 +67,8 @@ absl::Status SplitHostPort(absl::string_view in, std::string* out_host, std::str
       !std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     return absl::InvalidArgumentError(absl::StrCat("bad host or port in \"", in, "\""));
   }
-  *out_host = std::string(host);
-  *out_port = std::string(port);
+  *out_host = std::string{host};
+  *out_port = std::string{port};
   return absl::OkStatus();
 }
 
@@ -145,7 +145,7 @@ AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Handle(absl::string_view method, absl::string_view path, Handler handler) {
   absl::MutexLock lock(&mu_);
-  routes_[std::string(path)][std::string(method)] = std::move(handler);
+  routes_[std::string{path}][std::string{method}] = std::move(handler);
 }
 
 void AdminServer::SetHttp2Handoff(std::function<void(int fd)> handoff) {
@@ -289,7 +289,7 @@ void AdminServer::ReapLocked() {
   }
 }
 
-AdminServer::Io AdminServer::Wait(int fd, short events, absl::Time deadline) {
+AdminServer::Io AdminServer::Wait(int fd, int16_t events, absl::Time deadline) {
   for (;;) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return Io::kTimeout;
@@ -445,6 +445,7 @@ HttpResponse AdminServer::Dispatch(const HttpRequest& request) {
     if (method == methods.end() && request.method == "HEAD") method = methods.find("GET");
     if (method == methods.end()) {
       std::vector<std::string> allowed;
+      allowed.reserve(methods.size() + 1);
       for (const auto& entry : methods) allowed.push_back(entry.first);
       if (methods.count("GET") != 0 && methods.count("HEAD") == 0) allowed.push_back("HEAD");
       std::sort(allowed.begin(), allowed.end());

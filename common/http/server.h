@@ -20,6 +20,7 @@
 #ifndef TETHER_COMMON_HTTP_SERVER_H_
 #define TETHER_COMMON_HTTP_SERVER_H_
 
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <map>
@@ -103,7 +104,7 @@ class AdminServer {
   // timed out before one byte could be judged.
   bool SniffHttp2(int fd, absl::Time deadline, bool* out_ok);
   HttpResponse Dispatch(const HttpRequest& request);
-  Io Wait(int fd, short events, absl::Time deadline);
+  Io Wait(int fd, int16_t events, absl::Time deadline);
   bool WriteAll(int fd, absl::string_view data, absl::Time deadline);
   void LingeringClose(int fd);
   void Log(absl::string_view line);

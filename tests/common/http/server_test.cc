@@ -93,7 +93,7 @@ class Client {
       const size_t colon = lines[i].find(':');
       if (colon == absl::string_view::npos) return std::nullopt;
       r.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-          std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+          std::string{absl::StripAsciiWhitespace(lines[i].substr(colon + 1))};
     }
     buffer_.erase(0, end + 4);
     size_t length = 0;
