@@ -4,14 +4,16 @@
 SHELL := /bin/bash
 BAZEL ?= bazel
 DEPS := tools/install-deps.sh
+FUZZ_SECONDS ?= 60
 
-.PHONY: help deps build demo test test-sanitizers lint format clean
+.PHONY: help deps build demo test test-sanitizers fuzz lint format clean
 
 help:
 	@echo "make demo             the local mesh demo (installs what is missing, builds, runs)"
 	@echo "make test             every test (installs what is missing, builds, runs)"
 	@echo "make build            build every binary"
 	@echo "make test-sanitizers  the test suite under ASan, UBSan and TSan"
+	@echo "make fuzz             every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make lint             clang-format and clang-tidy over our code"
 
 deps:
@@ -38,6 +40,9 @@ test-sanitizers: deps
 	  echo "==> tests under --config=$$c"; \
 	  tools/run-tests.sh --config=$$c || exit 1; \
 	done
+
+fuzz: deps
+	@tools/fuzz.sh $(FUZZ_SECONDS)
 
 lint: deps
 	@tools/lint.sh

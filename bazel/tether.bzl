@@ -18,9 +18,12 @@ TETHER_COPTS = [
     "-Werror",
     "-Wno-unused-parameter",
     "-Wno-missing-field-initializers",
-    "-Wshadow=local",
     "-Wnon-virtual-dtor",
-]
+] + select({
+    # `--config=fuzz` builds with clang, which has no -Wshadow=local.
+    "//bazel:fuzzing": [],
+    "//conditions:default": ["-Wshadow=local"],
+})
 
 def tether_cc_library(name, copts = [], **kwargs):
     native.cc_library(name = name, copts = TETHER_COPTS + copts, **kwargs)
@@ -37,13 +40,20 @@ def tether_cc_test(name, copts = [], deps = [], **kwargs):
         **kwargs
     )
 
-def tether_cc_fuzz_test(name, srcs, deps = [], corpus = None, **kwargs):
-    """A libFuzzer target.
+def tether_cc_fuzz_test(name, srcs, deps = [], corpus = None, tags = [], **kwargs):
+    """A libFuzzer target, and a test that replays its seed corpus.
 
-    Built with `--config=fuzz` (clang) it is a real libFuzzer binary. In every
-    other build it links a small driver that runs the target over each file of
-    its seed corpus, so `make test` replays the corpus under every sanitizer.
+    `name` defines `LLVMFuzzerTestOneInput`. Built with `--config=fuzz` (clang)
+    it is a real libFuzzer binary; in every other build it links
+    //tests/fuzz:corpus_driver, a main() that runs the target once over each
+    file it is given, so `make test` replays the corpus under every sanitizer.
+
+    `corpus` is a directory of seed inputs in this package, e.g.
+    "corpus/http_request". It adds `name`_corpus_test, which runs the binary
+    over every file in it (and fails if there are none). The binary is tagged
+    `fuzz-target` and `corpus=<workspace path>`, which tools/fuzz.sh reads.
     """
+    corpus_path = "%s/%s" % (native.package_name(), corpus) if corpus else None
     native.cc_binary(
         name = name,
         srcs = srcs,
@@ -57,15 +67,16 @@ def tether_cc_fuzz_test(name, srcs, deps = [], corpus = None, **kwargs):
             "//conditions:default": ["//tests/fuzz:corpus_driver"],
         }),
         testonly = True,
+        tags = tags + ["fuzz-target"] + (["corpus=" + corpus_path] if corpus else []),
         **kwargs
     )
     if corpus:
         native.sh_test(
             name = name + "_corpus_test",
             srcs = ["//tests/fuzz:run_corpus.sh"],
-            args = ["$(location :%s)" % name, "$(location %s)" % corpus],
-            data = [":" + name, corpus],
-            tags = ["fuzz-corpus"],
+            args = ["$(location :%s)" % name, corpus_path],
+            data = [":" + name] + native.glob([corpus + "/**"], allow_empty = False),
+            tags = tags + ["fuzz-corpus"],
         )
 
 def tether_proto_library(name, srcs, deps = [], grpc = False, visibility = None):

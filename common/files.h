@@ -4,9 +4,9 @@
 #ifndef TETHER_COMMON_FILES_H_
 #define TETHER_COMMON_FILES_H_
 
-#include <sys/types.h>
-
 #include <string>
+
+#include <sys/types.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -3,17 +3,18 @@
 # only what is missing, and fetches BoringSSL's source. Idempotent; works as
 # root or through sudo.
 #
-# Groups: build (default: compilers, Bazel, gRPC, Protobuf, Abseil, test
-# libraries), mesh (network namespaces, iptables, packet capture for the local
-# mesh and its end-to-end tests), bench (HAProxy, nginx, stunnel and load
-# generators for tests/bench).
+# Groups: build (default: compilers, Bazel, gRPC, Protobuf, Abseil,
+# prometheus-cpp, test libraries), mesh (network namespaces, iptables, packet
+# capture for the local mesh and its end-to-end tests), bench (HAProxy, nginx,
+# stunnel and load generators for tests/bench).
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
   [build]="bazel-bootstrap g++ clang libclang-rt-14-dev lld pkg-config binutils
            libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
            libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libevent-dev
-           libyaml-cpp-dev nlohmann-json3-dev dpkg-dev xz-utils clang-format clang-tidy"
+           libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev dpkg-dev xz-utils clang-format
+           clang-tidy"
   [mesh]="iproute2 iptables procps psmisc curl tshark"
   [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client
            python3-matplotlib"

@@ -33,6 +33,8 @@ _LIBRARIES = {
     "grpc++_reflection": (["grpc++"], ["-lgrpc++_reflection"]),
     "libevent": (["libevent_core", "libevent_pthreads"], []),
     "nlohmann_json": ([], []),
+    # The core library only: prometheus-cpp-pull and -push bring civetweb and curl.
+    "prometheus": (["prometheus-cpp-core"], []),
     "protobuf": (["protobuf"], []),
     "yaml-cpp": (["yaml-cpp"], []),
 }

@@ -1,0 +1,127 @@
+// AdminServer: a small HTTP/1.1 server for operators' endpoints (/metrics,
+// /ready, /healthz, JSON status pages) in the control plane and the proxy.
+//
+//   AdminServer server;
+//   server.Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text("ok\n");
+//   }); absl::StatusOr<int> port = server.Start("127.0.0.1:15000");  // or "[::1]:0" for any port
+//
+// It is not on the data path: one acceptor thread and one thread per open
+// connection, at most `max_connections` of them (a connection over the cap is
+// answered 503 and closed). Keep-alive and pipelining are supported. Every
+// request must arrive whole within `read_timeout` of the previous response
+// (or of the accept), so a slow or idle client cannot hold a thread forever.
+//
+// Only loopback peers are served unless `allow_remote` is set; others are
+// closed at accept, with a log line.
+//
+// With SetHttp2Handoff, a connection that opens with the HTTP/2 client preface
+// is handed over as a file descriptor, so one port can also serve gRPC
+// (grpc::AddInsecureChannelFromFd).
+#ifndef TETHER_COMMON_HTTP_SERVER_H_
+#define TETHER_COMMON_HTTP_SERVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <sys/socket.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/http/request.h"
+#include "common/http/response.h"
+
+namespace tether::http {
+
+struct AdminServerOptions {
+  // A request must be complete within this long after the connection became
+  // idle; otherwise the server closes the connection. Also bounds each write.
+  absl::Duration read_timeout = absl::Seconds(10);
+  // Connections served at once; one more is answered 503 and closed.
+  int max_connections = 16;
+  // Serve non-loopback peers. Off by default: admin endpoints expose internals.
+  bool allow_remote = false;
+  HttpParseLimits limits;
+  // Receives one line per notable event (refused peer, over the cap). Default:
+  // standard error.
+  std::function<void(absl::string_view)> log;
+};
+
+// IsLoopbackPeer says whether `addr` is 127.0.0.0/8, ::1 or an IPv4-mapped
+// 127.0.0.0/8 address: the peers served when `allow_remote` is off.
+bool IsLoopbackPeer(const sockaddr_storage& addr);
+
+class AdminServer {
+ public:
+  // A Handler runs on the connection's thread; it may block, but Stop() waits
+  // for it. It must not call Stop().
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  explicit AdminServer(AdminServerOptions options = {});
+  ~AdminServer();  // Stop()
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Handle routes `method` (e.g. "GET") on the exact `path` (no query) to
+  // `handler`, replacing an earlier one. A GET route also answers HEAD.
+  // Unknown paths get 404; a known path with another method gets 405.
+  void Handle(absl::string_view method, absl::string_view path, Handler handler);
+
+  // SetHttp2Handoff: a connection whose first bytes are the HTTP/2 client
+  // preface is passed to `handoff` instead of being served. The preface stays
+  // unread in the socket; `handoff` owns the descriptor from then on (and must
+  // close it). It runs on the connection's thread and should return quickly.
+  void SetHttp2Handoff(std::function<void(int fd)> handoff);
+
+  // Start binds `listen_host_port` ("127.0.0.1:15000", "[::1]:0",
+  // "localhost:0") and starts serving. Returns the bound port. Fails if the
+  // address is malformed or cannot be bound, or if Start was called before.
+  absl::StatusOr<int> Start(const std::string& listen_host_port);
+
+  // Stop closes the listener and every connection and joins all threads.
+  // Idle and half-received connections are cut at once; a running handler is
+  // waited for. Idempotent.
+  void Stop();
+
+ private:
+  struct Connection {
+    std::thread thread;
+    bool done = false;
+  };
+  enum class Io { kReady, kTimeout, kStopped, kError };
+
+  void AcceptLoop();
+  void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ServeConnection(int fd);
+  // SniffHttp2 returns true if the connection starts with the HTTP/2 preface;
+  // false for anything else, with `*out_ok` false if the connection ended or
+  // timed out before one byte could be judged.
+  bool SniffHttp2(int fd, absl::Time deadline, bool* out_ok);
+  HttpResponse Dispatch(const HttpRequest& request);
+  Io Wait(int fd, int16_t events, absl::Time deadline);
+  bool WriteAll(int fd, absl::string_view data, absl::Time deadline);
+  void LingeringClose(int fd);
+  void Log(absl::string_view line);
+
+  const AdminServerOptions options_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // an eventfd; readable once Stop() begins
+  std::thread acceptor_;
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::map<std::string, Handler>> routes_ ABSL_GUARDED_BY(mu_);
+  std::function<void(int)> http2_handoff_ ABSL_GUARDED_BY(mu_);
+  std::list<Connection> connections_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tether::http
+
+#endif  // TETHER_COMMON_HTTP_SERVER_H_
