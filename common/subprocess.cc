@@ -84,8 +84,8 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
       break;
     }
     char buf[8192];
-    for (auto [idx, fd, sink] : {std::tuple{out_idx, &out[0], &result.out},
-                                 std::tuple{err_idx, &err[0], &result.err}}) {
+    for (auto [idx, fd, sink] :
+         {std::tuple{out_idx, &out[0], &result.out}, std::tuple{err_idx, &err[0], &result.err}}) {
       if (idx < 0 || fds[idx].revents == 0) continue;
       ssize_t got = read(*fd, buf, sizeof(buf));
       if (got > 0) {

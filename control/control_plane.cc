@@ -1,12 +1,14 @@
 #include "control/control_plane.h"
 
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_posix.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/http/metrics_handler.h"
 #include "common/pki/certs.h"
 #include "common/pki/keys.h"
 
@@ -74,6 +76,19 @@ absl::Status ControlPlane::Init() {
   store_->SetOnChange([this] {
     (void)RenewServingCertificate();
     streams_->BroadcastTrustBundle();
+    UpdateCaMetrics();
+  });
+  ca_->SetObserver([this](absl::string_view outcome, absl::Duration latency) {
+    metrics_.RecordSign(outcome, latency);
+  });
+  streams_->SetRejectObserver(
+      [this](absl::string_view reason) { metrics_.RecordStreamRejected(reason); });
+  streams_->SetStreamObserver([this](int delta) {
+    if (delta > 0) {
+      metrics_.StreamOpened();
+    } else {
+      metrics_.StreamClosed();
+    }
   });
   registry_->SetOnChange([this] { streams_->BroadcastRevocations(); });
 
@@ -102,17 +117,33 @@ absl::Status ControlPlane::Init() {
         absl::StrCat("cannot listen on ", options_.grpc_listen, " (--grpc-listen)"));
   }
 
+  // The admin port: gRPC (tetherctl) and HTTP (/metrics, /healthz, /ready) on
+  // one socket; connections opening with the HTTP/2 preface go to gRPC.
   grpc::ServerBuilder admin_builder;
-  admin_builder.AddListeningPort(options_.admin_listen, grpc::InsecureServerCredentials(),
-                                 &admin_port_);
   admin_builder.RegisterService(admin_.get());
   admin_builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  admin_server_ = admin_builder.BuildAndStart();
-  if (admin_server_ == nullptr || admin_port_ == 0) {
+  admin_grpc_ = admin_builder.BuildAndStart();
+  http::AdminServerOptions http_opts;
+  http_opts.allow_remote = options_.admin_allow_remote;
+  admin_http_ = std::make_unique<http::AdminServer>(http_opts);
+  admin_http_->SetHttp2Handoff(
+      [server = admin_grpc_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+  admin_http_->Handle("GET", "/metrics", http::MetricsHandler(metrics_.registry()));
+  admin_http_->Handle("GET", "/healthz",
+                      [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
+  admin_http_->Handle("GET", "/ready", [this](const http::HttpRequest&) {
+    return http::HttpResponse::Text(absl::StrCat("ready: CA for ", store_->Current()->trust_domain,
+                                                 ", ", streams_->stream_count(), " streams\n"));
+  });
+  absl::StatusOr<int> admin_port = admin_http_->Start(options_.admin_listen);
+  if (!admin_port.ok()) {
     grpc_server_->Shutdown();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options_.admin_listen, " (--admin-listen)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.admin_listen,
+                                               " (--admin-listen): ",
+                                               admin_port.status().message()));
   }
+  admin_port_ = *admin_port;
+  UpdateCaMetrics();
 
   maintenance_ = std::thread([this] {
     while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) RunMaintenance();
@@ -165,6 +196,12 @@ absl::Status ControlPlane::RenewServingCertificate() {
   return absl::OkStatus();
 }
 
+void ControlPlane::UpdateCaMetrics() {
+  auto ca = store_->Current();
+  metrics_.SetRootExpiry(pki::DescribeCert(ca->issuer->authority().cert.get()).not_after);
+  metrics_.SetBundleRoots(ca->bundle.roots().size());
+}
+
 void ControlPlane::RunMaintenance() {
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
     audit_->Record("maintenance_error", {{"message", std::string(dropped.status().message())}});
@@ -182,7 +219,8 @@ void ControlPlane::Stop() {
   if (maintenance_.joinable()) maintenance_.join();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
-  if (admin_server_) admin_server_->Shutdown(deadline);
+  if (admin_http_) admin_http_->Stop();
+  if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);
   if (registry_) registry_->SetOnChange(nullptr);
 }

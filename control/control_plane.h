@@ -24,7 +24,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/http/server.h"
 #include "control/admin_service.h"
+#include "control/metrics.h"
 #include "control/ca/audit_log.h"
 #include "control/ca/authenticator.h"
 #include "control/ca/authority.h"
@@ -79,6 +81,7 @@ class ControlPlane {
   CertificateRegistry* registry() { return registry_.get(); }
   StreamService* streams() { return streams_.get(); }
   JoinTokens* tokens() { return tokens_.get(); }
+  ControlMetrics* metrics() { return &metrics_; }
 
   // RunMaintenance does one round of background work now (tests call it
   // after moving a fake clock; the maintenance thread calls it every second).
@@ -89,6 +92,7 @@ class ControlPlane {
       : options_(std::move(options)), clock_(clock) {}
   absl::Status Init();
   absl::Status RenewServingCertificate();
+  void UpdateCaMetrics();
   std::string ServingDir() const { return options_.state_dir + "/serving"; }
 
   const ControlPlaneOptions options_;
@@ -101,7 +105,9 @@ class ControlPlane {
   std::unique_ptr<StreamService> streams_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<grpc::Server> admin_server_;
+  std::unique_ptr<grpc::Server> admin_grpc_;
+  std::unique_ptr<http::AdminServer> admin_http_;
+  ControlMetrics metrics_;
   int grpc_port_ = 0;
   int admin_port_ = 0;
 

@@ -7,11 +7,11 @@
 #ifndef TETHER_COMMON_PKI_CERTS_H_
 #define TETHER_COMMON_PKI_CERTS_H_
 
-#include <openssl/x509.h>
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <openssl/x509.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -37,16 +37,16 @@ std::string ChainToPem(const CertChain& chain);
 CertChain CopyChain(const CertChain& chain);
 
 struct CertInfo {
-  std::string subject;       // one-line RFC 2253 form
+  std::string subject;  // one-line RFC 2253 form
   std::string issuer;
-  std::string serial_hex;    // lowercase hex, no leading zeros beyond one byte
+  std::string serial_hex;  // lowercase hex, no leading zeros beyond one byte
   absl::Time not_before;
   absl::Time not_after;
   bool is_ca = false;
   std::vector<std::string> uri_sans;
   std::vector<std::string> dns_names;
-  std::string spiffe_id;     // the single spiffe:// URI SAN, or empty
-  std::string sha256_hex;    // fingerprint of the DER encoding
+  std::string spiffe_id;   // the single spiffe:// URI SAN, or empty
+  std::string sha256_hex;  // fingerprint of the DER encoding
 };
 
 // DescribeCert reads the fields above; never fails on a parsed certificate.

@@ -6,9 +6,9 @@
 #ifndef TETHER_COMMON_PKI_CSR_H_
 #define TETHER_COMMON_PKI_CSR_H_
 
-#include <openssl/evp.h>
-
 #include <string>
+
+#include <openssl/evp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

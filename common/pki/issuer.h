@@ -8,11 +8,11 @@
 #ifndef TETHER_COMMON_PKI_ISSUER_H_
 #define TETHER_COMMON_PKI_ISSUER_H_
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
 #include <string>
 #include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -28,8 +28,8 @@ namespace tether::pki {
 // subjectKeyIdentifier, a URI SAN "spiffe://<trust_domain>" (SPIFFE's
 // convention for a trust domain's CA), valid from now-1m to now+ttl.
 absl::StatusOr<bssl::UniquePtr<X509>> CreateRootCa(const EVP_PKEY* key,
-                                                   absl::string_view trust_domain,
-                                                   absl::Time now, absl::Duration ttl);
+                                                   absl::string_view trust_domain, absl::Time now,
+                                                   absl::Duration ttl);
 
 // Authority is the signing material: the CA certificate whose key signs, its
 // key, and the certificates above it up to (not including) the root, as

@@ -6,10 +6,10 @@
 #ifndef TETHER_COMMON_PKI_VERIFY_H_
 #define TETHER_COMMON_PKI_VERIFY_H_
 
-#include <openssl/x509.h>
-
 #include <string>
 #include <vector>
+
+#include <openssl/x509.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"

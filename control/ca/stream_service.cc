@@ -4,6 +4,7 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/pki/certs.h"
 #include "common/pki/verify.h"
@@ -192,6 +193,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       service_->audit_->Record("stream_rejected", {{"method", method},
                                                    {"reason", std::string(id.status().message())},
                                                    {"peer", info_.peer}});
+      if (service_->reject_observer_) {
+        service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(id.status().code())));
+      }
       FinishWith(ToGrpc(id.status()));
       return;
     }

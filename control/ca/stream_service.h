@@ -62,6 +62,11 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   void SetStreamObserver(std::function<void(int delta)> observer) {
     stream_observer_ = std::move(observer);
   }
+  // Observes streams refused at authentication: "unauthenticated",
+  // "permission_denied" or "invalid_argument".
+  void SetRejectObserver(std::function<void(absl::string_view reason)> observer) {
+    reject_observer_ = std::move(observer);
+  }
 
  private:
   friend class CertStream;
@@ -76,6 +81,7 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   AuditLog* const audit_;
   const Clock* const clock_;
   std::function<void(int)> stream_observer_;
+  std::function<void(absl::string_view)> reject_observer_;
 
   mutable absl::Mutex mu_;
   absl::CondVar all_done_;

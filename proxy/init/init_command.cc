@@ -73,8 +73,7 @@ int RunInitCommand(CommandRunner* runner, std::ostream& out, std::ostream& err) 
   }
   out << "tether-proxy init: TCP redirected with " << flavour << " (IPv4"
       << (config.ipv6 ? " and IPv6" : "") << "): inbound to :" << config.inbound_port
-      << ", outbound to :" << config.outbound_port << ", UID " << config.proxy_uid
-      << " exempt\n";
+      << ", outbound to :" << config.outbound_port << ", UID " << config.proxy_uid << " exempt\n";
   return 0;
 }
 

@@ -66,8 +66,8 @@ absl::Status Iptables::Run(const std::vector<std::string>& argv, absl::string_vi
   auto r = runner_->Run(argv, stdin_data);
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
-    return absl::InternalError(absl::StrCat(absl::StrJoin(argv, " "), " failed (exit ",
-                                            r->exit_code, "): ", r->err));
+    return absl::InternalError(
+        absl::StrCat(absl::StrJoin(argv, " "), " failed (exit ", r->exit_code, "): ", r->err));
   }
   return absl::OkStatus();
 }
@@ -91,8 +91,8 @@ absl::Status Iptables::Apply(const InterceptionConfig& config) {
       return st;
     }
     for (const Jump& j : kJumps) {
-      auto check = runner_->Run({Tool(f, ""), "-t", "nat", "-C", j.chain, "-p", "tcp", "-j",
-                                 j.target});
+      auto check =
+          runner_->Run({Tool(f, ""), "-t", "nat", "-C", j.chain, "-p", "tcp", "-j", j.target});
       if (!check.ok()) return check.status();
       if (check->exit_code == 0) continue;
       if (absl::Status st =
@@ -111,8 +111,8 @@ absl::Status Iptables::Remove() {
     for (const Jump& j : kJumps) {
       // Delete every copy of the jump; stop at the first failure (none left).
       for (int i = 0; i < 100; ++i) {
-        auto r = runner_->Run({Tool(f, ""), "-t", "nat", "-D", j.chain, "-p", "tcp", "-j",
-                               j.target});
+        auto r =
+            runner_->Run({Tool(f, ""), "-t", "nat", "-D", j.chain, "-p", "tcp", "-j", j.target});
         if (!r.ok()) return r.status();
         if (r->exit_code != 0) break;
       }

@@ -46,9 +46,9 @@ absl::StatusOr<std::string> NormalizeCidr(absl::string_view text) {
 
 absl::Status Validate(const InterceptionConfig& c) {
   if (c.proxy_uid < 0) return absl::InvalidArgumentError("the proxy UID must be >= 0");
-  for (auto [port, what] : {std::pair{c.inbound_port, "inbound port"},
-                            std::pair{c.outbound_port, "outbound port"},
-                            std::pair{c.admin_port, "admin port"}}) {
+  for (auto [port, what] :
+       {std::pair{c.inbound_port, "inbound port"}, std::pair{c.outbound_port, "outbound port"},
+        std::pair{c.admin_port, "admin port"}}) {
     if (absl::Status st = CheckPort(port, what); !st.ok()) return st;
   }
   for (int p : c.exclude_inbound_ports) {
@@ -89,8 +89,7 @@ std::string RenderRules(const InterceptionConfig& c, Family family) {
     absl::StrAppend(&out, "-A TETHER_OUTPUT -d ", *NormalizeCidr(cidr), " -j RETURN\n");
   }
   absl::StrAppend(&out, "-A TETHER_OUTPUT -p tcp -j TETHER_REDIRECT\n");
-  absl::StrAppend(&out, "-A TETHER_REDIRECT -p tcp -j REDIRECT --to-ports ", c.outbound_port,
-                  "\n");
+  absl::StrAppend(&out, "-A TETHER_REDIRECT -p tcp -j REDIRECT --to-ports ", c.outbound_port, "\n");
   out += "COMMIT\n";
   return out;
 }

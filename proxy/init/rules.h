@@ -37,8 +37,8 @@ struct InterceptionConfig {
 };
 
 // Chain names, for callers that inspect or remove the rules.
-inline constexpr const char* kChains[] = {"TETHER_INBOUND", "TETHER_IN_REDIRECT",
-                                          "TETHER_OUTPUT", "TETHER_REDIRECT"};
+inline constexpr const char* kChains[] = {"TETHER_INBOUND", "TETHER_IN_REDIRECT", "TETHER_OUTPUT",
+                                          "TETHER_REDIRECT"};
 
 // Validate checks ports (1..65535), the UID, and every CIDR; InvalidArgument
 // naming the bad value.

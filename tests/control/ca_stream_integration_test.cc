@@ -3,7 +3,12 @@
 // real time (gRPC's TLS checks the serving certificate against the real clock).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
@@ -415,6 +420,51 @@ TEST_F(CaStreamTest, AdminListsCertificatesAndWorkloads) {
     EXPECT_EQ(resp.roots_pem(), roots_pem_);
   }
   EXPECT_TRUE(client.Finish().ok());
+}
+
+// HttpGet fetches http://127.0.0.1:port/path with a plain socket.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+TEST_F(CaStreamTest, AdminPortServesMetricsAndHealthBesideGrpc) {
+  Enroll("shop", "cart");
+  {
+    CaTestClient client(cp_->grpc_port(), roots_pem_);
+    ASSERT_TRUE(client.SendHello("tjt_bogus"));
+    EXPECT_FALSE(client.Read().has_value());
+    client.Finish();
+  }
+  std::string metrics = HttpGet(cp_->admin_port(), "/metrics");
+  EXPECT_NE(metrics.find("HTTP/1.1 200"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tether_control_certificates_issued_total 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tether_control_streams_rejected_total{reason=\"unauthenticated\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tether_control_signing_seconds_count 1"), std::string::npos);
+  EXPECT_NE(metrics.find("tether_control_trust_bundle_roots 1"), std::string::npos);
+  EXPECT_NE(HttpGet(cp_->admin_port(), "/healthz").find("200"), std::string::npos);
+  // gRPC on the same port keeps working after HTTP requests.
+  grpc::ClientContext ctx;
+  tether::admin::v1::GetTrustBundleResponse resp;
+  ASSERT_TRUE(Admin()->GetTrustBundle(&ctx, {}, &resp).ok());
 }
 
 TEST(ControlPlaneOptions, RefusesRemoteAdminAndShortTtl) {

@@ -1,8 +1,8 @@
 #include "proxy/init/iptables.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "absl/strings/str_join.h"
 
@@ -61,8 +61,7 @@ TEST(Iptables, ApplyRestoresAtomicallyAndAddsMissingJumpsOnce) {
   InterceptionConfig config;
   ASSERT_TRUE(ipt.Apply(config).ok());
   EXPECT_EQ(runner.stdin_of["iptables-nft-restore --noflush"], RenderRules(config, Family::kIpv4));
-  EXPECT_EQ(runner.stdin_of["ip6tables-nft-restore --noflush"],
-            RenderRules(config, Family::kIpv6));
+  EXPECT_EQ(runner.stdin_of["ip6tables-nft-restore --noflush"], RenderRules(config, Family::kIpv6));
   int appends = 0;
   for (const auto& c : runner.calls) {
     if (c.find(" -A ") != std::string::npos) {

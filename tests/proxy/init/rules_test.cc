@@ -68,8 +68,7 @@ TEST(Rules, ParseLists) {
   EXPECT_EQ(*ParsePorts(" 80, 443 "), (std::vector<int>{80, 443}));
   EXPECT_FALSE(ParsePorts("80,http").ok());
   EXPECT_FALSE(ParsePorts("0").ok());
-  EXPECT_EQ(*ParseCidrs("10.0.0.0/8, ::1"),
-            (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
+  EXPECT_EQ(*ParseCidrs("10.0.0.0/8, ::1"), (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
   EXPECT_FALSE(ParseCidrs("10.0.0.0/8; rm -rf /").ok());
   EXPECT_FALSE(ParseCidrs("-j ACCEPT").ok());
 }

@@ -1,0 +1,55 @@
+#include "control/metrics.h"
+
+namespace tether::control {
+
+ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  issued_ = &prometheus::BuildCounter()
+                 .Name("tether_control_certificates_issued_total")
+                 .Help("Workload certificates signed")
+                 .Register(*registry_)
+                 .Add({});
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("tether_control_certificate_requests_rejected_total")
+                   .Help("Certificate requests refused, by reason")
+                   .Register(*registry_);
+  stream_rejected_ = &prometheus::BuildCounter()
+                          .Name("tether_control_streams_rejected_total")
+                          .Help("Certificate streams refused at authentication, by reason")
+                          .Register(*registry_);
+  streams_ = &prometheus::BuildGauge()
+                  .Name("tether_control_streams")
+                  .Help("Open certificate streams")
+                  .Register(*registry_)
+                  .Add({});
+  signing_ = &prometheus::BuildHistogram()
+                  .Name("tether_control_signing_seconds")
+                  .Help("Time to check a CSR and sign a certificate")
+                  .Register(*registry_)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{
+                               0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1});
+  root_expiry_ = &prometheus::BuildGauge()
+                      .Name("tether_control_ca_expiry_timestamp_seconds")
+                      .Help("When the signing CA certificate expires (Unix time)")
+                      .Register(*registry_)
+                      .Add({});
+  bundle_roots_ = &prometheus::BuildGauge()
+                       .Name("tether_control_trust_bundle_roots")
+                       .Help("Roots in the trust bundle (2 during a CA rotation)")
+                       .Register(*registry_)
+                       .Add({});
+}
+
+void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latency) {
+  signing_->Observe(absl::ToDoubleSeconds(latency));
+  if (outcome == "issued") {
+    issued_->Increment();
+  } else {
+    rejected_->Add({{"reason", std::string(outcome)}}).Increment();
+  }
+}
+
+void ControlMetrics::RecordStreamRejected(absl::string_view reason) {
+  stream_rejected_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+}  // namespace tether::control

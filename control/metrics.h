@@ -1,0 +1,47 @@
+// ControlMetrics: the control plane's Prometheus metrics, served at the
+// admin port's /metrics. Names and labels are documented in README.md.
+#ifndef TETHER_CONTROL_METRICS_H_
+#define TETHER_CONTROL_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tether::control {
+
+class ControlMetrics {
+ public:
+  ControlMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // outcome: "issued" or a CaError reason word.
+  void RecordSign(absl::string_view outcome, absl::Duration latency);
+  void StreamOpened() { streams_->Increment(); }
+  void StreamClosed() { streams_->Decrement(); }
+  // reason: "unauthenticated", "permission_denied", ... (stream-level refusals).
+  void RecordStreamRejected(absl::string_view reason);
+  void SetRootExpiry(absl::Time t) { root_expiry_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch())); }
+  void SetBundleRoots(size_t n) { bundle_roots_->Set(static_cast<double>(n)); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter* issued_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* stream_rejected_;
+  prometheus::Gauge* streams_;
+  prometheus::Histogram* signing_;
+  prometheus::Gauge* root_expiry_;
+  prometheus::Gauge* bundle_roots_;
+};
+
+}  // namespace tether::control
+
+#endif  // TETHER_CONTROL_METRICS_H_
