@@ -1,0 +1,130 @@
+#include "proxy/server/admin.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/http/metrics_handler.h"
+#include "common/pki/certs.h"
+
+namespace tether::proxy {
+namespace {
+
+std::string Iso(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+http::HttpResponse Json(const nlohmann::json& j, int status = 200) {
+  http::HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+}  // namespace
+
+std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status, absl::Time now) {
+  nlohmann::json j;
+  j["control_stream"] = {{"state", status.stream_state},
+                         {"connected_since", Iso(status.connected_since)},
+                         {"last_error", status.last_error},
+                         {"last_error_time", Iso(status.last_error_time)},
+                         {"certificates_received", status.certificates_received},
+                         {"stream_failures", status.stream_failures},
+                         {"trust_bundle_version", status.bundle_version},
+                         {"revocations_version", status.revocations_version}};
+  if (snap == nullptr) {
+    j["certificate"] = nullptr;
+    return j.dump(2) + "\n";
+  }
+  j["certificate"] = {{"spiffe_id", snap->spiffe_id.ToString()},
+                      {"serial", snap->serial_hex},
+                      {"not_before", Iso(snap->not_before)},
+                      {"not_after", Iso(snap->not_after)},
+                      {"expires_in_seconds", absl::ToInt64Seconds(snap->not_after - now)},
+                      {"chain_pem", pki::ChainToPem(snap->chain)}};
+  nlohmann::json roots = nlohmann::json::array();
+  for (const auto& root : snap->bundle.roots()) {
+    pki::CertInfo info = pki::DescribeCert(root.get());
+    roots.push_back({{"subject", info.subject},
+                     {"serial", info.serial_hex},
+                     {"not_after", Iso(info.not_after)},
+                     {"sha256", info.sha256_hex}});
+  }
+  j["trust_bundle"] = roots;
+  j["revoked"] = {{"serials", snap->revocations.serials.size()},
+                  {"identities", snap->revocations.spiffe_ids.size()}};
+  return j.dump(2) + "\n";
+}
+
+void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
+                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
+                            AdminHooks hooks) {
+  server.Handle("GET", "/live", [](const http::HttpRequest&) {
+    return http::HttpResponse::Text("live\n");
+  });
+  server.Handle("GET", "/ready", [identity, clock, hooks](const http::HttpRequest&) {
+    http::HttpResponse r;
+    auto snap = identity->Current();
+    if (hooks.draining && hooks.draining()) {
+      r = http::HttpResponse::Text("not ready: draining\n");
+      r.status = 503;
+    } else if (snap == nullptr) {
+      IdentityStatus st = identity->status();
+      r = http::HttpResponse::Text(absl::StrCat(
+          "not ready: no certificate yet (control stream ", st.stream_state,
+          st.last_error.empty() ? "" : absl::StrCat("; last error: ", st.last_error), ")\n"));
+      r.status = 503;
+    } else if (clock->Now() >= snap->not_after) {
+      r = http::HttpResponse::Text(
+          absl::StrCat("not ready: certificate expired at ", Iso(snap->not_after), "\n"));
+      r.status = 503;
+    } else {
+      r = http::HttpResponse::Text(absl::StrCat("ready: ", snap->spiffe_id.ToString(), "\n"));
+    }
+    return r;
+  });
+  server.Handle("GET", "/metrics", http::MetricsHandler(metrics->registry()));
+  server.Handle("GET", "/certs", [identity, clock](const http::HttpRequest&) {
+    auto snap = identity->Current();
+    http::HttpResponse r;
+    r.content_type = "application/json";
+    r.body = CertsJson(snap.get(), identity->status(), clock->Now());
+    return r;
+  });
+  server.Handle("GET", "/config", [config](const http::HttpRequest&) {
+    nlohmann::json j = {
+        {"mode", config.transparent ? "transparent" : "explicit"},
+        {"control", config.control_address},
+        {"control_server_name", config.control_server_name},
+        {"ca_bundle", config.ca_bundle_file},
+        {"bootstrap", config.bootstrap.join_token_file.empty() ? "kubernetes_token" : "join_token"},
+        {"inbound_listen", config.inbound_listen},
+        {"inbound_forward", config.inbound_forward},
+        {"outbound_listen", config.outbound_listen},
+        {"outbound_forward", config.outbound_forward},
+        {"outbound_expect_identity",
+         config.outbound_expect_identity ? config.outbound_expect_identity->ToString() : ""},
+        {"inbound_mode", config.permissive ? "permissive" : "strict"},
+        {"policy_file", config.policy_file},
+        {"workers", config.workers},
+        {"max_connections", config.max_connections},
+        {"connect_timeout", absl::FormatDuration(config.connect_timeout)},
+        {"handshake_timeout", absl::FormatDuration(config.handshake_timeout)},
+        {"idle_timeout", absl::FormatDuration(config.idle_timeout)},
+        {"drain_timeout", absl::FormatDuration(config.drain_timeout)},
+    };
+    return Json(j);
+  });
+  server.Handle("POST", "/drain", [hooks](const http::HttpRequest&) {
+    if (hooks.drain) hooks.drain();
+    return http::HttpResponse::Text("draining\n");
+  });
+  server.Handle("POST", "/quitquitquit", [hooks](const http::HttpRequest&) {
+    if (hooks.quit) hooks.quit();
+    return http::HttpResponse::Text("quitting\n");
+  });
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,39 @@
+// Admin: the proxy's operator endpoints on --admin-listen (127.0.0.1:15000).
+//
+//   GET  /ready          200 once a certificate is held (and not draining), else 503 + why
+//   GET  /live           200 while the process runs
+//   GET  /metrics        Prometheus text format
+//   GET  /certs          JSON: identity, serial, validity, chain, trust bundle, stream state
+//   GET  /config         JSON: the running configuration (no credentials)
+//   POST /drain          stop accepting; open connections finish (readiness turns 503)
+//   POST /quitquitquit   drain, then exit (lets a Job's pod complete)
+#ifndef TETHER_PROXY_SERVER_ADMIN_H_
+#define TETHER_PROXY_SERVER_ADMIN_H_
+
+#include <functional>
+
+#include "common/clock.h"
+#include "common/http/server.h"
+#include "proxy/identity/identity_manager.h"
+#include "proxy/server/config.h"
+#include "proxy/server/metrics.h"
+
+namespace tether::proxy {
+
+struct AdminHooks {
+  std::function<void()> drain;
+  std::function<void()> quit;
+  std::function<bool()> draining;
+};
+
+void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
+                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
+                            AdminHooks hooks);
+
+// CertsJson renders what /certs shows (exposed for tests and `tetherctl`).
+std::string CertsJson(const IdentitySnapshot* snapshot, const IdentityStatus& status,
+                      absl::Time now);
+
+}  // namespace tether::proxy
+
+#endif  // TETHER_PROXY_SERVER_ADMIN_H_

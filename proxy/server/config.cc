@@ -1,0 +1,109 @@
+#include "proxy/server/config.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+
+ABSL_FLAG(std::string, control, "", "Address of tether-control's certificate stream (host:port)");
+ABSL_FLAG(std::string, control_server_name, "tether-control.tether-system.svc",
+          "Name checked in the control plane's certificate");
+ABSL_FLAG(std::string, ca_bundle, "", "PEM file with the mesh's root certificates");
+ABSL_FLAG(std::string, join_token_file, "", "File holding a join token (outside Kubernetes)");
+ABSL_FLAG(std::string, kubernetes_token_file, "",
+          "File holding a projected service-account token with audience tether");
+ABSL_FLAG(std::string, workload_name, "", "Name shown by `tetherctl workloads` (e.g. the pod)");
+ABSL_FLAG(absl::Duration, cert_ttl, absl::ZeroDuration(),
+          "Requested certificate lifetime (0: the CA's default)");
+ABSL_FLAG(std::string, inbound_listen, "", "Inbound listener (default 0.0.0.0:15006)");
+ABSL_FLAG(std::string, inbound_forward, "",
+          "Explicit mode: where inbound connections go (the local app)");
+ABSL_FLAG(std::string, outbound_listen, "", "Outbound listener (default 127.0.0.1:15001)");
+ABSL_FLAG(std::string, outbound_forward, "",
+          "Explicit mode: where outbound connections go (the peer's proxy)");
+ABSL_FLAG(std::string, outbound_expect_identity, "",
+          "Explicit mode: the SPIFFE ID the outbound peer must present");
+ABSL_FLAG(bool, permissive, false, "Inbound also accepts plaintext (migration)");
+ABSL_FLAG(std::string, policy_file, "", "Authorization policies (YAML) enforced on inbound");
+ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15000", "Admin endpoint");
+ABSL_FLAG(int, workers, 1, "Worker threads, each with its own event loop");
+ABSL_FLAG(int, max_connections, 65536, "Open connections per direction before refusing");
+ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Upstream connect timeout");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "TLS handshake timeout");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Hours(1), "Close connections idle this long");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM, how long open connections may finish");
+ABSL_FLAG(std::string, access_log, "", "JSON-lines access log path ('-' for stdout)");
+
+namespace tether::proxy {
+
+absl::Status Validate(const ProxyConfig& c) {
+  if (c.control_address.empty()) return absl::InvalidArgumentError("--control is required");
+  if (c.ca_bundle_file.empty()) return absl::InvalidArgumentError("--ca-bundle is required");
+  if (c.bootstrap.join_token_file.empty() && c.bootstrap.kubernetes_token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a bootstrap credential is required: --join-token-file or --kubernetes-token-file");
+  }
+  if (!c.transparent) {
+    if (c.inbound_listen.empty() != c.inbound_forward.empty()) {
+      return absl::InvalidArgumentError(
+          "explicit mode: give --inbound-listen and --inbound-forward together");
+    }
+    if (c.outbound_listen.empty() != c.outbound_forward.empty()) {
+      return absl::InvalidArgumentError(
+          "explicit mode: give --outbound-listen and --outbound-forward together");
+    }
+    if (c.inbound_listen.empty() && c.outbound_listen.empty()) {
+      return absl::InvalidArgumentError("explicit mode needs an inbound or an outbound pair");
+    }
+  }
+  if (c.workers < 1 || c.workers > 256) {
+    return absl::InvalidArgumentError("--workers must be between 1 and 256");
+  }
+  if (c.max_connections < 1) return absl::InvalidArgumentError("--max-connections must be >= 1");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProxyConfig> ConfigFromFlags() {
+  ProxyConfig c;
+  c.control_address = absl::GetFlag(FLAGS_control);
+  c.control_server_name = absl::GetFlag(FLAGS_control_server_name);
+  c.ca_bundle_file = absl::GetFlag(FLAGS_ca_bundle);
+  c.bootstrap.join_token_file = absl::GetFlag(FLAGS_join_token_file);
+  c.bootstrap.kubernetes_token_file = absl::GetFlag(FLAGS_kubernetes_token_file);
+  c.workload_name = absl::GetFlag(FLAGS_workload_name);
+  c.cert_ttl = absl::GetFlag(FLAGS_cert_ttl);
+  const std::string in_fwd = absl::GetFlag(FLAGS_inbound_forward);
+  const std::string out_fwd = absl::GetFlag(FLAGS_outbound_forward);
+  c.transparent = in_fwd.empty() && out_fwd.empty();
+  if (c.transparent) {
+    if (!absl::GetFlag(FLAGS_inbound_listen).empty()) c.inbound_listen = absl::GetFlag(FLAGS_inbound_listen);
+    if (!absl::GetFlag(FLAGS_outbound_listen).empty()) c.outbound_listen = absl::GetFlag(FLAGS_outbound_listen);
+  } else {
+    c.inbound_listen = absl::GetFlag(FLAGS_inbound_listen);
+    c.outbound_listen = absl::GetFlag(FLAGS_outbound_listen);
+    c.inbound_forward = in_fwd;
+    c.outbound_forward = out_fwd;
+  }
+  const std::string expect = absl::GetFlag(FLAGS_outbound_expect_identity);
+  if (!expect.empty()) {
+    auto id = pki::SpiffeId::Parse(expect);
+    if (!id.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--outbound-expect-identity: ", id.status().message()));
+    }
+    c.outbound_expect_identity = *id;
+  }
+  c.permissive = absl::GetFlag(FLAGS_permissive);
+  c.policy_file = absl::GetFlag(FLAGS_policy_file);
+  c.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  c.workers = absl::GetFlag(FLAGS_workers);
+  c.max_connections = absl::GetFlag(FLAGS_max_connections);
+  c.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  c.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  c.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  c.access_log = absl::GetFlag(FLAGS_access_log);
+  if (absl::Status st = Validate(c); !st.ok()) return st;
+  return c;
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,66 @@
+// ProxyConfig: how one tether-proxy runs, from its flags.
+//
+// Transparent mode (a pod, iptables from `tether-proxy init`):
+//   tether-proxy --control tether-control.tether-system.svc:15012 --ca-bundle /etc/tether/roots.pem
+//       --kubernetes-token-file /var/run/secrets/tether/token
+// Explicit mode (no iptables: a VM, a test, a benchmark):
+//   tether-proxy --control 127.0.0.1:15012 --ca-bundle roots.pem --join-token-file token
+//       --inbound-listen 127.0.0.1:8443 --inbound-forward 127.0.0.1:8080
+//       --outbound-listen 127.0.0.1:9000 --outbound-forward 127.0.0.1:8443
+//       --outbound-expect-identity spiffe://mesh.local/ns/shop/sa/cart
+#ifndef TETHER_PROXY_SERVER_CONFIG_H_
+#define TETHER_PROXY_SERVER_CONFIG_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/pki/spiffe_id.h"
+#include "proxy/identity/bootstrap.h"
+
+namespace tether::proxy {
+
+struct ProxyConfig {
+  // Control plane.
+  std::string control_address;
+  std::string control_server_name = "tether-control.tether-system.svc";
+  std::string ca_bundle_file;
+  BootstrapOptions bootstrap;
+  std::string workload_name;
+  absl::Duration cert_ttl = absl::ZeroDuration();  // zero: the CA's default
+
+  // Listeners. In transparent mode the inbound forward address is
+  // 127.0.0.1:<original port> and the outbound one the original destination.
+  bool transparent = true;
+  std::string inbound_listen = "0.0.0.0:15006";
+  std::string inbound_forward;   // explicit mode only
+  std::string outbound_listen = "127.0.0.1:15001";
+  std::string outbound_forward;  // explicit mode only
+  std::optional<pki::SpiffeId> outbound_expect_identity;
+  // Inbound: strict accepts mTLS only; permissive also plaintext.
+  bool permissive = false;
+  std::string policy_file;
+
+  std::string admin_listen = "127.0.0.1:15000";
+  int workers = 1;
+  size_t buffer_size = 32 * 1024;
+  int max_connections = 65536;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Hours(1);
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // Access log: JSON lines to this path ("-": stdout); empty: off.
+  std::string access_log;
+};
+
+// ConfigFromFlags reads the flags declared in config.cc and validates them;
+// InvalidArgument naming the flag on any problem.
+absl::StatusOr<ProxyConfig> ConfigFromFlags();
+
+// Validate checks a config however it was made.
+absl::Status Validate(const ProxyConfig& config);
+
+}  // namespace tether::proxy
+
+#endif  // TETHER_PROXY_SERVER_CONFIG_H_

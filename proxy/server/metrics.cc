@@ -1,0 +1,98 @@
+#include "proxy/server/metrics.h"
+
+namespace tether::proxy {
+
+absl::string_view DirectionName(Direction d) {
+  return d == Direction::kInbound ? "inbound" : "outbound";
+}
+
+ProxyMetrics::ProxyMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  connections_ = &prometheus::BuildCounter()
+                      .Name("tether_proxy_connections_total")
+                      .Help("Connections ended, by direction and outcome")
+                      .Register(*registry_);
+  active_ = &prometheus::BuildGauge()
+                 .Name("tether_proxy_connections_active")
+                 .Help("Open connections, by direction")
+                 .Register(*registry_);
+  bytes_ = &prometheus::BuildCounter()
+                .Name("tether_proxy_bytes_total")
+                .Help("Bytes relayed, by direction and flow (to_upstream, to_downstream)")
+                .Register(*registry_);
+  handshake_failures_ = &prometheus::BuildCounter()
+                             .Name("tether_proxy_tls_handshake_failures_total")
+                             .Help("mTLS handshakes that failed, by direction and reason")
+                             .Register(*registry_);
+  handshake_seconds_ = &prometheus::BuildHistogram()
+                            .Name("tether_proxy_tls_handshake_seconds")
+                            .Help("mTLS handshake latency, by direction")
+                            .Register(*registry_);
+  authorization_ = &prometheus::BuildCounter()
+                        .Name("tether_proxy_authorization_decisions_total")
+                        .Help("Inbound authorization decisions (allow, deny, audit)")
+                        .Register(*registry_);
+  cert_expiry_ = &prometheus::BuildGauge()
+                      .Name("tether_proxy_certificate_expiry_timestamp_seconds")
+                      .Help("When the proxy's current certificate expires (Unix time)")
+                      .Register(*registry_)
+                      .Add({});
+  control_connected_ = &prometheus::BuildGauge()
+                            .Name("tether_proxy_control_stream_connected")
+                            .Help("1 while the certificate stream to the control plane is up")
+                            .Register(*registry_)
+                            .Add({});
+  renewals_ = &prometheus::BuildCounter()
+                   .Name("tether_proxy_certificate_renewals_total")
+                   .Help("Certificates received from the control plane")
+                   .Register(*registry_)
+                   .Add({});
+}
+
+void ProxyMetrics::ConnectionOpened(Direction d) {
+  active_->Add({{"direction", std::string(DirectionName(d))}}).Increment();
+}
+
+void ProxyMetrics::ConnectionClosed(Direction d, absl::string_view outcome, uint64_t up,
+                                    uint64_t down) {
+  const std::string dir(DirectionName(d));
+  active_->Add({{"direction", dir}}).Decrement();
+  connections_->Add({{"direction", dir}, {"outcome", std::string(outcome)}}).Increment();
+  if (up) bytes_->Add({{"direction", dir}, {"flow", "to_upstream"}}).Increment(up);
+  if (down) bytes_->Add({{"direction", dir}, {"flow", "to_downstream"}}).Increment(down);
+}
+
+void ProxyMetrics::ConnectionRefused(Direction d, absl::string_view outcome) {
+  connections_->Add({{"direction", std::string(DirectionName(d))}, {"outcome", std::string(outcome)}})
+      .Increment();
+}
+
+void ProxyMetrics::HandshakeFailed(Direction d, absl::string_view reason) {
+  handshake_failures_
+      ->Add({{"direction", std::string(DirectionName(d))}, {"reason", std::string(reason)}})
+      .Increment();
+}
+
+void ProxyMetrics::HandshakeDone(Direction d, absl::Duration latency) {
+  handshake_seconds_
+      ->Add({{"direction", std::string(DirectionName(d))}},
+            prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01, 0.025, 0.1, 1})
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void ProxyMetrics::Authorization(absl::string_view decision, bool audited) {
+  authorization_->Add({{"decision", std::string(decision)}}).Increment();
+  if (audited) authorization_->Add({{"decision", "audit"}}).Increment();
+}
+
+void ProxyMetrics::SetCertificate(absl::Time not_after) {
+  cert_expiry_->Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
+}
+
+void ProxyMetrics::SetControlStreamConnected(bool connected) {
+  control_connected_->Set(connected ? 1 : 0);
+}
+
+void ProxyMetrics::CertificateRenewed() { renewals_->Increment(); }
+
+}  // namespace tether::proxy
