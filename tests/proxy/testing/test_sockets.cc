@@ -118,4 +118,88 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 
 void ResetConnection(UniqueFd fd) { AbortiveClose(std::move(fd)); }
 
+uint64_t Fnv1a(const std::string& data) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+uint64_t PatternStream::Next() {
+  // xorshift64*
+  state_ ^= state_ >> 12;
+  state_ ^= state_ << 25;
+  state_ ^= state_ >> 27;
+  return state_ * 0x2545F4914F6CDD1Dull;
+}
+
+void PatternStream::Fill(uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (left_ == 0) {
+      word_ = Next();
+      left_ = 8;
+    }
+    out[i] = static_cast<uint8_t>(word_);
+    word_ >>= 8;
+    --left_;
+  }
+}
+
+EchoServer::EchoServer() {
+  accept_thread_ = std::thread([this] {
+    for (;;) {
+      UniqueFd fd = listener_.Accept();
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      if (!fd.valid()) continue;  // timeout: keep waiting
+      ++accepted_;
+      int raw = fd.release();
+      open_fds_.push_back(raw);
+      threads_.emplace_back([this, raw] { Serve(raw); });
+    }
+  });
+}
+
+EchoServer::~EchoServer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);  // wake blocked reads
+  }
+  shutdown(listener_.fd(), SHUT_RDWR);  // wakes accept()
+  accept_thread_.join();
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+int EchoServer::accepted() const {
+  absl::MutexLock lock(&mu_);
+  return accepted_;
+}
+
+void EchoServer::Serve(int fd) {
+  SetTimeouts(fd, absl::ZeroDuration());  // wait as long as the client needs
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) shutdown(fd, SHUT_WR);
+      break;
+    }
+    if (!WriteAll(fd, buf, static_cast<size_t>(n))) break;
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& open : open_fds_) {
+    if (open == fd) open = -1;
+  }
+  close(fd);
+}
+
 }  // namespace tether::proxy::testing

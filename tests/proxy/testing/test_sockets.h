@@ -7,7 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proxy/net/socket.h"
 
@@ -54,6 +58,46 @@ std::string RandomBytes(size_t n, uint64_t seed);
 
 // ResetConnection closes `fd` so that the peer sees a reset.
 void ResetConnection(UniqueFd fd);
+
+// Fnv1a: a 64-bit FNV-1a hash, to compare large transfers.
+uint64_t Fnv1a(const std::string& data);
+
+// PatternStream: an endless deterministic byte stream; two instances with the
+// same seed produce the same bytes, so a receiver can check a transfer of any
+// size without keeping it.
+class PatternStream {
+ public:
+  explicit PatternStream(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  void Fill(uint8_t* out, size_t n);
+
+ private:
+  uint64_t Next();
+  uint64_t state_;
+  uint64_t word_ = 0;
+  int left_ = 0;  // bytes of word_ not handed out yet
+};
+
+// EchoServer: a blocking TCP server on 127.0.0.1 that writes back whatever
+// it reads on each connection (one thread per connection) and, on EOF, shuts
+// down its writing side and closes.
+class EchoServer {
+ public:
+  EchoServer();
+  ~EchoServer();
+  const SocketAddress& address() const { return listener_.address(); }
+  int accepted() const;
+
+ private:
+  void Serve(int fd);
+
+  BlockingListener listener_;
+  std::thread accept_thread_;
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int accepted_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace tether::proxy::testing
 
