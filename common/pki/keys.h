@@ -5,9 +5,9 @@
 #ifndef TETHER_COMMON_PKI_KEYS_H_
 #define TETHER_COMMON_PKI_KEYS_H_
 
-#include <openssl/evp.h>
-
 #include <string>
+
+#include <openssl/evp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
