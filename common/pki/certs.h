@@ -29,6 +29,7 @@ absl::StatusOr<CertChain> CertsFromPem(absl::string_view pem);
 // CertFromDer parses one DER certificate (the whole input must be consumed).
 absl::StatusOr<bssl::UniquePtr<X509>> CertFromDer(absl::string_view der);
 
+// CertToPem, CertToDer and ChainToPem return "" on error (or a null cert).
 std::string CertToPem(const X509* cert);
 std::string CertToDer(const X509* cert);
 std::string ChainToPem(const CertChain& chain);
@@ -42,17 +43,22 @@ struct CertInfo {
   std::string serial_hex;  // lowercase hex, no leading zeros beyond one byte
   absl::Time not_before;
   absl::Time not_after;
-  bool is_ca = false;
+  bool is_ca = false;  // basicConstraints CA:TRUE
   std::vector<std::string> uri_sans;
   std::vector<std::string> dns_names;
-  std::string spiffe_id;   // the single spiffe:// URI SAN, or empty
+  // The URI SAN starting with "spiffe://" when there is exactly one, as
+  // written (not validated: a root CA's is "spiffe://<trust-domain>"); else empty.
+  std::string spiffe_id;
   std::string sha256_hex;  // fingerprint of the DER encoding
 };
 
-// DescribeCert reads the fields above; never fails on a parsed certificate.
+// DescribeCert reads the fields above; never fails on a parsed certificate
+// (an unreadable validity time reads as absl::InfinitePast()).
 CertInfo DescribeCert(const X509* cert);
 
-// SerialHex returns the certificate serial as lowercase hex.
+// SerialHex returns the certificate serial as lowercase hex, two digits per
+// byte of its magnitude without leading zero bytes ("00" for zero, a leading
+// "-" for a negative serial).
 std::string SerialHex(const X509* cert);
 
 }  // namespace tether::pki

@@ -19,8 +19,9 @@ namespace tether::pki {
 // Largest CSR the CA will look at; anything longer is rejected unparsed.
 inline constexpr size_t kMaxCsrBytes = 16 * 1024;
 
-// CreateCsr makes a DER PKCS#10 request signed by `key`, whose only subject
-// alternative name is the URI `id`. Internal on failure.
+// CreateCsr makes a DER PKCS#10 request signed by `key`, with an empty subject
+// and whose only subject alternative name is the URI `id`. InvalidArgument for
+// a null key or an invalid `id`; Internal if BoringSSL fails.
 absl::StatusOr<std::string> CreateCsr(const EVP_PKEY* key, const SpiffeId& id);
 
 struct ParsedCsr {

@@ -32,8 +32,10 @@ absl::StatusOr<bssl::UniquePtr<X509>> CreateRootCa(const EVP_PKEY* key,
                                                    absl::Duration ttl);
 
 // Authority is the signing material: the CA certificate whose key signs, its
-// key, and the certificates above it up to (not including) the root, as
-// with an operator's intermediate CA. For a self-signed root, `chain` is empty.
+// key, and the certificates above it, nearest first, as with an operator's
+// intermediate CA. `chain` may end with the root or stop below it; either way
+// ChainFor never sends a self-signed certificate, and SignLeaf caps NotAfter at
+// every certificate listed. For a self-signed root, `chain` is empty.
 struct Authority {
   bssl::UniquePtr<X509> cert;
   bssl::UniquePtr<EVP_PKEY> key;
@@ -41,8 +43,10 @@ struct Authority {
 };
 
 // ValidateAuthority checks that `cert` is a CA certificate (basicConstraints
-// CA:TRUE, keyCertSign), that `key` matches it, that it is valid at `now`,
-// and that `chain` links it upwards. InvalidArgument with the reason.
+// CA:TRUE, keyUsage present with keyCertSign), that `key` matches it and
+// passes CheckKeyStrength, that it is valid at `now`, and that `chain` links
+// it upwards (each certificate is a CA, names and signs the one below it, and
+// is valid at `now`). InvalidArgument with the reason.
 absl::Status ValidateAuthority(const Authority& authority, absl::Time now);
 
 struct LeafRequest {
@@ -68,7 +72,10 @@ class Issuer {
   // subject and authority key identifiers, ECDSA-SHA256 (or the authority
   // key's natural digest) signature. NotAfter is capped at the authority's
   // (and every chain certificate's) NotAfter. InvalidArgument when the
-  // request is unusable (no key, ttl <= 0, authority already expired).
+  // request is unusable (no key, a key failing CheckKeyStrength, an invalid
+  // SPIFFE ID or DNS name, ttl <= 0, backdate < 0, authority or a chain
+  // certificate already expired at `now`). The SPIFFE ID's trust domain is
+  // not compared with the authority's: the caller decides who gets what.
   absl::StatusOr<bssl::UniquePtr<X509>> SignLeaf(const LeafRequest& request) const;
 
   // ChainFor returns the chain a workload presents: `leaf` followed by the

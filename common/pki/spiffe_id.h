@@ -25,6 +25,10 @@ struct SpiffeId {
   // Parse accepts exactly "spiffe://TD/ns/NS/sa/SA": a lowercase trust domain
   // of [a-z0-9.-_] (at most 255 bytes), and namespace and service account of
   // [A-Za-z0-9.-_] (1..253 bytes each). Anything else is InvalidArgument.
+  // There is no normalization: no percent-encoding, no uppercase scheme, no
+  // port, userinfo, query or fragment, no extra or empty path segments. Dots
+  // are ordinary characters ("a..b" is a valid name), but no part may be a
+  // whole dot segment ("." or ".."), which URI normalizers would rewrite.
   static absl::StatusOr<SpiffeId> Parse(absl::string_view uri);
 
   std::string ToString() const;

@@ -32,8 +32,15 @@ class TrustBundle {
   const CertChain& roots() const { return roots_; }
   std::string ToPem() const;
 
+  // store holds the roots as a BoringSSL trust store (never null for a bundle
+  // made by FromPem/FromCerts); safe to share between threads for verifying.
+  X509_STORE* store() const { return store_.get(); }
+
  private:
   CertChain roots_;
+  // The roots as a BoringSSL store, built once; read-only and shared by
+  // concurrent VerifyChain calls.
+  bssl::UniquePtr<X509_STORE> store_;
 };
 
 // Revocations: serials (lowercase hex, as SerialHex) and whole identities.
@@ -52,9 +59,9 @@ struct VerifiedPeer {
 };
 
 // VerifyChain checks `chain` (leaf first, then intermediates) and returns the
-// leaf's identity. Failures are PermissionDenied (Unauthenticated for an empty
-// chain) with a message that starts with a stable reason word, used as a
-// metric label:
+// leaf's identity. Failures are PermissionDenied (Unauthenticated, "untrusted:
+// no certificate presented", for an empty chain) with a message that starts
+// with a stable reason word, used as a metric label:
 //   "untrusted: ..."     no path to a root of `bundle` (foreign CA, bad signature)
 //   "expired: ..."       a certificate's NotAfter is before `now`
 //   "not_yet_valid: ..." a certificate's NotBefore is after `now`
@@ -65,13 +72,18 @@ struct VerifiedPeer {
 //   "chain_too_long: ..." more than kMaxChainLength certificates
 //   "bad_identity: ..."  no single valid spiffe:// URI SAN, or a trust domain
 //                        other than `trust_domain` when that is non-empty
+// The length check runs first (before any signature work); then BoringSSL's
+// path verification at `now` (untrusted / expired / not_yet_valid); then, on
+// the leaf: revoked, bad_usage, weak_key, bad_identity, in that order. The
+// leaf must carry keyUsage (with digitalSignature) and extendedKeyUsage with
+// clientAuth (kClient), serverAuth (kServer), or either one (kAny).
 enum class Purpose { kClient, kServer, kAny };
 absl::StatusOr<VerifiedPeer> VerifyChain(absl::Span<X509* const> chain, const TrustBundle& bundle,
                                          absl::Time now, const Revocations& revoked,
                                          Purpose purpose, absl::string_view trust_domain = "");
 
 // ReasonOf returns the stable reason word of a VerifyChain error ("untrusted",
-// "expired", ...), or "other".
+// "expired", ...), or "other" (also for an OK status).
 std::string ReasonOf(const absl::Status& status);
 
 }  // namespace tether::pki
