@@ -232,6 +232,23 @@ void FakeHttpsServer::Handle(int fd) {
   SSL_shutdown(ssl.get());
 }
 
+ReservedPort::ReservedPort(bool listening) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd_, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (listening) {
+    EXPECT_EQ(listen(fd_, 4), 0);
+  }
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  port_ = ntohs(addr.sin_port);
+}
+
+ReservedPort::~ReservedPort() { close(fd_); }
+
 std::string HttpResponse(int status, absl::string_view body, absl::string_view content_type) {
   return absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status),
                       "\r\nAudit-Id: 6a0c9e4e-2f5b-4c1e-8d7a-1b2c3d4e5f60\r\nCache-Control: "

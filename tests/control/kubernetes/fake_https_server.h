@@ -81,6 +81,23 @@ class FakeHttpsServer {
   std::thread thread_;
 };
 
+// ReservedPort is a TCP port on 127.0.0.1 held by a bound socket that either
+// listens without ever accepting (the kernel completes TCP handshakes, nobody
+// answers) or does not listen (connections are refused). Unlike a closed
+// server's port, no other process can take it while the test runs.
+class ReservedPort {
+ public:
+  explicit ReservedPort(bool listening);
+  ~ReservedPort();
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // HttpResponse formats a response with a Content-Length body.
 std::string HttpResponse(int status, absl::string_view body,
                          absl::string_view content_type = "application/json");

@@ -2,12 +2,8 @@
 
 #include <string>
 
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -26,36 +22,11 @@ using tether::testing::HttpResponse;
 using tether::testing::MakeServerCert;
 using tether::testing::MakeTestCa;
 using tether::testing::RecordedRequest;
+using tether::testing::ReservedPort;
 using tether::testing::TestCa;
 using tether::testing::TestCert;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);  // generous: only failures wait for it
-
-// A TCP socket on 127.0.0.1 that is bound (so its port stays ours) and either
-// listening without ever accepting, or not listening at all (connections to
-// it are refused).
-class QuietSocket {
- public:
-  explicit QuietSocket(bool listening) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    if (listening) {
-      EXPECT_EQ(listen(fd_, 4), 0);
-    }
-    socklen_t len = sizeof(addr);
-    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~QuietSocket() { close(fd_); }
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 class HttpsClientTest : public ::testing::Test {
  protected:
@@ -180,7 +151,7 @@ TEST_F(HttpsClientTest, MalformedResponses) {
 }
 
 TEST_F(HttpsClientTest, ConnectionRefused) {
-  QuietSocket closed(/*listening=*/false);
+  ReservedPort closed(/*listening=*/false);
   HttpsTarget t{"127.0.0.1", closed.port(), ca_.cert_pem, ""};
   absl::StatusOr<HttpResult> r = Post(t, "/", {}, "", kTimeout);
   EXPECT_EQ(r.status(),
@@ -190,7 +161,7 @@ TEST_F(HttpsClientTest, ConnectionRefused) {
 
 TEST_F(HttpsClientTest, TimesOutInTheHandshake) {
   // The kernel completes the TCP handshake, but nobody ever answers TLS.
-  QuietSocket silent(/*listening=*/true);
+  ReservedPort silent(/*listening=*/true);
   HttpsTarget t{"127.0.0.1", silent.port(), ca_.cert_pem, ""};
   absl::StatusOr<HttpResult> r = Post(t, "/", {}, "", absl::Milliseconds(200));
   EXPECT_EQ(r.status(),
