@@ -169,7 +169,7 @@ class Reader {
       if (result.headers.size() == kMaxHttpHeaderFields) {
         return Malformed(absl::StrCat("more than ", kMaxHttpHeaderFields, " header fields"));
       }
-      result.headers.emplace_back(absl::AsciiStrToLower(name), std::string(value));
+      result.headers.emplace_back(absl::AsciiStrToLower(name), value);
     }
   }
 

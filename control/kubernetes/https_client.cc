@@ -47,7 +47,8 @@ std::string Unbracket(absl::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  return std::string(host);
+  std::string out(host);
+  return out;
 }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -232,7 +233,7 @@ class Connection {
 
  private:
   // Wait polls the socket for `events` until the deadline.
-  absl::Status Wait(short events, absl::string_view phase) {
+  absl::Status Wait(int16_t events, absl::string_view phase) {
     for (;;) {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - SteadyClock::now());
@@ -302,7 +303,7 @@ class Connection {
   std::string HandshakeFailure(int err) {
     uint32_t e = ERR_peek_error();
     if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-      long result = SSL_get_verify_result(ssl_);
+      int64_t result = SSL_get_verify_result(ssl_);
       return absl::StrCat("certificate verify failed (", X509_verify_cert_error_string(result),
                           ")");
     }

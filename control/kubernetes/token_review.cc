@@ -160,10 +160,11 @@ absl::StatusOr<ReviewedToken> TokenReviewAuthenticator::AuthenticateWithDetails(
   absl::StatusOr<std::string> ca = ReadCaBundle(options_.ca_file);
   if (!ca.ok()) return ca.status();
 
+  const std::string token_text(token);
   const Json review = {
       {"apiVersion", "authentication.k8s.io/v1"},
       {"kind", "TokenReview"},
-      {"spec", {{"token", std::string(token)}, {"audiences", Json::array({options_.audience})}}},
+      {"spec", {{"token", token_text}, {"audiences", Json::array({options_.audience})}}},
   };
   // The token is printable ASCII and the audience a caller's string: replace
   // (never throw on) anything that is not UTF-8.

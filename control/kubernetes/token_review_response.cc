@@ -205,9 +205,9 @@ absl::StatusOr<ReviewedToken> ParseTokenReviewResponse(absl::string_view json,
   ReviewedToken out;
   // pki::SpiffeId is filled directly: the parts are checked above, and more
   // strictly than SpiffeId::Make would (Kubernetes names are lowercase).
-  out.id.trust_domain = std::string(trust_domain);
-  out.id.namespace_name = std::string(parts[0]);
-  out.id.service_account = std::string(parts[1]);
+  out.id.trust_domain.assign(trust_domain.data(), trust_domain.size());
+  out.id.namespace_name.assign(parts[0].data(), parts[0].size());
+  out.id.service_account.assign(parts[1].data(), parts[1].size());
 
   // Bound tokens (Kubernetes 1.20+) name the pod they were issued for.
   const Json* extra = Member(*user, "extra");

@@ -1,6 +1,7 @@
 #include "tests/control/kubernetes/test_pki.h"
 
 #include <atomic>
+#include <cstdint>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -44,7 +45,7 @@ void AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   EXPECT_TRUE(X509_add_ext(cert, ext.get(), -1));
 }
 
-bssl::UniquePtr<X509> NewCert(long serial, EVP_PKEY* key) {
+bssl::UniquePtr<X509> NewCert(int64_t serial, EVP_PKEY* key) {
   bssl::UniquePtr<X509> cert(X509_new());
   EXPECT_TRUE(X509_set_version(cert.get(), X509_VERSION_3));
   EXPECT_TRUE(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial));
@@ -72,7 +73,7 @@ TestCa MakeTestCa(const std::string& common_name) {
 }
 
 TestCert MakeServerCert(const TestCa& ca, const std::string& sans) {
-  static std::atomic<long> serial{100};
+  static std::atomic<int64_t> serial{100};
   TestCert out;
   out.key = NewKey();
   out.cert = NewCert(++serial, out.key.get());

@@ -83,7 +83,8 @@ absl::StatusOr<ReviewedToken> Parse(const Json& doc, absl::string_view audience 
 }
 
 std::string Message(const absl::StatusOr<ReviewedToken>& r) {
-  return std::string(r.status().message());
+  std::string out(r.status().message());
+  return out;
 }
 
 TEST(ParseTokenReviewResponse, AuthenticatedServiceAccount) {

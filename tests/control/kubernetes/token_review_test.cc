@@ -37,7 +37,10 @@ constexpr char kCartToken[] =
     "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2hvcDpjYXJ0In0.c2ln";
 constexpr char kOwnToken[] = "eyJhbGciOiJSUzI1NiJ9.Y29udHJvbC1wbGFuZQ.c2lnMQ";
 
-std::string Message(const absl::Status& s) { return std::string(s.message()); }
+std::string Message(const absl::Status& s) {
+  std::string out(s.message());
+  return out;
+}
 
 // The status part of a TokenReview that a real API server returns for a
 // pod's bound token.
