@@ -1,9 +1,10 @@
 #include "control/control_plane.h"
 
+#include <fcntl.h>
 #include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_posix.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/server_posix.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -126,8 +127,12 @@ absl::Status ControlPlane::Init() {
   http::AdminServerOptions http_opts;
   http_opts.allow_remote = options_.admin_allow_remote;
   admin_http_ = std::make_unique<http::AdminServer>(http_opts);
-  admin_http_->SetHttp2Handoff(
-      [server = admin_grpc_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+  admin_http_->SetHttp2Handoff([server = admin_grpc_.get()](int fd) {
+    // gRPC takes the socket as is; its pollers need it non-blocking, or one
+    // of them blocks in read() and the connection's calls hang.
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    grpc::AddInsecureChannelFromFd(server, fd);
+  });
   admin_http_->Handle("GET", "/metrics", http::MetricsHandler(metrics_.registry()));
   admin_http_->Handle("GET", "/healthz",
                       [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
@@ -138,9 +143,9 @@ absl::Status ControlPlane::Init() {
   absl::StatusOr<int> admin_port = admin_http_->Start(options_.admin_listen);
   if (!admin_port.ok()) {
     grpc_server_->Shutdown();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.admin_listen,
-                                               " (--admin-listen): ",
-                                               admin_port.status().message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.admin_listen,
+                     " (--admin-listen): ", admin_port.status().message()));
   }
   admin_port_ = *admin_port;
   UpdateCaMetrics();

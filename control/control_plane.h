@@ -26,7 +26,6 @@
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "control/admin_service.h"
-#include "control/metrics.h"
 #include "control/ca/audit_log.h"
 #include "control/ca/authenticator.h"
 #include "control/ca/authority.h"
@@ -34,6 +33,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
+#include "control/metrics.h"
 
 namespace tether::control {
 

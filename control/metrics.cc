@@ -25,8 +25,8 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                   .Name("tether_control_signing_seconds")
                   .Help("Time to check a CSR and sign a certificate")
                   .Register(*registry_)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{
-                               0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1});
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
+                                                                   0.0025, 0.005, 0.01, 0.05, 0.1});
   root_expiry_ = &prometheus::BuildGauge()
                       .Name("tether_control_ca_expiry_timestamp_seconds")
                       .Help("When the signing CA certificate expires (Unix time)")

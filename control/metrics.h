@@ -3,13 +3,13 @@
 #ifndef TETHER_CONTROL_METRICS_H_
 #define TETHER_CONTROL_METRICS_H_
 
+#include <memory>
+#include <string>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-
-#include <memory>
-#include <string>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -28,7 +28,9 @@ class ControlMetrics {
   void StreamClosed() { streams_->Decrement(); }
   // reason: "unauthenticated", "permission_denied", ... (stream-level refusals).
   void RecordStreamRejected(absl::string_view reason);
-  void SetRootExpiry(absl::Time t) { root_expiry_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch())); }
+  void SetRootExpiry(absl::Time t) {
+    root_expiry_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+  }
   void SetBundleRoots(size_t n) { bundle_roots_->Set(static_cast<double>(n)); }
 
  private:

@@ -1,9 +1,9 @@
 #include "common/policy/policy.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <set>
+
+#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,15 +26,15 @@ class Ctx {
   std::string where_;
 };
 
-absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed,
-                       const Ctx& ctx, absl::string_view field) {
+absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed, const Ctx& ctx,
+                       absl::string_view field) {
   if (!node.IsMap()) return ctx.Error(field, "must be a mapping");
   for (const auto& kv : node) {
     std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
     if (!allowed.count(key)) {
-      return ctx.Error(absl::StrCat(field, field.empty() ? "" : ".", key),
-                       absl::StrCat("unknown field (expected one of: ",
-                                    absl::StrJoin(allowed, ", "), ")"));
+      return ctx.Error(
+          absl::StrCat(field, field.empty() ? "" : ".", key),
+          absl::StrCat("unknown field (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
     }
   }
   return absl::OkStatus();
@@ -171,8 +171,8 @@ absl::Status ParseDefault(const YAML::Node& doc, const Ctx& ctx, std::string nam
   const YAML::Node spec = doc["spec"];
   if (!spec) return ctx.Error("spec", "missing");
   if (absl::Status st = CheckKeys(spec, {"default"}, ctx, "spec"); !st.ok()) return st;
-  auto value = spec["default"] ? Str(spec["default"], ctx, "spec.default")
-                               : absl::StatusOr<std::string>("");
+  auto value =
+      spec["default"] ? Str(spec["default"], ctx, "spec.default") : absl::StatusOr<std::string>("");
   if (!value.ok()) return value.status();
   if (*value == "ALLOW_AUTHENTICATED") {
     out->action = DefaultAction::kAllowAuthenticated;
@@ -189,7 +189,8 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
                            PolicySet* set) {
   Ctx top(absl::StrCat(origin, ": document ", index + 1));
   if (doc.IsNull()) return absl::OkStatus();
-  if (absl::Status st = CheckKeys(doc, {"apiVersion", "kind", "metadata", "spec", "items"}, top, "");
+  if (absl::Status st =
+          CheckKeys(doc, {"apiVersion", "kind", "metadata", "spec", "items"}, top, "");
       !st.ok()) {
     return st;
   }
@@ -214,8 +215,8 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
   }
   const YAML::Node meta = doc["metadata"];
   if (!meta) return top.Error("metadata", "missing");
-  if (absl::Status st = CheckKeys(meta, {"name", "namespace", "labels", "annotations"}, top,
-                                  "metadata");
+  if (absl::Status st =
+          CheckKeys(meta, {"name", "namespace", "labels", "annotations"}, top, "metadata");
       !st.ok()) {
     return st;
   }
@@ -231,8 +232,8 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
       return top.Error("metadata.namespace", absl::StrCat("\"", ns, "\" is not a valid namespace"));
     }
   }
-  Ctx ctx(absl::StrCat(origin, ": document ", index + 1, " (", ns.empty() ? "" : ns + "/", *name,
-                       ")"));
+  Ctx ctx(
+      absl::StrCat(origin, ": document ", index + 1, " (", ns.empty() ? "" : ns + "/", *name, ")"));
   if (*kind == "AuthorizationPolicy") {
     AuthorizationPolicy p;
     if (absl::Status st = ParseAuthorization(doc, ctx, *name, ns, &p); !st.ok()) return st;
@@ -315,8 +316,8 @@ absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_vie
       if (absl::Status st = ParseDocument(docs[i], origin, i, &set); !st.ok()) return st;
     }
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": not valid YAML: line ",
-                                                   e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ": not valid YAML: line ", e.mark.line + 1, ": ", e.msg));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": ", e.what()));
   }
@@ -329,8 +330,8 @@ std::shared_ptr<const CompiledPolicy> CompiledPolicy::Compile(const PolicySet& s
   for (const auto& p : set.policies) {
     if (p.namespace_name != workload.namespace_name) continue;
     if (!p.service_accounts.empty() &&
-        std::find(p.service_accounts.begin(), p.service_accounts.end(),
-                  workload.service_account) == p.service_accounts.end()) {
+        std::find(p.service_accounts.begin(), p.service_accounts.end(), workload.service_account) ==
+            p.service_accounts.end()) {
       continue;
     }
     out->policies_.push_back(p);
@@ -391,7 +392,8 @@ Decision CompiledPolicy::Evaluate(const Peer& peer, int port) const {
 
 std::string Describe(const Decision& d) {
   std::string out = absl::StrCat(d.allowed ? "allowed" : "denied", " by ", d.decided_by);
-  if (!d.audited_by.empty()) absl::StrAppend(&out, "; audited by ", absl::StrJoin(d.audited_by, ", "));
+  if (!d.audited_by.empty())
+    absl::StrAppend(&out, "; audited by ", absl::StrJoin(d.audited_by, ", "));
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <deque>
 
 #include <grpc/grpc_security_constants.h>
+#include <openssl/x509v3.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -194,7 +195,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
                                                    {"reason", std::string(id.status().message())},
                                                    {"peer", info_.peer}});
       if (service_->reject_observer_) {
-        service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(id.status().code())));
+        service_->reject_observer_(
+            absl::AsciiStrToLower(absl::StatusCodeToString(id.status().code())));
       }
       FinishWith(ToGrpc(id.status()));
       return;
@@ -223,23 +225,38 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate() {
     std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
-    std::vector<grpc::string_ref> pem;
-    if (auth != nullptr) pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
-    if (pem.empty() && auth != nullptr) {
-      pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    std::vector<grpc::string_ref> leaf_pem, chain_pem;
+    if (auth != nullptr) {
+      leaf_pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+      chain_pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
     }
-    if (pem.empty()) {
+    if (leaf_pem.empty()) {
       return absl::UnauthenticatedError(
           "no credential: send a join token or Kubernetes token in Hello, or connect with a "
           "mesh certificate");
     }
-    auto chain = pki::CertsFromPem(absl::string_view(pem[0].data(), pem[0].size()));
-    if (!chain.ok()) {
+    auto leaf = pki::CertsFromPem(absl::string_view(leaf_pem[0].data(), leaf_pem[0].size()));
+    if (!leaf.ok()) {
       return absl::UnauthenticatedError(
-          absl::StrCat("client certificate: ", chain.status().message()));
+          absl::StrCat("client certificate: ", leaf.status().message()));
+    }
+    // gRPC's chain property holds the presented certificates in no promised
+    // order (and may include the leaf): keep the intermediates only; roots
+    // come from our own bundle.
+    pki::CertChain chain;
+    chain.push_back(std::move(leaf->front()));
+    if (!chain_pem.empty()) {
+      auto others = pki::CertsFromPem(absl::string_view(chain_pem[0].data(), chain_pem[0].size()));
+      if (others.ok()) {
+        for (auto& c : *others) {
+          if (X509_cmp(c.get(), chain.front().get()) == 0) continue;
+          if (X509_check_issued(c.get(), c.get()) == X509_V_OK) continue;
+          chain.push_back(std::move(c));
+        }
+      }
     }
     std::vector<X509*> raw;
-    for (auto& c : *chain) raw.push_back(c.get());
+    for (auto& c : chain) raw.push_back(c.get());
     auto ca = service_->store_->Current();
     auto revoked = service_->registry_->Revocations();
     absl::StatusOr<pki::VerifiedPeer> peer =

@@ -71,8 +71,8 @@ class GrpcCaConnector final : public CaConnector {
     // Each stream gets its own connection, so a new client certificate is
     // used when the stream is reopened.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(address_, grpc::experimental::TlsCredentials(opts),
-                                             args);
+    auto channel =
+        grpc::CreateCustomChannel(address_, grpc::experimental::TlsCredentials(opts), args);
     return std::make_unique<GrpcCaStream>(std::move(channel));
   }
 

@@ -1,8 +1,8 @@
 #include "proxy/identity/identity_manager.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
+
+#include <openssl/rand.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/pki/csr.h"
@@ -122,8 +122,9 @@ void IdentityManager::Run() {
         absl::Status st = stream_->Finish();
         bool cert_refused = welcomed_identity_.empty() ? false : !welcomed_;
         Disconnect("");
-        std::string why = absl::StrCat("control plane stream ended: ",
-                                       absl::StatusCodeToString(st.code()), ": ", st.message());
+        std::string why =
+            absl::StrCat("control plane stream ended: ", absl::StatusCodeToString(st.code()), ": ",
+                         st.message());
         if (cert_refused && (absl::IsUnauthenticated(st) || absl::IsPermissionDenied(st))) {
           force_bootstrap_ = true;
         }
@@ -159,8 +160,7 @@ void IdentityManager::Connect() {
   hello.mutable_hello()->set_proxy_version(options_.proxy_version);
   if (cur && clock_->Now() < cur->not_after && !force_bootstrap_) {
     cred = ClientCredential{pki::PrivateKeyToPem(cur->key.get()), pki::ChainToPem(cur->chain)};
-  } else if (absl::Status st = LoadBootstrap(options_.bootstrap, hello.mutable_hello());
-             !st.ok()) {
+  } else if (absl::Status st = LoadBootstrap(options_.bootstrap, hello.mutable_hello()); !st.ok()) {
     Fail(std::string(st.message()));
     reconnect_at_ = clock_->Now() + Backoff();
     absl::MutexLock lock(&mu_);
@@ -178,8 +178,8 @@ void IdentityManager::Connect() {
       StreamResponse msg;
       bool ok = stream->Read(&msg);
       absl::MutexLock lock(&mu_);
-      events_.push_back(Event{ok ? std::optional<StreamResponse>(std::move(msg)) : std::nullopt,
-                              gen});
+      events_.push_back(
+          Event{ok ? std::optional<StreamResponse>(std::move(msg)) : std::nullopt, gen});
       cv_.SignalAll();
       if (!ok) return;
     }

@@ -61,9 +61,8 @@ std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
                             IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
                             AdminHooks hooks) {
-  server.Handle("GET", "/live", [](const http::HttpRequest&) {
-    return http::HttpResponse::Text("live\n");
-  });
+  server.Handle("GET", "/live",
+                [](const http::HttpRequest&) { return http::HttpResponse::Text("live\n"); });
   server.Handle("GET", "/ready", [identity, clock, hooks](const http::HttpRequest&) {
     http::HttpResponse r;
     auto snap = identity->Current();

@@ -34,7 +34,7 @@ struct ProxyConfig {
   // 127.0.0.1:<original port> and the outbound one the original destination.
   bool transparent = true;
   std::string inbound_listen = "0.0.0.0:15006";
-  std::string inbound_forward;   // explicit mode only
+  std::string inbound_forward;  // explicit mode only
   std::string outbound_listen = "127.0.0.1:15001";
   std::string outbound_forward;  // explicit mode only
   std::optional<pki::SpiffeId> outbound_expect_identity;

@@ -62,7 +62,8 @@ void ProxyMetrics::ConnectionClosed(Direction d, absl::string_view outcome, uint
 }
 
 void ProxyMetrics::ConnectionRefused(Direction d, absl::string_view outcome) {
-  connections_->Add({{"direction", std::string(DirectionName(d))}, {"outcome", std::string(outcome)}})
+  connections_
+      ->Add({{"direction", std::string(DirectionName(d))}, {"outcome", std::string(outcome)}})
       .Increment();
 }
 

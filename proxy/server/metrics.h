@@ -4,13 +4,13 @@
 #ifndef TETHER_PROXY_SERVER_METRICS_H_
 #define TETHER_PROXY_SERVER_METRICS_H_
 
+#include <memory>
+#include <string>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-
-#include <memory>
-#include <string>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"

@@ -1,10 +1,10 @@
 #include "proxy/tls/identity_snapshot.h"
 
-#include <openssl/err.h>
-#include <openssl/pool.h>
-
 #include <cstring>
 #include <vector>
+
+#include <openssl/err.h>
+#include <openssl/pool.h>
 
 #include "absl/strings/str_cat.h"
 #include "proxy/sniff/protocol_detector.h"
@@ -40,8 +40,8 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> MakeContext(bool server, EVP_PKEY* key,
   std::vector<CRYPTO_BUFFER*> bufs;
   for (const auto& cert : chain) {
     std::string der = pki::CertToDer(cert.get());
-    owned.emplace_back(CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()),
-                                         der.size(), nullptr));
+    owned.emplace_back(
+        CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()), der.size(), nullptr));
     bufs.push_back(owned.back().get());
   }
   if (!SSL_CTX_set_chain_and_key(ctx.get(), bufs.data(), bufs.size(), key, nullptr)) {
@@ -54,10 +54,9 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> MakeContext(bool server, EVP_PKEY* key,
   if (server) {
     SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAlpn, nullptr);
   } else {
-    std::string wire = absl::StrCat(std::string(1, static_cast<char>(strlen(kTetherAlpn))),
-                                    kTetherAlpn);
-    SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const uint8_t*>(wire.data()),
-                            wire.size());
+    std::string wire =
+        absl::StrCat(std::string(1, static_cast<char>(strlen(kTetherAlpn))), kTetherAlpn);
+    SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
   }
   return ctx;
 }
@@ -95,8 +94,8 @@ absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> IdentitySnapshot::Build(
 absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> IdentitySnapshot::WithTrust(
     pki::TrustBundle new_bundle, pki::Revocations new_revocations) const {
   EVP_PKEY_up_ref(key.get());
-  return Build(bssl::UniquePtr<EVP_PKEY>(key.get()), pki::CopyChain(chain),
-               std::move(new_bundle), std::move(new_revocations));
+  return Build(bssl::UniquePtr<EVP_PKEY>(key.get()), pki::CopyChain(chain), std::move(new_bundle),
+               std::move(new_revocations));
 }
 
 }  // namespace tether::proxy

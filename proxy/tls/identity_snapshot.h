@@ -9,10 +9,10 @@
 #ifndef TETHER_PROXY_TLS_IDENTITY_SNAPSHOT_H_
 #define TETHER_PROXY_TLS_IDENTITY_SNAPSHOT_H_
 
-#include <openssl/ssl.h>
-
 #include <memory>
 #include <string>
+
+#include <openssl/ssl.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

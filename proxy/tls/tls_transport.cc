@@ -1,12 +1,12 @@
 #include "proxy/tls/tls_transport.h"
 
+#include <climits>
+#include <vector>
+
 #include <errno.h>
 #include <openssl/err.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <climits>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -58,11 +58,12 @@ uint8_t AlertFor(absl::string_view reason) {
 
 }  // namespace
 
-TlsTransport::TlsTransport(int fd, Options options) : fd_(fd), options_(std::move(options)) {
+TlsTransport::TlsTransport(UniqueFd fd, Options options)
+    : fd_(std::move(fd)), options_(std::move(options)) {
   const IdentitySnapshot& id = *options_.identity;
   ssl_.reset(SSL_new(options_.role == Role::kServer ? id.server_ctx.get() : id.client_ctx.get()));
   SSL_set_ex_data(ssl_.get(), TransportIndex(), this);
-  SSL_set_fd(ssl_.get(), fd_);
+  SSL_set_fd(ssl_.get(), fd_.get());
   if (options_.role == Role::kServer) {
     SSL_set_accept_state(ssl_.get());
   } else {
@@ -70,10 +71,7 @@ TlsTransport::TlsTransport(int fd, Options options) : fd_(fd), options_(std::mov
   }
 }
 
-TlsTransport::~TlsTransport() {
-  ssl_.reset();
-  if (fd_ >= 0) close(fd_);
-}
+TlsTransport::~TlsTransport() { ssl_.reset(); }
 
 enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) {
   auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
@@ -155,11 +153,27 @@ IoStatus TlsTransport::Fail(int ssl_result, absl::string_view during) {
 }
 
 IoStatus TlsTransport::Handshake() {
+  if (handshake_start_ == absl::InfinitePast()) handshake_start_ = options_.clock->Now();
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_.get());
-  if (rc == 1) return IoStatus::kOk;
+  TlsObservation* obs = options_.observation;
+  if (rc == 1) {
+    if (obs != nullptr && !obs->done) {
+      obs->done = true;
+      obs->peer = peer_.spiffe_id;
+      obs->peer_serial = peer_.serial_hex;
+      obs->handshake_time = options_.clock->Now() - handshake_start_;
+      obs->resumed = SSL_session_reused(ssl_.get());
+    }
+    return IoStatus::kOk;
+  }
   IoStatus st = Fail(rc, "handshake");
-  return st == IoStatus::kEof ? IoStatus::kError : st;
+  if (st == IoStatus::kEof) st = IoStatus::kError;
+  if (st == IoStatus::kError && obs != nullptr) {
+    obs->error = error_;
+    obs->error_detail = error_detail_;
+  }
+  return st;
 }
 
 IoStatus TlsTransport::Read(uint8_t* buf, size_t len, size_t* n) {
@@ -197,16 +211,12 @@ IoStatus TlsTransport::ShutdownWrite() {
     }
     shutdown_sent_ = true;
   }
-  if (fd_ >= 0) shutdown(fd_, SHUT_WR);
+  if (fd_.valid()) shutdown(fd_.get(), SHUT_WR);
   return IoStatus::kOk;
 }
 
 void TlsTransport::Abort() {
-  if (fd_ < 0) return;
-  struct linger lg = {1, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-  close(fd_);
-  fd_ = -1;
+  if (fd_.valid()) AbortiveClose(std::move(fd_));
 }
 
 }  // namespace tether::proxy

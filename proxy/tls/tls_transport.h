@@ -21,18 +21,31 @@
 #ifndef TETHER_PROXY_TLS_TLS_TRANSPORT_H_
 #define TETHER_PROXY_TLS_TLS_TRANSPORT_H_
 
-#include <openssl/ssl.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <openssl/ssl.h>
+
 #include "common/clock.h"
 #include "common/pki/spiffe_id.h"
+#include "proxy/net/socket.h"
 #include "proxy/net/transport.h"
 #include "proxy/tls/identity_snapshot.h"
 
 namespace tether::proxy {
+
+// TlsObservation: what a connection learns from its handshake, written by the
+// transport for its owner (access log, metrics), which outlives it.
+struct TlsObservation {
+  bool done = false;  // the handshake succeeded
+  pki::SpiffeId peer;
+  std::string peer_serial;
+  absl::Duration handshake_time;
+  bool resumed = false;
+  std::string error;         // a reason word when the handshake failed
+  std::string error_detail;  // a sentence
+};
 
 class TlsTransport final : public Transport {
  public:
@@ -42,10 +55,10 @@ class TlsTransport final : public Transport {
     std::shared_ptr<const IdentitySnapshot> identity;
     const Clock* clock = nullptr;
     std::optional<pki::SpiffeId> expected_peer;
+    TlsObservation* observation = nullptr;  // optional, not owned
   };
 
-  // Takes ownership of `fd` (closed on destruction).
-  TlsTransport(int fd, Options options);
+  TlsTransport(UniqueFd fd, Options options);
   ~TlsTransport() override;
 
   IoStatus Handshake() override;
@@ -54,7 +67,7 @@ class TlsTransport final : public Transport {
   bool HasBufferedData() const override;
   IoStatus ShutdownWrite() override;
   void Abort() override;
-  int fd() const override { return fd_; }
+  int fd() const override { return fd_.get(); }
   const std::string& error() const override { return error_; }
 
   // After a successful handshake: the peer's verified identity and serial.
@@ -70,8 +83,9 @@ class TlsTransport final : public Transport {
  private:
   IoStatus Fail(int ssl_result, absl::string_view during);
 
-  int fd_;
+  UniqueFd fd_;
   Options options_;
+  absl::Time handshake_start_ = absl::InfinitePast();
   bssl::UniquePtr<SSL> ssl_;
   pki::VerifiedPeer peer_;
   std::string error_;

@@ -1,9 +1,9 @@
 // The certificate stream end to end: a real ControlPlane on port 0, real
 // gRPC clients over TLS, the real CA. Time is a FakeClock that starts at the
 // real time (gRPC's TLS checks the serving certificate against the real clock).
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -81,7 +81,11 @@ class CaStreamTest : public ::testing::Test {
   // ReadWelcome reads Welcome, TrustBundle and RevocationList, in that order.
   std::string ReadWelcome(CaTestClient& client) {
     auto welcome = client.Read();
-    if (!welcome || !welcome->has_welcome()) return "";
+    if (!welcome || !welcome->has_welcome()) {
+      grpc::Status st = client.Finish();
+      ADD_FAILURE() << "no Welcome: " << st.error_code() << " " << st.error_message();
+      return "";
+    }
     auto bundle = client.Read();
     EXPECT_TRUE(bundle && bundle->has_trust_bundle());
     auto revocations = client.Read();
@@ -91,6 +95,10 @@ class CaStreamTest : public ::testing::Test {
 
   // Issue sends a CSR for `id` with a new key on an authenticated stream.
   std::optional<Enrolled> Issue(CaTestClient& client, const std::string& id, uint64_t request_id) {
+    if (!pki::SpiffeId::Parse(id).ok()) {
+      ADD_FAILURE() << "no identity to ask for: \"" << id << "\"";
+      return std::nullopt;
+    }
     Enrolled out;
     out.key = std::move(*pki::GenerateP256Key());
     auto csr = pki::CreateCsr(out.key.get(), *pki::SpiffeId::Parse(id));

@@ -1,11 +1,11 @@
 // gen_client_hello ALPN: writes the first flight of a real BoringSSL TLS
 // client offering ALPN (and SNI "svc.shop") to stdout; used to make the
 // protocol detector's seed corpus.
-#include <openssl/ssl.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
+
+#include <openssl/ssl.h>
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;

@@ -1,13 +1,13 @@
 // Fuzzes the policy YAML parser (files in local mode, ConfigMaps on Kubernetes).
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
+#include "absl/strings/string_view.h"
 #include "common/policy/policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto set = tether::policy::ParsePolicies(
-      std::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
+      absl::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
   if (set.ok()) {
     auto compiled = tether::policy::CompiledPolicy::Compile(
         *set, *tether::pki::SpiffeId::Parse("spiffe://td/ns/shop/sa/cart"));

@@ -1,11 +1,10 @@
 #include "proxy/sniff/protocol_detector.h"
 
-#include <openssl/ssl.h>
-
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 namespace tether::proxy {
 namespace {
@@ -60,8 +59,8 @@ TEST(ProtocolDetector, EveryPrefixIsNeedMoreUntilTheHelloIsComplete) {
 
 TEST(ProtocolDetector, Plaintext) {
   for (std::string s : {"GET / HTTP/1.1\r\n", "PRI * HTTP/2.0", "\x16", "\x16\x01", "x"}) {
-    Detection d = DetectProtocol(absl::MakeConstSpan(
-        reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+    Detection d =
+        DetectProtocol(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
     if (s == "\x16") {
       EXPECT_EQ(d.kind, Detection::kNeedMore);
     } else {
@@ -76,8 +75,8 @@ TEST(ProtocolDetector, Plaintext) {
 
 TEST(ProtocolDetector, HelloSpanningRecordsIsTlsWithUnknownDetails) {
   // Record says 10 bytes, handshake message claims 1000.
-  const uint8_t data[] = {0x16, 0x03, 0x01, 0x00, 0x0a, 0x01, 0x00, 0x03, 0xe8,
-                          0x03, 0x03, 0,    0,    0,    0};
+  const uint8_t data[] = {0x16, 0x03, 0x01, 0x00, 0x0a, 0x01, 0x00, 0x03,
+                          0xe8, 0x03, 0x03, 0,    0,    0,    0};
   Detection d = DetectProtocol(data);
   EXPECT_EQ(d.kind, Detection::kTls);
   EXPECT_FALSE(d.tether_alpn);
