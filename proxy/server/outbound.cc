@@ -1,0 +1,48 @@
+// Outbound: the app's plaintext connection, intercepted (transparent mode)
+// or sent to the outbound listener (explicit mode), leaves as mTLS.
+#include "absl/strings/str_cat.h"
+#include "proxy/net/plain_transport.h"
+#include "proxy/server/worker.h"
+
+namespace tether::proxy {
+
+void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
+  Connection* conn = NewConnection(Direction::kOutbound, peer);
+  if (ctx_.outbound_forward) {
+    conn->destination = *ctx_.outbound_forward;
+  } else {
+    absl::StatusOr<SocketAddress> dst = OriginalDestination(fd.get());
+    if (!dst.ok()) {
+      AbortiveClose(std::move(fd));
+      Refuse(conn, "no_original_destination");
+      return;
+    }
+    conn->destination = *dst;
+  }
+  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
+  if (identity == nullptr || ctx_.clock->Now() >= identity->not_after) {
+    // Without a valid certificate there is no mTLS to offer; never fall back
+    // to plaintext.
+    AbortiveClose(std::move(fd));
+    Refuse(conn, "no_certificate");
+    return;
+  }
+  bool connecting = false;
+  absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
+  if (!up.ok()) {
+    AbortiveClose(std::move(fd));
+    Refuse(conn, "connect_failed");
+    return;
+  }
+  SetNoDelay(up->get()).IgnoreError();
+  TlsTransport::Options tls;
+  tls.role = TlsTransport::Role::kClient;
+  tls.identity = std::move(identity);
+  tls.clock = ctx_.clock;
+  tls.expected_peer = ctx_.config->outbound_expect_identity;
+  tls.observation = &conn->tls;
+  StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
+             std::make_unique<TlsTransport>(std::move(*up), std::move(tls)));
+}
+
+}  // namespace tether::proxy

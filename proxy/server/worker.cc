@@ -1,0 +1,192 @@
+#include "proxy/server/worker.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "proxy/net/plain_transport.h"
+
+namespace tether::proxy {
+namespace {
+
+constexpr int kBacklog = 1024;
+constexpr int kMaxAcceptsPerEvent = 64;
+
+}  // namespace
+
+Worker::Worker(ProxyContext context, int index)
+    : ctx_(std::move(context)), index_(index), dispatcher_(Dispatcher::Create()) {}
+
+Worker::~Worker() { Stop(); }
+
+absl::Status Worker::Listen(const std::optional<SocketAddress>& inbound,
+                            const std::optional<SocketAddress>& outbound) {
+  for (auto [want, fd, bound, dir] :
+       {std::tuple{&inbound, &inbound_listener_, &inbound_address_, Direction::kInbound},
+        std::tuple{&outbound, &outbound_listener_, &outbound_address_, Direction::kOutbound}}) {
+    if (!want->has_value()) continue;
+    auto listener = proxy::Listen(**want, kBacklog, /*reuse_port=*/true);
+    if (!listener.ok()) {
+      return absl::Status(listener.status().code(),
+                          absl::StrCat("cannot listen on ", (*want)->ToString(), " (",
+                                       DirectionName(dir), "): ", listener.status().message()));
+    }
+    auto local = LocalAddress(listener->get());
+    if (!local.ok()) return local.status();
+    *bound = *local;
+    *fd = std::move(*listener);
+  }
+  return absl::OkStatus();
+}
+
+void Worker::Start() {
+  if (inbound_listener_.valid()) {
+    inbound_accept_ = dispatcher_->CreateFileEvent(
+        inbound_listener_.get(), FileEvent::kRead,
+        [this](uint32_t) { OnAccept(Direction::kInbound); });
+  }
+  if (outbound_listener_.valid()) {
+    outbound_accept_ = dispatcher_->CreateFileEvent(
+        outbound_listener_.get(), FileEvent::kRead,
+        [this](uint32_t) { OnAccept(Direction::kOutbound); });
+  }
+  accept_retry_ = dispatcher_->CreateTimer([this] {
+    if (inbound_accept_) inbound_accept_->Activate(FileEvent::kRead);
+    if (outbound_accept_) outbound_accept_->Activate(FileEvent::kRead);
+  });
+  thread_ = std::thread([this] { dispatcher_->Run(); });
+}
+
+void Worker::StopAccepting() {
+  dispatcher_->Post([this] {
+    inbound_accept_.reset();
+    outbound_accept_.reset();
+    inbound_listener_.reset();
+    outbound_listener_.reset();
+  });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  dispatcher_->Post([this] {
+    inbound_accept_.reset();
+    outbound_accept_.reset();
+    accept_retry_.reset();
+    connections_.clear();  // relays abort both sides
+    active_.store(0, std::memory_order_relaxed);
+    dispatcher_->Exit();
+  });
+  thread_.join();
+}
+
+RelayOptions Worker::MakeRelayOptions() const {
+  RelayOptions o;
+  o.buffer_size = ctx_.config->buffer_size;
+  o.connect_timeout = ctx_.config->connect_timeout;
+  o.handshake_timeout = ctx_.config->handshake_timeout;
+  o.idle_timeout = ctx_.config->idle_timeout;
+  return o;
+}
+
+Connection* Worker::NewConnection(Direction direction, const SocketAddress& peer) {
+  auto conn = std::make_unique<Connection>();
+  conn->id = next_id_++;
+  conn->direction = direction;
+  conn->peer = peer;
+  conn->started = ctx_.clock->Now();
+  Connection* raw = conn.get();
+  connections_[raw->id] = std::move(conn);
+  active_.fetch_add(1, std::memory_order_relaxed);
+  ctx_.metrics->ConnectionOpened(direction);
+  return raw;
+}
+
+void Worker::OnAccept(Direction direction) {
+  const UniqueFd& listener =
+      direction == Direction::kInbound ? inbound_listener_ : outbound_listener_;
+  for (int i = 0; i < kMaxAcceptsPerEvent && listener.valid(); ++i) {
+    SocketAddress peer;
+    absl::StatusOr<UniqueFd> fd = AcceptNonBlocking(listener.get(), &peer);
+    if (!fd.ok()) {
+      // Out of descriptors or memory: back off instead of spinning.
+      ctx_.metrics->ConnectionRefused(direction, "accept_error");
+      accept_retry_->Enable(absl::Milliseconds(100));
+      return;
+    }
+    if (!fd->valid()) return;  // drained
+    if (active_.load(std::memory_order_relaxed) >=
+        static_cast<size_t>(ctx_.config->max_connections)) {
+      ctx_.metrics->ConnectionRefused(direction, "over_limit");
+      AbortiveClose(std::move(*fd));
+      continue;
+    }
+    SetNoDelay(fd->get()).IgnoreError();
+    if (direction == Direction::kOutbound) {
+      HandleOutbound(std::move(*fd), peer);
+    } else {
+      HandleInbound(std::move(*fd), peer);
+    }
+  }
+  // Budget used up with more possibly pending: come back after other events.
+  if (listener.valid()) {
+    (direction == Direction::kInbound ? inbound_accept_ : outbound_accept_)
+        ->Activate(FileEvent::kRead);
+  }
+}
+
+void Worker::StartRelay(Connection* conn, std::unique_ptr<Transport> downstream,
+                        UniqueFd upstream_fd, bool connecting,
+                        std::unique_ptr<Transport> upstream) {
+  if (!upstream) upstream = std::make_unique<PlainTransport>(std::move(upstream_fd));
+  const uint64_t id = conn->id;
+  conn->relay = std::make_unique<Relay>(
+      *dispatcher_, std::move(downstream), std::move(upstream),
+      connecting ? Relay::Upstream::kConnecting : Relay::Upstream::kConnected, MakeRelayOptions(),
+      [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
+  conn->relay->Start();
+}
+
+void Worker::Refuse(Connection* conn, absl::string_view outcome) {
+  // The caller still holds the accepted socket inside conn->pending (or has
+  // dropped it); closing the connection resets it.
+  Close(conn->id, nullptr, outcome);
+}
+
+void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outcome) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  std::unique_ptr<Connection> conn = std::move(it->second);
+  connections_.erase(it);
+  active_.fetch_sub(1, std::memory_order_relaxed);
+  std::string result(outcome);
+  uint64_t up = 0, down = 0;
+  if (stats != nullptr) {
+    result = std::string(RelayOutcomeName(stats->outcome));
+    up = stats->bytes_to_upstream;
+    down = stats->bytes_to_downstream;
+    if (stats->outcome == RelayOutcome::kHandshakeFailed) {
+      ctx_.metrics->HandshakeFailed(conn->direction, stats->error.empty() ? "tls_error" : stats->error);
+    }
+  }
+  if (conn->tls.done) ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time);
+  ctx_.metrics->ConnectionClosed(conn->direction, result, up, down);
+  if (ctx_.access_log != nullptr) {
+    nlohmann::json line = {
+        {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", ctx_.clock->Now(), absl::UTCTimeZone())},
+        {"direction", std::string(DirectionName(conn->direction))},
+        {"peer", conn->peer.ToString()},
+        {"peer_identity", conn->tls.done ? conn->tls.peer.ToString() : ""},
+        {"destination", conn->destination.ToString()},
+        {"outcome", result},
+        {"bytes_to_upstream", up},
+        {"bytes_to_downstream", down},
+        {"duration_ms", absl::ToDoubleMilliseconds(ctx_.clock->Now() - conn->started)},
+    };
+    if (!conn->tls.error.empty()) line["tls_error"] = conn->tls.error_detail;
+    if (!conn->authz.empty()) line["authz"] = conn->authz;
+    ctx_.access_log->Write(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  // `conn` (and its relay, whose close callback may be running us) goes here:
+  // the relay allows its owner to destroy it from that callback.
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,115 @@
+// Worker: one thread, one event loop (Dispatcher), its own listening sockets
+// (SO_REUSEPORT, so the kernel spreads connections across workers), and the
+// connections it accepted. Nothing here takes a lock on the data path: the
+// identity and policy are immutable snapshots loaded atomically for each new
+// connection.
+//
+//   Worker w(context, 0);
+//   TETHER_RETURN_IF_ERROR(w.Listen(inbound_addr, outbound_addr));
+//   w.Start();
+//   ... w.StopAccepting(); ... w.Stop();
+#ifndef TETHER_PROXY_SERVER_WORKER_H_
+#define TETHER_PROXY_SERVER_WORKER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "common/clock.h"
+#include "common/policy/policy.h"
+#include "proxy/event/dispatcher.h"
+#include "proxy/identity/identity_manager.h"
+#include "proxy/net/socket.h"
+#include "proxy/relay/relay.h"
+#include "proxy/server/access_log.h"
+#include "proxy/server/config.h"
+#include "proxy/server/metrics.h"
+#include "proxy/tls/tls_transport.h"
+
+namespace tether::proxy {
+
+// What every worker shares, read-only (or atomic).
+struct ProxyContext {
+  const ProxyConfig* config = nullptr;
+  IdentityManager* identity = nullptr;
+  ProxyMetrics* metrics = nullptr;
+  const Clock* clock = nullptr;
+  const std::atomic<std::shared_ptr<const policy::CompiledPolicy>>* policy = nullptr;
+  AccessLog* access_log = nullptr;  // may be null
+  std::optional<SocketAddress> inbound_forward;   // explicit mode
+  std::optional<SocketAddress> outbound_forward;  // explicit mode
+};
+
+// Connection: one proxied connection from accept to close.
+struct Connection {
+  uint64_t id = 0;
+  Direction direction = Direction::kOutbound;
+  SocketAddress peer;         // who connected to us
+  SocketAddress destination;  // where we forward
+  absl::Time started;
+  TlsObservation tls;
+  std::string authz;  // the policy decision (inbound)
+  // Inbound before the relay: the TLS handshake or protocol detection.
+  std::unique_ptr<Transport> pending;
+  UniqueFd pending_fd;  // permissive mode, before the protocol is known
+  std::unique_ptr<FileEvent> pending_event;
+  std::unique_ptr<Timer> pending_timer;
+  std::unique_ptr<Relay> relay;
+};
+
+class Worker {
+ public:
+  Worker(ProxyContext context, int index);
+  ~Worker();
+
+  // Listen binds this worker's sockets; an address without a value is not
+  // listened on. Call before Start.
+  absl::Status Listen(const std::optional<SocketAddress>& inbound,
+                      const std::optional<SocketAddress>& outbound);
+  std::optional<SocketAddress> inbound_address() const { return inbound_address_; }
+  std::optional<SocketAddress> outbound_address() const { return outbound_address_; }
+
+  void Start();
+  // StopAccepting closes the listeners; open connections go on.
+  void StopAccepting();
+  // Stop resets what is still open and joins the thread.
+  void Stop();
+  size_t active_connections() const { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  void OnAccept(Direction direction);
+  void HandleOutbound(UniqueFd fd, const SocketAddress& peer);
+  void HandleInbound(UniqueFd fd, const SocketAddress& peer);
+  void ContinueInbound(Connection* conn, uint32_t ready);
+  void InboundReady(Connection* conn, bool authenticated);
+  void StartRelay(Connection* conn, std::unique_ptr<Transport> downstream, UniqueFd upstream_fd,
+                  bool connecting, std::unique_ptr<Transport> upstream);
+  void Refuse(Connection* conn, absl::string_view outcome);
+  void Close(uint64_t id, const RelayStats* stats, absl::string_view outcome);
+  RelayOptions MakeRelayOptions() const;
+  Connection* NewConnection(Direction direction, const SocketAddress& peer);
+
+  const ProxyContext ctx_;
+  const int index_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  UniqueFd inbound_listener_;
+  UniqueFd outbound_listener_;
+  std::optional<SocketAddress> inbound_address_;
+  std::optional<SocketAddress> outbound_address_;
+  std::unique_ptr<FileEvent> inbound_accept_;
+  std::unique_ptr<FileEvent> outbound_accept_;
+  std::unique_ptr<Timer> accept_retry_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  uint64_t next_id_ = 1;
+  std::atomic<size_t> active_{0};
+  std::thread thread_;
+};
+
+}  // namespace tether::proxy
+
+#endif  // TETHER_PROXY_SERVER_WORKER_H_
