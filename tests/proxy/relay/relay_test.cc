@@ -310,6 +310,36 @@ TEST_F(RelayTest, DestroyingAnOpenRelayResetsBothSidesWithoutOnClose) {
   EXPECT_FALSE(closed_);
 }
 
+TEST_F(RelayTest, AlreadyConnectedUpstreamStartsWithoutAnyTraffic) {
+  // Upstream::kConnected: nothing but registering the sockets starts the
+  // handshakes (epoll reports the current readiness as the first edge). The
+  // upstream handshake here needs nothing from the peer; the server waits
+  // for the client's bytes.
+  client_ = testing::ConnectBlocking(front_.address());
+  UniqueFd accepted = front_.Accept();
+  ASSERT_TRUE(accepted.valid());
+  fcntl(accepted.get(), F_SETFL, fcntl(accepted.get(), F_GETFL) | O_NONBLOCK);
+  UniqueFd upstream = testing::ConnectBlocking(back_.address());
+  ASSERT_TRUE(upstream.valid());
+  fcntl(upstream.get(), F_SETFL, fcntl(upstream.get(), F_GETFL) | O_NONBLOCK);
+  server_ = back_.Accept();
+  ASSERT_TRUE(server_.valid());
+  loop_.RunSync([&] {
+    relay_ = std::make_unique<Relay>(
+        loop_.dispatcher(), std::make_unique<PlainTransport>(std::move(accepted)),
+        std::make_unique<PlainTransport>(std::move(upstream)), Relay::Upstream::kConnected,
+        RelayOptions(), [this](const RelayStats& stats) {
+          std::lock_guard<std::mutex> lock(mu_);
+          stats_ = stats;
+          closed_ = true;
+          cv_.notify_all();
+        });
+    relay_->Start();
+  });
+  Exchange(client_.get(), server_.get(), RandomBytes(100000, 21), RandomBytes(200000, 22));
+  EXPECT_EQ(WaitForClose().outcome, RelayOutcome::kOk);
+}
+
 TEST_F(RelayTest, OwnerMayDestroyTheRelayInsideOnClose) {
   // (TcpProxy does this; here directly, under ASan in the sanitizer runs.)
   client_ = testing::ConnectBlocking(front_.address());
