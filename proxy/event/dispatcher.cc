@@ -18,12 +18,12 @@ namespace {
 constexpr int kMaxCallbacksBetweenPolls = 32;
 
 [[noreturn]] void Die(const char* what) {
-  std::fprintf(stderr, "tether dispatcher: %s (errno %d)\n", what, errno);
+  (void)std::fprintf(stderr, "tether dispatcher: %s (errno %d)\n", what, errno);
   std::abort();
 }
 
-short ToLibevent(uint32_t events) {
-  short what = 0;
+int16_t ToLibevent(uint32_t events) {
+  int16_t what = 0;
   if (events & FileEvent::kRead) what |= EV_READ;
   if (events & FileEvent::kWrite) what |= EV_WRITE;
   return what;
@@ -45,7 +45,7 @@ struct FileEvent::State {
     event_free(ev);
     --dispatcher->live_events_;
   }
-  static void OnEvent(int fd, short what, void* arg);
+  static void OnEvent(int fd, int16_t what, void* arg);
   void Assign(uint32_t events);
 
   Dispatcher* dispatcher;
@@ -58,15 +58,15 @@ struct FileEvent::State {
 
 void FileEvent::State::Assign(uint32_t events) {
   event_del(ev);
-  short what = ToLibevent(events);
-  if (event_assign(ev, dispatcher->base_, fd, static_cast<short>(what | EV_ET | EV_PERSIST),
+  int16_t what = ToLibevent(events);
+  if (event_assign(ev, dispatcher->base_, fd, static_cast<int16_t>(what | EV_ET | EV_PERSIST),
                    &State::OnEvent, this) != 0) {
     Die("event_assign failed");
   }
   if (what != 0 && event_add(ev, nullptr) != 0) Die("event_add failed");
 }
 
-void FileEvent::State::OnEvent(int /*fd*/, short what, void* arg) {
+void FileEvent::State::OnEvent(int /*fd*/, int16_t what, void* arg) {
   auto* state = static_cast<State*>(arg);
   uint32_t ready = 0;
   if (what & EV_READ) ready |= kRead;
@@ -94,7 +94,7 @@ int FileEvent::fd() const { return state_->fd; }
 void FileEvent::SetEnabled(uint32_t events) { state_->Assign(events); }
 
 void FileEvent::Activate(uint32_t ready) {
-  short what = ToLibevent(ready);
+  int16_t what = ToLibevent(ready);
   event_active(state_->ev, what != 0 ? what : EV_READ, 0);
 }
 
@@ -108,7 +108,7 @@ struct Timer::State {
     event_free(ev);
     --dispatcher->live_events_;
   }
-  static void OnEvent(int fd, short what, void* arg);
+  static void OnEvent(int fd, int16_t what, void* arg);
 
   Dispatcher* dispatcher;
   std::function<void()> cb;
@@ -117,7 +117,7 @@ struct Timer::State {
   bool orphaned = false;
 };
 
-void Timer::State::OnEvent(int /*fd*/, short /*what*/, void* arg) {
+void Timer::State::OnEvent(int /*fd*/, int16_t /*what*/, void* arg) {
   auto* state = static_cast<State*>(arg);
   state->in_callback = true;
   state->cb();
@@ -169,15 +169,15 @@ Dispatcher::Dispatcher(event_base* base, int wake_fd)
     : base_(base), wake_fd_(wake_fd), thread_id_(std::this_thread::get_id()) {
   wake_event_ = event_new(
       base_, wake_fd_, EV_READ | EV_PERSIST,
-      [](int /*fd*/, short /*what*/, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); },
+      [](int /*fd*/, int16_t /*what*/, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); },
       this);
   if (wake_event_ == nullptr || event_add(wake_event_, nullptr) != 0) Die("wake event failed");
 }
 
 Dispatcher::~Dispatcher() {
   if (live_events_ != 0) {
-    std::fprintf(stderr, "tether dispatcher: destroyed with %d live FileEvents/Timers\n",
-                 live_events_);
+    (void)std::fprintf(stderr, "tether dispatcher: destroyed with %d live FileEvents/Timers\n",
+                       live_events_);
     std::abort();
   }
   event_free(wake_event_);

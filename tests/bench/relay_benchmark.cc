@@ -66,7 +66,7 @@ class Proxy {
       options.upstream_address = upstream;
       absl::StatusOr<std::unique_ptr<TcpProxy>> p = TcpProxy::Create(loop_.dispatcher(), options);
       if (!p.ok()) {
-        std::fprintf(stderr, "proxy: %s\n", p.status().ToString().c_str());
+        (void)std::fprintf(stderr, "proxy: %s\n", p.status().ToString().c_str());
         std::abort();
       }
       proxy_ = *std::move(p);
@@ -97,7 +97,7 @@ void Throughput(benchmark::State& state, bool through_relay) {
   }
   testing::SetTimeouts(fd.get(), absl::ZeroDuration());
   std::string chunk = testing::RandomBytes(kChunk, 1);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the idiom
     for (size_t sent = 0; sent < kPerIteration; sent += kChunk) {
       if (!testing::WriteAll(fd.get(), chunk)) {
         state.SkipWithError("write failed");
@@ -129,7 +129,7 @@ void PingPong(benchmark::State& state, bool through_relay) {
   }
   std::string msg(64, 'p');
   std::string got(64, '\0');
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the idiom
     if (!testing::WriteAll(fd.get(), msg) || !testing::ReadExactly(fd.get(), got.data(), 64)) {
       state.SkipWithError("echo failed");
       return;

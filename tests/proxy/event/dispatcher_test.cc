@@ -1,6 +1,7 @@
 #include "proxy/event/dispatcher.h"
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -54,6 +55,7 @@ TEST(DispatcherTest, PostFromManyThreadsRunsEverythingOnTheLoopInOrder) {
   bool in_order = true;
   bool on_loop = true;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
@@ -316,7 +318,7 @@ TEST(DispatcherTest, AnEventThatKeepsReactivatingDoesNotStarveOthers) {
   std::unique_ptr<FileEvent> busy, quiet;
   std::unique_ptr<Timer> timer;
   std::atomic<bool> stop{false};
-  std::atomic<long> busy_calls{0};
+  std::atomic<int64_t> busy_calls{0};
   Notification quiet_fired, timer_fired;
   loop.RunSync([&] {
     Dispatcher& d = loop.dispatcher();

@@ -6,7 +6,8 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
-#include <cstdio>
+#include <cstdint>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -171,6 +172,7 @@ TEST_F(TcpProxyTest, ManyConcurrentConnectionsEchoByteExact) {
   constexpr int kConnections = 8;
   constexpr size_t kBytes = 2 << 20;
   std::vector<std::thread> clients;
+  clients.reserve(kConnections);
   std::atomic<int> ok{0};
   for (int i = 0; i < kConnections; ++i) {
     clients.emplace_back([&, i] {
@@ -295,11 +297,10 @@ TEST_F(TcpProxyTest, ClientResetReachesTheServerAsReset) {
 
 // ResidentBytes: this process's resident set size.
 size_t ResidentBytes() {
-  long pages_total = 0, pages_resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2) pages_resident = 0;
-  std::fclose(f);
+  int64_t pages_total = 0;
+  int64_t pages_resident = 0;
+  std::ifstream statm("/proc/self/statm");
+  if (!(statm >> pages_total >> pages_resident)) return 0;
   return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
