@@ -18,12 +18,12 @@ namespace {
 constexpr int kMaxCallbacksBetweenPolls = 32;
 
 [[noreturn]] void Die(const char* what) {
-  std::fprintf(stderr, "tether dispatcher: %s (errno %d)\n", what, errno);
+  (void)std::fprintf(stderr, "tether dispatcher: %s (errno %d)\n", what, errno);
   std::abort();
 }
 
-short ToLibevent(uint32_t events) {
-  short what = 0;
+int16_t ToLibevent(uint32_t events) {
+  int16_t what = 0;
   if (events & FileEvent::kRead) what |= EV_READ;
   if (events & FileEvent::kWrite) what |= EV_WRITE;
   return what;
@@ -33,72 +33,119 @@ short ToLibevent(uint32_t events) {
 
 // ---------------------------------------------------------------- FileEvent
 
-FileEvent::FileEvent(Dispatcher* dispatcher, int fd, uint32_t events, Callback cb)
-    : dispatcher_(dispatcher), fd_(fd), cb_(std::move(cb)) {
-  ++dispatcher_->live_events_;
-  ev_ = event_new(dispatcher_->base_, fd_, EV_ET | EV_PERSIST, &FileEvent::OnEvent, this);
-  if (ev_ == nullptr) Die("event_new failed");
-  SetEnabled(events);
-}
+// A FileEvent's state lives apart from the FileEvent: destroying the FileEvent
+// inside its own callback removes the event from the loop at once, but the
+// state (and so the callback and its captures) is freed only once the
+// callback returned.
+struct FileEvent::State {
+  State(Dispatcher* d, int f, Callback c) : dispatcher(d), fd(f), cb(std::move(c)) {
+    ++dispatcher->live_events_;
+  }
+  ~State() {
+    event_free(ev);
+    --dispatcher->live_events_;
+  }
+  static void OnEvent(int fd, int16_t what, void* arg);
+  void Assign(uint32_t events);
 
-FileEvent::~FileEvent() {
-  event_free(ev_);  // also removes it from epoll and from the active queue
-  --dispatcher_->live_events_;
-}
+  Dispatcher* dispatcher;
+  int fd;
+  Callback cb;
+  event* ev = nullptr;
+  bool in_callback = false;
+  bool orphaned = false;  // the FileEvent was destroyed during the callback
+};
 
-void FileEvent::Assign(uint32_t events) {
-  event_del(ev_);
-  short what = ToLibevent(events);
-  if (event_assign(ev_, dispatcher_->base_, fd_, static_cast<short>(what | EV_ET | EV_PERSIST),
-                   &FileEvent::OnEvent, this) != 0) {
+void FileEvent::State::Assign(uint32_t events) {
+  event_del(ev);
+  int16_t what = ToLibevent(events);
+  if (event_assign(ev, dispatcher->base_, fd, static_cast<int16_t>(what | EV_ET | EV_PERSIST),
+                   &State::OnEvent, this) != 0) {
     Die("event_assign failed");
   }
-  if (what != 0 && event_add(ev_, nullptr) != 0) Die("event_add failed");
+  if (what != 0 && event_add(ev, nullptr) != 0) Die("event_add failed");
 }
 
-void FileEvent::SetEnabled(uint32_t events) { Assign(events); }
-
-void FileEvent::Activate(uint32_t ready) {
-  short what = ToLibevent(ready);
-  event_active(ev_, what != 0 ? what : EV_READ, 0);
-}
-
-void FileEvent::OnEvent(int /*fd*/, short what, void* arg) {
-  auto* self = static_cast<FileEvent*>(arg);
+void FileEvent::State::OnEvent(int /*fd*/, int16_t what, void* arg) {
+  auto* state = static_cast<State*>(arg);
   uint32_t ready = 0;
   if (what & EV_READ) ready |= kRead;
   if (what & EV_WRITE) ready |= kWrite;
-  self->cb_(ready);  // may destroy *self: nothing after this line
+  state->in_callback = true;
+  state->cb(ready);
+  if (state->orphaned) {
+    delete state;
+    return;
+  }
+  state->in_callback = false;
+}
+
+FileEvent::~FileEvent() {
+  event_del(state_->ev);  // out of epoll now: the owner may close the fd next
+  if (state_->in_callback) {
+    state_->orphaned = true;  // freed by State::OnEvent
+  } else {
+    delete state_;
+  }
+}
+
+int FileEvent::fd() const { return state_->fd; }
+
+void FileEvent::SetEnabled(uint32_t events) { state_->Assign(events); }
+
+void FileEvent::Activate(uint32_t ready) {
+  int16_t what = ToLibevent(ready);
+  event_active(state_->ev, what != 0 ? what : EV_READ, 0);
 }
 
 // -------------------------------------------------------------------- Timer
 
-Timer::Timer(Dispatcher* dispatcher, std::function<void()> cb)
-    : dispatcher_(dispatcher), cb_(std::move(cb)) {
-  ++dispatcher_->live_events_;
-  ev_ = event_new(dispatcher_->base_, -1, 0, &Timer::OnEvent, this);
-  if (ev_ == nullptr) Die("event_new (timer) failed");
+struct Timer::State {
+  State(Dispatcher* d, std::function<void()> c) : dispatcher(d), cb(std::move(c)) {
+    ++dispatcher->live_events_;
+  }
+  ~State() {
+    event_free(ev);
+    --dispatcher->live_events_;
+  }
+  static void OnEvent(int fd, int16_t what, void* arg);
+
+  Dispatcher* dispatcher;
+  std::function<void()> cb;
+  event* ev = nullptr;
+  bool in_callback = false;
+  bool orphaned = false;
+};
+
+void Timer::State::OnEvent(int /*fd*/, int16_t /*what*/, void* arg) {
+  auto* state = static_cast<State*>(arg);
+  state->in_callback = true;
+  state->cb();
+  if (state->orphaned) {
+    delete state;
+    return;
+  }
+  state->in_callback = false;
 }
 
 Timer::~Timer() {
-  event_free(ev_);
-  --dispatcher_->live_events_;
+  event_del(state_->ev);
+  if (state_->in_callback) {
+    state_->orphaned = true;
+  } else {
+    delete state_;
+  }
 }
 
 void Timer::Enable(absl::Duration delay) {
   if (delay < absl::ZeroDuration()) delay = absl::ZeroDuration();
   timeval tv = absl::ToTimeval(delay);
-  if (event_add(ev_, &tv) != 0) Die("event_add (timer) failed");
+  if (event_add(state_->ev, &tv) != 0) Die("event_add (timer) failed");
 }
 
-void Timer::Disable() { event_del(ev_); }
+void Timer::Disable() { event_del(state_->ev); }
 
-bool Timer::enabled() const { return event_pending(ev_, EV_TIMEOUT, nullptr) != 0; }
-
-void Timer::OnEvent(int /*fd*/, short /*what*/, void* arg) {
-  auto* self = static_cast<Timer*>(arg);
-  self->cb_();  // may destroy *self: nothing after this line
-}
+bool Timer::enabled() const { return event_pending(state_->ev, EV_TIMEOUT, nullptr) != 0; }
 
 // --------------------------------------------------------------- Dispatcher
 
@@ -122,15 +169,15 @@ Dispatcher::Dispatcher(event_base* base, int wake_fd)
     : base_(base), wake_fd_(wake_fd), thread_id_(std::this_thread::get_id()) {
   wake_event_ = event_new(
       base_, wake_fd_, EV_READ | EV_PERSIST,
-      [](int /*fd*/, short /*what*/, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); },
+      [](int /*fd*/, int16_t /*what*/, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); },
       this);
   if (wake_event_ == nullptr || event_add(wake_event_, nullptr) != 0) Die("wake event failed");
 }
 
 Dispatcher::~Dispatcher() {
   if (live_events_ != 0) {
-    std::fprintf(stderr, "tether dispatcher: destroyed with %d live FileEvents/Timers\n",
-                 live_events_);
+    (void)std::fprintf(stderr, "tether dispatcher: destroyed with %d live FileEvents/Timers\n",
+                       live_events_);
     std::abort();
   }
   event_free(wake_event_);
@@ -140,17 +187,24 @@ Dispatcher::~Dispatcher() {
 
 std::unique_ptr<FileEvent> Dispatcher::CreateFileEvent(int fd, uint32_t events,
                                                        FileEvent::Callback cb) {
-  return std::unique_ptr<FileEvent>(new FileEvent(this, fd, events, std::move(cb)));
+  auto* state = new FileEvent::State(this, fd, std::move(cb));
+  state->ev = event_new(base_, fd, EV_ET | EV_PERSIST, &FileEvent::State::OnEvent, state);
+  if (state->ev == nullptr) Die("event_new failed");
+  state->Assign(events);
+  return std::unique_ptr<FileEvent>(new FileEvent(state));
 }
 
 std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> cb) {
-  return std::unique_ptr<Timer>(new Timer(this, std::move(cb)));
+  auto* state = new Timer::State(this, std::move(cb));
+  state->ev = event_new(base_, -1, 0, &Timer::State::OnEvent, state);
+  if (state->ev == nullptr) Die("event_new (timer) failed");
+  return std::unique_ptr<Timer>(new Timer(state));
 }
 
 void Dispatcher::Post(std::function<void()> cb) {
   bool was_empty;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     was_empty = posted_.empty();
     posted_.push_back(std::move(cb));
   }
@@ -168,7 +222,7 @@ void Dispatcher::RunPosted() {
   while (read(wake_fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     running_.swap(posted_);
   }
   for (auto& cb : running_) {

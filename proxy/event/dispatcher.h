@@ -17,8 +17,8 @@
 //
 // Ownership: FileEvents and Timers must be destroyed before their Dispatcher
 // (the process aborts otherwise). Destroying a FileEvent or Timer from inside
-// its own callback is allowed; the callback must then not touch its captures
-// after the destruction.
+// its own callback is allowed: it stops at once (the fd may be closed right
+// after), and the callback and its captures stay alive until it returns.
 #ifndef TETHER_PROXY_EVENT_DISPATCHER_H_
 #define TETHER_PROXY_EVENT_DISPATCHER_H_
 
@@ -26,11 +26,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 struct event;
@@ -65,18 +64,13 @@ class FileEvent {
   // one call. Cancelled by SetEnabled(0) or destruction.
   void Activate(uint32_t ready);
 
-  int fd() const { return fd_; }
+  int fd() const;
 
  private:
   friend class Dispatcher;
-  FileEvent(Dispatcher* dispatcher, int fd, uint32_t events, Callback cb);
-  static void OnEvent(int fd, short what, void* arg);
-  void Assign(uint32_t events);
-
-  Dispatcher* dispatcher_;
-  int fd_;
-  event* ev_ = nullptr;
-  Callback cb_;
+  struct State;  // the libevent event and the callback; outlives a running callback
+  explicit FileEvent(State* state) : state_(state) {}
+  State* state_;
 };
 
 // Timer: a one-shot timer on the dispatcher's monotonic clock.
@@ -94,12 +88,9 @@ class Timer {
 
  private:
   friend class Dispatcher;
-  Timer(Dispatcher* dispatcher, std::function<void()> cb);
-  static void OnEvent(int fd, short what, void* arg);
-
-  Dispatcher* dispatcher_;
-  event* ev_ = nullptr;
-  std::function<void()> cb_;
+  struct State;
+  explicit Timer(State* state) : state_(state) {}
+  State* state_;
 };
 
 class Dispatcher {
@@ -138,8 +129,8 @@ class Dispatcher {
   absl::Duration MonotonicNow() const;
 
  private:
-  friend class FileEvent;
-  friend class Timer;
+  friend struct FileEvent::State;
+  friend struct Timer::State;
   explicit Dispatcher(event_base* base, int wake_fd);
   void RunPosted();
 
@@ -150,8 +141,10 @@ class Dispatcher {
   std::atomic<bool> exit_requested_{false};
   int live_events_ = 0;  // FileEvents + Timers alive; must be 0 at destruction
 
-  absl::Mutex mu_;
-  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks,
+  // not the atomics inside Debian's (uninstrumented) Abseil.
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;   // guarded by mu_
   std::vector<std::function<void()>> running_;  // loop thread only
 };
 

@@ -7,7 +7,8 @@
 namespace tether::proxy {
 
 IoStatus PlainTransport::Fail(int err) {
-  error_ = std::string(ErrnoWord(err));
+  absl::string_view word = ErrnoWord(err);
+  error_.assign(word.data(), word.size());
   return IoStatus::kError;
 }
 

@@ -304,7 +304,7 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
 int ErrnoOf(const absl::Status& status) {
   auto payload = status.GetPayload(kErrnoPayload);
   int err = 0;
-  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &err)) return 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(payload->Flatten(), &err)) return 0;
   return err;
 }
 

@@ -310,7 +310,7 @@ void Relay::Fail(RelayOutcome outcome, RelaySide side, absl::string_view error,
   if (state_ == State::kClosing || state_ == State::kClosed) return;  // first cause wins
   stats_.outcome = outcome;
   stats_.error_side = side;
-  stats_.error = std::string(error);
+  stats_.error.assign(error.data(), error.size());
   abort_downstream_ = abort_downstream;
   abort_upstream_ = abort_upstream;
   state_ = State::kClosing;

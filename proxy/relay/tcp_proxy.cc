@@ -73,7 +73,8 @@ void TcpProxy::StartRelay(UniqueFd downstream) {
     RelayStats stats;
     stats.outcome = RelayOutcome::kConnectFailed;
     stats.error_side = RelaySide::kUpstream;
-    stats.error = std::string(ErrnoWord(ErrnoOf(upstream.status())));
+    absl::string_view word = ErrnoWord(ErrnoOf(upstream.status()));
+    stats.error.assign(word.data(), word.size());
     Count(stats);
     return;
   }

@@ -1,6 +1,7 @@
 #include "proxy/event/dispatcher.h"
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -9,14 +10,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/proxy/testing/dispatcher_thread.h"
+#include "tests/proxy/testing/notification.h"
 
 namespace tether::proxy {
 namespace {
 
 using testing::DispatcherThread;
+using testing::Notification;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
@@ -52,6 +55,7 @@ TEST(DispatcherTest, PostFromManyThreadsRunsEverythingOnTheLoopInOrder) {
   bool in_order = true;
   bool on_loop = true;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
@@ -95,7 +99,7 @@ TEST(DispatcherTest, PostedCallbacksLeftAtDestructionAreDestroyedNotRun) {
 TEST(DispatcherTest, TimerFiresOnceAndReportsEnabled) {
   DispatcherThread loop;
   std::unique_ptr<Timer> timer;
-  absl::Notification fired;
+  Notification fired;
   std::atomic<int> count{0};
   bool enabled_after_arm = false;
   loop.RunSync([&] {
@@ -123,7 +127,7 @@ TEST(DispatcherTest, DisabledTimerDoesNotFireAndReEnableMovesTheDeadline) {
   DispatcherThread loop;
   std::unique_ptr<Timer> cancelled, moved, sentinel;
   std::atomic<bool> cancelled_fired{false};
-  absl::Notification moved_fired, sentinel_fired;
+  Notification moved_fired, sentinel_fired;
   absl::Time moved_at;
   absl::Time armed_at;
   loop.RunSync([&] {
@@ -156,7 +160,7 @@ TEST(DispatcherTest, DisabledTimerDoesNotFireAndReEnableMovesTheDeadline) {
 TEST(DispatcherTest, TimerMayDestroyItselfInItsCallback) {
   DispatcherThread loop;
   std::unique_ptr<Timer> timer;
-  absl::Notification fired;
+  Notification fired;
   loop.RunSync([&] {
     timer = loop.dispatcher().CreateTimer([&] {
       timer.reset();
@@ -255,7 +259,7 @@ TEST(DispatcherTest, FileEventMayDestroyItselfInItsCallback) {
   SocketPair sp;
   DispatcherThread loop;
   std::unique_ptr<FileEvent> ev;
-  absl::Notification fired;
+  Notification fired;
   loop.RunSync([&] {
     ev = loop.dispatcher().CreateFileEvent(sp.a, FileEvent::kRead | FileEvent::kWrite,
                                            [&](uint32_t) {
@@ -270,14 +274,52 @@ TEST(DispatcherTest, FileEventMayDestroyItselfInItsCallback) {
   loop.RunSync([&] { EXPECT_EQ(ev, nullptr); });
 }
 
+TEST(DispatcherTest, FdClosedInsideTheCallbackCanBeReusedAtOnce) {
+  // The callback destroys its event, closes the fd, and watches a new socket
+  // that gets the same fd number: the new registration must work.
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  int old_fd = fds[0];
+  int old_peer = fds[1];
+  DispatcherThread loop;
+  std::unique_ptr<FileEvent> first, second;
+  int new_peer = -1;
+  int new_fd = -1;
+  Notification second_fired;
+  loop.RunSync([&] {
+    first = loop.dispatcher().CreateFileEvent(old_fd, FileEvent::kRead, [&](uint32_t) {
+      first.reset();
+      close(old_fd);
+      int pair[2];
+      ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+      new_fd = pair[0];
+      new_peer = pair[1];
+      second = loop.dispatcher().CreateFileEvent(new_fd, FileEvent::kRead,
+                                                 [&](uint32_t) { second_fired.Notify(); });
+    });
+  });
+  WriteByte(old_peer);
+  int reused = -1;
+  while (reused < 0) {
+    loop.RunSync([&] { reused = new_fd; });
+  }
+  EXPECT_EQ(reused, old_fd);  // the lowest free number: the one just closed
+  WriteByte(new_peer);
+  EXPECT_TRUE(second_fired.WaitForNotificationWithTimeout(kWait));
+  loop.RunSync([&] { second.reset(); });
+  close(old_peer);
+  close(new_fd);
+  close(new_peer);
+}
+
 TEST(DispatcherTest, AnEventThatKeepsReactivatingDoesNotStarveOthers) {
   SocketPair busy_pair, quiet_pair;
   DispatcherThread loop;
   std::unique_ptr<FileEvent> busy, quiet;
   std::unique_ptr<Timer> timer;
   std::atomic<bool> stop{false};
-  std::atomic<long> busy_calls{0};
-  absl::Notification quiet_fired, timer_fired;
+  std::atomic<int64_t> busy_calls{0};
+  Notification quiet_fired, timer_fired;
   loop.RunSync([&] {
     Dispatcher& d = loop.dispatcher();
     busy = d.CreateFileEvent(busy_pair.a, FileEvent::kRead, [&](uint32_t) {

@@ -1,6 +1,7 @@
 // original_dst_probe LISTEN CONNECT: listens on LISTEN, connects to CONNECT
 // (which iptables is expected to redirect to LISTEN), accepts, and prints
 // OriginalDestination of the accepted connection. Exit code 1 on any error.
+#include <cstdint>
 #include <cstdio>
 
 #include <poll.h>
@@ -10,11 +11,11 @@
 namespace {
 
 int Fail(const char* what, const absl::Status& status) {
-  std::fprintf(stderr, "original_dst_probe: %s: %s\n", what, status.ToString().c_str());
+  (void)std::fprintf(stderr, "original_dst_probe: %s: %s\n", what, status.ToString().c_str());
   return 1;
 }
 
-bool WaitFor(int fd, short events) {
+bool WaitFor(int fd, int16_t events) {
   pollfd p{fd, events, 0};
   return poll(&p, 1, 10000) == 1;
 }
@@ -24,7 +25,7 @@ bool WaitFor(int fd, short events) {
 int main(int argc, char** argv) {
   using namespace tether::proxy;  // NOLINT(google-build-using-namespace): a tiny tool
   if (argc != 3) {
-    std::fprintf(stderr, "usage: original_dst_probe LISTEN_ADDR CONNECT_ADDR\n");
+    (void)std::fprintf(stderr, "usage: original_dst_probe LISTEN_ADDR CONNECT_ADDR\n");
     return 2;
   }
   absl::StatusOr<SocketAddress> listen_addr = SocketAddress::Parse(argv[1]);
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<SocketAddress> local = LocalAddress(conn->get());
   absl::StatusOr<SocketAddress> original = OriginalDestination(conn->get());
   if (!original.ok()) return Fail("OriginalDestination", original.status());
-  std::fprintf(stderr, "accepted on %s\n", local.ok() ? local->ToString().c_str() : "?");
-  std::printf("%s\n", original->ToString().c_str());
+  (void)std::fprintf(stderr, "accepted on %s\n", local.ok() ? local->ToString().c_str() : "?");
+  (void)std::printf("%s\n", original->ToString().c_str());
   return 0;
 }

@@ -105,8 +105,9 @@ TEST(PlainTransportTest, WritingAfterThePeerResetIsAnErrorWithoutSigpipe) {
   const uint8_t data[] = {1, 2, 3};
   size_t n = 0;
   IoStatus st = IoStatus::kOk;
-  for (int i = 0; i < 3 && st == IoStatus::kOk; ++i)
+  for (int i = 0; i < 3 && st == IoStatus::kOk; ++i) {
     st = c.transport->Write(data, sizeof(data), &n);
+  }
   EXPECT_EQ(st, IoStatus::kError);  // ECONNRESET, then EPIPE: no SIGPIPE kills the test
   EXPECT_EQ(c.transport->error(), "reset");
 }

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,12 +18,11 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proxy/net/plain_transport.h"
 #include "proxy/net/socket.h"
 #include "tests/proxy/testing/dispatcher_thread.h"
+#include "tests/proxy/testing/notification.h"
 #include "tests/proxy/testing/test_sockets.h"
 
 namespace tether::proxy {
@@ -151,17 +152,18 @@ class RelayTest : public ::testing::Test {
           std::make_unique<FakeTransport>(*std::move(upstream), up),
           connecting ? Relay::Upstream::kConnecting : Relay::Upstream::kConnected, options,
           [this](const RelayStats& stats) {
-            absl::MutexLock lock(&mu_);
+            std::lock_guard<std::mutex> lock(mu_);
             stats_ = stats;
             closed_ = true;
+            cv_.notify_all();
           });
       relay_->Start();
     });
   }
 
   RelayStats WaitForClose() {
-    absl::MutexLock lock(&mu_);
-    if (!mu_.AwaitWithTimeout(absl::Condition(&closed_), kWait)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, absl::ToChronoMilliseconds(kWait), [this] { return closed_; })) {
       ADD_FAILURE() << "the relay did not close";
     }
     return stats_;
@@ -173,9 +175,10 @@ class RelayTest : public ::testing::Test {
   UniqueFd client_;
   UniqueFd server_;
   std::unique_ptr<Relay> relay_;
-  absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  RelayStats stats_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards closed_ and stats_ (written on the loop thread)
+  std::condition_variable cv_;
+  bool closed_ = false;
+  RelayStats stats_;
 };
 
 // Exchange sends `up` client->server and `down` server->client at once, each
@@ -303,8 +306,38 @@ TEST_F(RelayTest, DestroyingAnOpenRelayResetsBothSidesWithoutOnClose) {
   EXPECT_EQ(err, ECONNRESET);
   ReadToEof(server_.get(), &err);
   EXPECT_EQ(err, ECONNRESET);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   EXPECT_FALSE(closed_);
+}
+
+TEST_F(RelayTest, AlreadyConnectedUpstreamStartsWithoutAnyTraffic) {
+  // Upstream::kConnected: nothing but registering the sockets starts the
+  // handshakes (epoll reports the current readiness as the first edge). The
+  // upstream handshake here needs nothing from the peer; the server waits
+  // for the client's bytes.
+  client_ = testing::ConnectBlocking(front_.address());
+  UniqueFd accepted = front_.Accept();
+  ASSERT_TRUE(accepted.valid());
+  fcntl(accepted.get(), F_SETFL, fcntl(accepted.get(), F_GETFL) | O_NONBLOCK);
+  UniqueFd upstream = testing::ConnectBlocking(back_.address());
+  ASSERT_TRUE(upstream.valid());
+  fcntl(upstream.get(), F_SETFL, fcntl(upstream.get(), F_GETFL) | O_NONBLOCK);
+  server_ = back_.Accept();
+  ASSERT_TRUE(server_.valid());
+  loop_.RunSync([&] {
+    relay_ = std::make_unique<Relay>(
+        loop_.dispatcher(), std::make_unique<PlainTransport>(std::move(accepted)),
+        std::make_unique<PlainTransport>(std::move(upstream)), Relay::Upstream::kConnected,
+        RelayOptions(), [this](const RelayStats& stats) {
+          std::lock_guard<std::mutex> lock(mu_);
+          stats_ = stats;
+          closed_ = true;
+          cv_.notify_all();
+        });
+    relay_->Start();
+  });
+  Exchange(client_.get(), server_.get(), RandomBytes(100000, 21), RandomBytes(200000, 22));
+  EXPECT_EQ(WaitForClose().outcome, RelayOutcome::kOk);
 }
 
 TEST_F(RelayTest, OwnerMayDestroyTheRelayInsideOnClose) {
@@ -316,7 +349,7 @@ TEST_F(RelayTest, OwnerMayDestroyTheRelayInsideOnClose) {
   absl::StatusOr<UniqueFd> upstream = ConnectNonBlocking(back_.address(), &connecting);
   ASSERT_TRUE(upstream.ok());
   server_ = back_.Accept();
-  absl::Notification destroyed;
+  testing::Notification destroyed;
   loop_.RunSync([&] {
     relay_ = std::make_unique<Relay>(
         loop_.dispatcher(), std::make_unique<PlainTransport>(std::move(accepted)),

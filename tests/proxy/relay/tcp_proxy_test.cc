@@ -5,8 +5,11 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
+#include <condition_variable>
+#include <cstdint>
+#include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,7 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/proxy/testing/dispatcher_thread.h"
@@ -50,8 +52,9 @@ class TcpProxyTest : public ::testing::Test {
     options.listen_address = testing::Loopback(0);
     options.upstream_address = upstream;
     options.on_relay_close = [this](const RelayStats& stats) {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       closed_.push_back(stats);
+      cv_.notify_all();
     };
     loop_.RunSync([&] {
       absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
@@ -64,9 +67,9 @@ class TcpProxyTest : public ::testing::Test {
 
   // WaitForClose returns the stats of the n-th (1-based) closed relay.
   RelayStats WaitForClose(size_t n = 1) {
-    absl::MutexLock lock(&mu_);
-    auto done = [&] { return closed_.size() >= n; };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&done), kWait)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, absl::ToChronoMilliseconds(kWait),
+                      [&] { return closed_.size() >= n; })) {
       ADD_FAILURE() << "relay " << n << " did not close";
       return RelayStats();
     }
@@ -100,8 +103,9 @@ class TcpProxyTest : public ::testing::Test {
   testing::DispatcherThread loop_;
   std::unique_ptr<TcpProxy> proxy_;
   SocketAddress address_;
-  absl::Mutex mu_;
-  std::vector<RelayStats> closed_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards closed_ (appended on the loop thread)
+  std::condition_variable cv_;
+  std::vector<RelayStats> closed_;
 };
 
 // RoundTrip sends `msg` through an echo and expects it back.
@@ -168,6 +172,7 @@ TEST_F(TcpProxyTest, ManyConcurrentConnectionsEchoByteExact) {
   constexpr int kConnections = 8;
   constexpr size_t kBytes = 2 << 20;
   std::vector<std::thread> clients;
+  clients.reserve(kConnections);
   std::atomic<int> ok{0};
   for (int i = 0; i < kConnections; ++i) {
     clients.emplace_back([&, i] {
@@ -292,11 +297,10 @@ TEST_F(TcpProxyTest, ClientResetReachesTheServerAsReset) {
 
 // ResidentBytes: this process's resident set size.
 size_t ResidentBytes() {
-  long pages_total = 0, pages_resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2) pages_resident = 0;
-  std::fclose(f);
+  int64_t pages_total = 0;
+  int64_t pages_resident = 0;
+  std::ifstream statm("/proc/self/statm");
+  if (!(statm >> pages_total >> pages_resident)) return 0;
   return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
@@ -459,7 +463,7 @@ TEST_F(TcpProxyTest, DestroyingTheProxyResetsOpenConnections) {
   int err = -1;
   ReadToEof(client.get(), &err);
   EXPECT_EQ(err, ECONNRESET);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(closed_.empty());  // no on_close for relays torn down by their owner
 }
 

@@ -12,8 +12,8 @@
 #include <memory>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "proxy/event/dispatcher.h"
+#include "tests/proxy/testing/notification.h"
 
 namespace tether::proxy::testing {
 
@@ -28,7 +28,7 @@ class DispatcherThread {
 
   // RunSync runs `fn` on the loop thread and waits until it returned.
   void RunSync(const std::function<void()>& fn) {
-    absl::Notification done;
+    Notification done;
     dispatcher_->Post([&] {
       fn();
       done.Notify();

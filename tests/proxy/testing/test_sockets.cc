@@ -151,7 +151,7 @@ EchoServer::EchoServer() {
   accept_thread_ = std::thread([this] {
     for (;;) {
       UniqueFd fd = listener_.Accept();
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
       if (!fd.valid()) continue;  // timeout: keep waiting
       ++accepted_;
@@ -164,7 +164,7 @@ EchoServer::EchoServer() {
 
 EchoServer::~EchoServer() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);  // wake blocked reads
   }
@@ -172,14 +172,14 @@ EchoServer::~EchoServer() {
   accept_thread_.join();
   std::vector<std::thread> threads;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     threads.swap(threads_);
   }
   for (auto& t : threads) t.join();
 }
 
 int EchoServer::accepted() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return accepted_;
 }
 
@@ -195,7 +195,7 @@ void EchoServer::Serve(int fd) {
     }
     if (!WriteAll(fd, buf, static_cast<size_t>(n))) break;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& open : open_fds_) {
     if (open == fd) open = -1;
   }

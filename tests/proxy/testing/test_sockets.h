@@ -6,12 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proxy/net/socket.h"
 
@@ -92,11 +91,11 @@ class EchoServer {
 
   BlockingListener listener_;
   std::thread accept_thread_;
-  mutable absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int accepted_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // guards the members below (std: visible to TSan)
+  bool stopping_ = false;
+  int accepted_ = 0;
+  std::vector<int> open_fds_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace tether::proxy::testing
