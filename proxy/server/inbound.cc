@@ -2,6 +2,8 @@
 // only; permissive mode also plaintext (detected from the first bytes). The
 // peer is authorized by policy after its handshake and before anything
 // reaches the app.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
@@ -82,11 +84,12 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
     });
     conn->pending_timer->Enable(ctx_.config->handshake_timeout);
   }
-  conn->pending_event = dispatcher_->CreateFileEvent(
-      raw_fd, FileEvent::kRead | FileEvent::kWrite, [this, id](uint32_t ready) {
-        auto it = connections_.find(id);
-        if (it != connections_.end()) ContinueInbound(it->second.get(), ready);
-      });
+  conn->pending_event = dispatcher_->CreateFileEvent(raw_fd, FileEvent::kRead | FileEvent::kWrite,
+                                                     [this, id](uint32_t ready) {
+                                                       auto it = connections_.find(id);
+                                                       if (it != connections_.end())
+                                                         ContinueInbound(it->second.get(), ready);
+                                                     });
   ContinueInbound(conn, 0);
 }
 

@@ -40,14 +40,14 @@ absl::Status Worker::Listen(const std::optional<SocketAddress>& inbound,
 
 void Worker::Start() {
   if (inbound_listener_.valid()) {
-    inbound_accept_ = dispatcher_->CreateFileEvent(
-        inbound_listener_.get(), FileEvent::kRead,
-        [this](uint32_t) { OnAccept(Direction::kInbound); });
+    inbound_accept_ =
+        dispatcher_->CreateFileEvent(inbound_listener_.get(), FileEvent::kRead,
+                                     [this](uint32_t) { OnAccept(Direction::kInbound); });
   }
   if (outbound_listener_.valid()) {
-    outbound_accept_ = dispatcher_->CreateFileEvent(
-        outbound_listener_.get(), FileEvent::kRead,
-        [this](uint32_t) { OnAccept(Direction::kOutbound); });
+    outbound_accept_ =
+        dispatcher_->CreateFileEvent(outbound_listener_.get(), FileEvent::kRead,
+                                     [this](uint32_t) { OnAccept(Direction::kOutbound); });
   }
   accept_retry_ = dispatcher_->CreateTimer([this] {
     if (inbound_accept_) inbound_accept_->Activate(FileEvent::kRead);
@@ -164,7 +164,8 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
     up = stats->bytes_to_upstream;
     down = stats->bytes_to_downstream;
     if (stats->outcome == RelayOutcome::kHandshakeFailed) {
-      ctx_.metrics->HandshakeFailed(conn->direction, stats->error.empty() ? "tls_error" : stats->error);
+      ctx_.metrics->HandshakeFailed(conn->direction,
+                                    stats->error.empty() ? "tls_error" : stats->error);
     }
   }
   if (conn->tls.done) ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time);

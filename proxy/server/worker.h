@@ -40,7 +40,7 @@ struct ProxyContext {
   ProxyMetrics* metrics = nullptr;
   const Clock* clock = nullptr;
   const std::atomic<std::shared_ptr<const policy::CompiledPolicy>>* policy = nullptr;
-  AccessLog* access_log = nullptr;  // may be null
+  AccessLog* access_log = nullptr;                // may be null
   std::optional<SocketAddress> inbound_forward;   // explicit mode
   std::optional<SocketAddress> outbound_forward;  // explicit mode
 };

@@ -1,0 +1,152 @@
+#include "proxy/server/proxy_server.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/version.h"
+#include "proxy/server/admin.h"
+
+namespace tether::proxy {
+
+absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfig& config,
+                                                                CaConnector* connector,
+                                                                const Clock* clock) {
+  if (absl::Status st = Validate(config); !st.ok()) return st;
+  std::unique_ptr<ProxyServer> server(new ProxyServer(config, clock));
+  if (absl::Status st = server->Init(connector); !st.ok()) {
+    server->Drain(absl::ZeroDuration());
+    return st;
+  }
+  return server;
+}
+
+ProxyServer::~ProxyServer() { Drain(absl::ZeroDuration()); }
+
+absl::Status ProxyServer::Init(CaConnector* connector) {
+  absl::StatusOr<std::string> bundle = ReadFile(config_.ca_bundle_file, 1 << 20);
+  if (!bundle.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--ca-bundle: ", bundle.status().message()));
+  }
+  if (!config_.policy_file.empty()) {
+    absl::StatusOr<std::string> yaml = ReadFile(config_.policy_file, 1 << 20);
+    if (!yaml.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--policy-file: ", yaml.status().message()));
+    }
+    auto set = policy::ParsePolicies(*yaml, config_.policy_file);
+    if (!set.ok()) return set.status();
+    policies_ = std::move(*set);
+  }
+  if (!config_.access_log.empty()) {
+    auto log = AccessLog::Open(config_.access_log);
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+  }
+
+  IdentityOptions id_opts;
+  id_opts.initial_bundle_pem = *bundle;
+  id_opts.bootstrap = config_.bootstrap;
+  id_opts.workload_name = config_.workload_name;
+  id_opts.proxy_version = kTetherVersion;
+  id_opts.ttl = config_.cert_ttl;
+  identity_ = std::make_unique<IdentityManager>(std::move(id_opts), connector, clock_);
+  identity_->SetOnChange([this](const IdentitySnapshot& snap) { OnIdentityChange(snap); });
+
+  ProxyContext ctx;
+  ctx.config = &config_;
+  ctx.identity = identity_.get();
+  ctx.metrics = &metrics_;
+  ctx.clock = clock_;
+  ctx.policy = &compiled_policy_;
+  ctx.access_log = access_log_.get();
+  std::optional<SocketAddress> inbound, outbound;
+  if (!config_.inbound_listen.empty()) {
+    auto a = SocketAddress::Parse(config_.inbound_listen);
+    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--inbound-listen: ", a.status().message()));
+    inbound = *a;
+  }
+  if (!config_.outbound_listen.empty()) {
+    auto a = SocketAddress::Parse(config_.outbound_listen);
+    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--outbound-listen: ", a.status().message()));
+    outbound = *a;
+  }
+  if (!config_.inbound_forward.empty()) {
+    auto a = SocketAddress::Parse(config_.inbound_forward);
+    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--inbound-forward: ", a.status().message()));
+    ctx.inbound_forward = *a;
+  }
+  if (!config_.outbound_forward.empty()) {
+    auto a = SocketAddress::Parse(config_.outbound_forward);
+    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--outbound-forward: ", a.status().message()));
+    ctx.outbound_forward = *a;
+  }
+  for (int i = 0; i < config_.workers; ++i) {
+    auto worker = std::make_unique<Worker>(ctx, i);
+    if (absl::Status st = worker->Listen(inbound, outbound); !st.ok()) return st;
+    // With port 0, the first worker picks the port and the others share it.
+    inbound = worker->inbound_address();
+    outbound = worker->outbound_address();
+    workers_.push_back(std::move(worker));
+  }
+
+  http::AdminServerOptions admin_opts;
+  admin_ = std::make_unique<http::AdminServer>(admin_opts);
+  AdminHooks hooks;
+  hooks.drain = [this] {
+    draining_ = true;
+    for (auto& w : workers_) w->StopAccepting();
+  };
+  hooks.quit = [this] { Quit(); };
+  hooks.draining = [this] { return draining_.load(); };
+  RegisterAdminEndpoints(*admin_, config_, identity_.get(), &metrics_, clock_, std::move(hooks));
+  auto port = admin_->Start(config_.admin_listen);
+  if (!port.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin-listen ", config_.admin_listen, ": ", port.status().message()));
+  }
+  admin_port_ = *port;
+
+  if (absl::Status st = identity_->Start(); !st.ok()) return st;
+  for (auto& w : workers_) w->Start();
+  return absl::OkStatus();
+}
+
+void ProxyServer::OnIdentityChange(const IdentitySnapshot& snapshot) {
+  metrics_.SetCertificate(snapshot.not_after);
+  metrics_.CertificateRenewed();
+  if (policies_) {
+    compiled_policy_.store(policy::CompiledPolicy::Compile(*policies_, snapshot.spiffe_id));
+  }
+}
+
+int ProxyServer::inbound_port() const {
+  auto a = workers_.empty() ? std::nullopt : workers_[0]->inbound_address();
+  return a ? a->port() : 0;
+}
+
+int ProxyServer::outbound_port() const {
+  auto a = workers_.empty() ? std::nullopt : workers_[0]->outbound_address();
+  return a ? a->port() : 0;
+}
+
+size_t ProxyServer::active_connections() const {
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->active_connections();
+  return n;
+}
+
+void ProxyServer::Drain(absl::Duration deadline) {
+  if (stopped_) return;
+  stopped_ = true;
+  draining_ = true;
+  for (auto& w : workers_) w->StopAccepting();
+  const absl::Time until = clock_->Now() + deadline;
+  while (active_connections() > 0 && clock_->Now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& w : workers_) w->Stop();
+  if (admin_) admin_->Stop();
+  if (identity_) identity_->Stop();
+}
+
+}  // namespace tether::proxy

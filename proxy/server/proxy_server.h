@@ -1,0 +1,71 @@
+// ProxyServer: tether-proxy assembled: the identity manager, the policy, the
+// workers, the admin endpoint; and the drain on shutdown.
+//
+//   auto server = ProxyServer::Start(config, connector.get(), RealClock::Default());
+//   (*server)->inbound_port();  // the bound ports, useful with port 0
+//   (*server)->Drain(absl::Seconds(30));  // SIGTERM: stop accepting, let connections finish
+#ifndef TETHER_PROXY_SERVER_PROXY_SERVER_H_
+#define TETHER_PROXY_SERVER_PROXY_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "common/http/server.h"
+#include "common/policy/policy.h"
+#include "proxy/identity/ca_connector.h"
+#include "proxy/identity/identity_manager.h"
+#include "proxy/server/access_log.h"
+#include "proxy/server/config.h"
+#include "proxy/server/metrics.h"
+#include "proxy/server/worker.h"
+
+namespace tether::proxy {
+
+class ProxyServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(const ProxyConfig& config,
+                                                            CaConnector* connector,
+                                                            const Clock* clock);
+  ~ProxyServer();
+
+  int inbound_port() const;
+  int outbound_port() const;
+  int admin_port() const { return admin_port_; }
+  IdentityManager* identity() { return identity_.get(); }
+  ProxyMetrics* metrics() { return &metrics_; }
+
+  // Drain stops accepting, waits up to `deadline` for open connections to end,
+  // then resets the rest and stops everything.
+  void Drain(absl::Duration deadline);
+  // Quit asks the process to end (POST /quitquitquit): WaitForQuit returns.
+  void Quit() { quit_.Notify(); }
+  bool WaitForQuit(absl::Duration timeout) { return quit_.WaitForNotificationWithTimeout(timeout); }
+  size_t active_connections() const;
+
+ private:
+  ProxyServer(ProxyConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
+  absl::Status Init(CaConnector* connector);
+  void OnIdentityChange(const IdentitySnapshot& snapshot);
+
+  const ProxyConfig config_;
+  const Clock* const clock_;
+  ProxyMetrics metrics_;
+  std::unique_ptr<IdentityManager> identity_;
+  std::optional<policy::PolicySet> policies_;
+  std::atomic<std::shared_ptr<const policy::CompiledPolicy>> compiled_policy_;
+  std::unique_ptr<AccessLog> access_log_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<http::AdminServer> admin_;
+  int admin_port_ = 0;
+  std::atomic<bool> draining_{false};
+  absl::Notification quit_;
+  bool stopped_ = false;
+};
+
+}  // namespace tether::proxy
+
+#endif  // TETHER_PROXY_SERVER_PROXY_SERVER_H_
