@@ -39,9 +39,8 @@ size_t WorkerPool::running() const {
 }
 
 void WorkerPool::Work() {
-  auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || stopping_;
-  };
+  auto has_work = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {

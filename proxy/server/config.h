@@ -33,9 +33,11 @@ struct ProxyConfig {
   // Listeners. In transparent mode the inbound forward address is
   // 127.0.0.1:<original port> and the outbound one the original destination.
   bool transparent = true;
-  std::string inbound_listen = "0.0.0.0:15006";
+  // Empty: not listened on. ConfigFromFlags fills in transparent mode's
+  // defaults (inbound 0.0.0.0:15006, outbound 127.0.0.1:15001).
+  std::string inbound_listen;
   std::string inbound_forward;  // explicit mode only
-  std::string outbound_listen = "127.0.0.1:15001";
+  std::string outbound_listen;
   std::string outbound_forward;  // explicit mode only
   std::optional<pki::SpiffeId> outbound_expect_identity;
   // Inbound: strict accepts mTLS only; permissive also plaintext.

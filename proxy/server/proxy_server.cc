@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include <signal.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/version.h"
@@ -13,6 +15,9 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
                                                                 CaConnector* connector,
                                                                 const Clock* clock) {
   if (absl::Status st = Validate(config); !st.ok()) return st;
+  // BoringSSL writes to sockets with write(2): a peer that has gone away must
+  // give EPIPE, not kill the process.
+  signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<ProxyServer> server(new ProxyServer(config, clock));
   if (absl::Status st = server->Init(connector); !st.ok()) {
     server->Drain(absl::ZeroDuration());
@@ -62,22 +67,26 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   std::optional<SocketAddress> inbound, outbound;
   if (!config_.inbound_listen.empty()) {
     auto a = SocketAddress::Parse(config_.inbound_listen);
-    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--inbound-listen: ", a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--inbound-listen: ", a.status().message()));
     inbound = *a;
   }
   if (!config_.outbound_listen.empty()) {
     auto a = SocketAddress::Parse(config_.outbound_listen);
-    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--outbound-listen: ", a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--outbound-listen: ", a.status().message()));
     outbound = *a;
   }
   if (!config_.inbound_forward.empty()) {
     auto a = SocketAddress::Parse(config_.inbound_forward);
-    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--inbound-forward: ", a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--inbound-forward: ", a.status().message()));
     ctx.inbound_forward = *a;
   }
   if (!config_.outbound_forward.empty()) {
     auto a = SocketAddress::Parse(config_.outbound_forward);
-    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--outbound-forward: ", a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--outbound-forward: ", a.status().message()));
     ctx.outbound_forward = *a;
   }
   for (int i = 0; i < config_.workers; ++i) {

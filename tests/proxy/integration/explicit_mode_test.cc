@@ -1,0 +1,337 @@
+// tether-proxy end to end in explicit mode on loopback: a real control plane
+// (the mesh CA), two real proxies, a backend, and hostile clients. Every
+// refusal must be counted with its reason at the proxy's /metrics.
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/pki/keys.h"
+#include "control/control_plane.h"
+#include "proxy/identity/ca_connector.h"
+#include "proxy/server/proxy_server.h"
+#include "tests/testing/echo_server.h"
+#include "tests/testing/net_helpers.h"
+
+namespace tether {
+namespace {
+
+using testing::ConnectLoopback;
+using testing::HttpGet;
+
+constexpr char kTd[] = "mesh.test";
+
+// WaitFor polls `cond` every 20 ms for up to 15 s.
+template <typename F>
+bool WaitFor(F cond) {
+  for (int i = 0; i < 750; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+class ExplicitModeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("mesh");
+    control::ControlPlaneOptions opts;
+    opts.state_dir = dir_ + "/state";
+    opts.trust_domain = kTd;
+    opts.grpc_listen = "127.0.0.1:0";
+    opts.admin_listen = "127.0.0.1:0";
+    opts.requests_per_minute = 600;
+    auto cp = control::ControlPlane::Start(opts, RealClock::Default());
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", cp_->store()->Current()->bundle.ToPem()).ok());
+  }
+
+  void TearDown() override {
+    for (auto& p : proxies_) p->Drain(absl::ZeroDuration());
+    proxies_.clear();
+    if (cp_) cp_->Stop();
+  }
+
+  // StartProxy runs a proxy for ns/sa with explicit listeners and waits until
+  // it holds a certificate.
+  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
+                                 const std::string& outbound_forward,
+                                 const std::string& expect = "",
+                                 const std::string& policy_yaml = "") {
+    auto id = pki::SpiffeId::Make(kTd, "shop", sa);
+    auto token = cp_->tokens()->Create(*id, absl::ZeroDuration());
+    EXPECT_TRUE(token.ok());
+    std::string token_file = absl::StrCat(dir_, "/", sa, ".token");
+    EXPECT_TRUE(WriteFileAtomic(token_file, token->token).ok());
+    proxy::ProxyConfig c;
+    c.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
+    c.ca_bundle_file = dir_ + "/roots.pem";
+    c.bootstrap.join_token_file = token_file;
+    c.transparent = false;
+    c.inbound_listen = inbound_forward.empty() ? "" : "127.0.0.1:0";
+    c.inbound_forward = inbound_forward;
+    c.outbound_listen = outbound_forward.empty() ? "" : "127.0.0.1:0";
+    c.outbound_forward = outbound_forward;
+    if (!expect.empty()) c.outbound_expect_identity = *pki::SpiffeId::Parse(expect);
+    c.admin_listen = "127.0.0.1:0";
+    c.handshake_timeout = absl::Seconds(5);
+    if (!policy_yaml.empty()) {
+      c.policy_file = absl::StrCat(dir_, "/", sa, ".policy.yaml");
+      EXPECT_TRUE(WriteFileAtomic(c.policy_file, policy_yaml).ok());
+    }
+    connectors_.push_back(proxy::MakeGrpcCaConnector(c.control_address, c.control_server_name));
+    auto server = proxy::ProxyServer::Start(c, connectors_.back().get(), RealClock::Default());
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return nullptr;
+    proxy::ProxyServer* raw = server->get();
+    proxies_.push_back(std::move(*server));
+    EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }))
+        << "no certificate: " << raw->identity()->status().last_error;
+    return raw;
+  }
+
+  // Metric returns the line of `name{labels}` from the proxy's /metrics, or "".
+  static bool HasMetric(proxy::ProxyServer* p, const std::string& series, int at_least = 1) {
+    return WaitFor([&] {
+      std::string text = HttpGet(p->admin_port(), "/metrics");
+      size_t at = text.find(series + " ");
+      if (at == std::string::npos) return false;
+      return std::stod(text.substr(at + series.size() + 1)) >= at_least;
+    });
+  }
+
+  // Roundtrip sends `data` through `port`, half-closes, and returns the reply.
+  static std::string Roundtrip(int port, const std::string& data) {
+    int fd = ConnectLoopback(port);
+    if (fd < 0) return "<connect failed>";
+    std::string reply;
+    std::thread reader([&] { reply = testing::ReadAll(fd); });
+    testing::WriteAll(fd, data);
+    shutdown(fd, SHUT_WR);
+    reader.join();
+    close(fd);
+    return reply;
+  }
+
+  // TlsClient connects to `port` with BoringSSL and reports whether data came
+  // back through the connection (it never should for a refused client).
+  static bool TlsClient(int port, EVP_PKEY* key, const pki::CertChain* chain,
+                        uint16_t max_version = TLS1_3_VERSION) {
+    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+    SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+    if (key != nullptr) {
+      SSL_CTX_use_PrivateKey(ctx.get(), key);
+      SSL_CTX_use_certificate(ctx.get(), chain->front().get());
+    }
+    const uint8_t alpn[] = {6, 't', 'e', 't', 'h', 'e', 'r'};
+    SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof(alpn));
+    int fd = ConnectLoopback(port);
+    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fd);
+    bool got = false;
+    if (SSL_connect(ssl.get()) == 1 && SSL_write(ssl.get(), "ping", 4) == 4) {
+      char buf[16];
+      got = SSL_read(ssl.get(), buf, sizeof(buf)) > 0;
+    }
+    close(fd);
+    return got;
+  }
+
+  // Leaf signs a certificate for `sa` with the mesh CA, valid over [from, from+ttl].
+  struct Leaf {
+    bssl::UniquePtr<EVP_PKEY> key;
+    pki::CertChain chain;
+  };
+  Leaf MeshLeaf(const std::string& sa, absl::Time from, absl::Duration ttl) {
+    Leaf out;
+    out.key = std::move(*pki::GenerateP256Key());
+    pki::LeafRequest req;
+    req.public_key = out.key.get();
+    req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", sa);
+    req.now = from;
+    req.ttl = ttl;
+    auto ca = cp_->store()->Current();
+    out.chain.push_back(std::move(*ca->issuer->SignLeaf(req)));
+    return out;
+  }
+
+  std::string dir_;
+  std::unique_ptr<control::ControlPlane> cp_;
+  std::vector<std::unique_ptr<proxy::CaConnector>> connectors_;
+  std::vector<std::unique_ptr<proxy::ProxyServer>> proxies_;
+  testing::EchoServer backend_;
+};
+
+TEST_F(ExplicitModeTest, BytesArriveExactlyThroughBothProxies) {
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()),
+                       absl::StrCat("spiffe://", kTd, "/ns/shop/sa/b"));
+  std::string data(3 << 20, '\0');
+  std::mt19937 rng(7);
+  for (char& c : data) c = static_cast<char>(rng());
+  EXPECT_TRUE(Roundtrip(a->outbound_port(), data) == data);
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_connections_total{direction=\"inbound\",outcome=\"ok\"}"));
+  EXPECT_TRUE(HasMetric(a, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"ok\"}"));
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_authorization_decisions_total{decision=\"allow\"}"));
+  std::string certs = HttpGet(a->admin_port(), "/certs");
+  EXPECT_NE(certs.find("spiffe://mesh.test/ns/shop/sa/a"), std::string::npos) << certs;
+  EXPECT_NE(HttpGet(a->admin_port(), "/ready").find("200"), std::string::npos);
+}
+
+TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  const int port = b->inbound_port();
+  auto series = [](const char* reason) {
+    return absl::StrCat(
+        "tether_proxy_tls_handshake_failures_total{direction=\"inbound\",reason=\"", reason,
+        "\"}");
+  };
+
+  // Plaintext to a strict inbound: at most a TLS alert comes back.
+  std::string reply = Roundtrip(port, "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(reply.empty() || reply[0] == '\x15') << reply;
+  EXPECT_TRUE(HasMetric(b, series("plaintext")));
+
+  // Garbage bytes.
+  reply = Roundtrip(port, std::string("\x16\x03\x01\x00\x05garbage", 12));
+  EXPECT_TRUE(reply.empty() || reply[0] == '\x15') << reply;
+
+  // A client without a certificate.
+  EXPECT_FALSE(TlsClient(port, nullptr, nullptr));
+  EXPECT_TRUE(HasMetric(b, series("no_client_certificate")));
+
+  // TLS 1.2 only.
+  Leaf good = MeshLeaf("c", absl::Now(), absl::Hours(1));
+  EXPECT_FALSE(TlsClient(port, good.key.get(), &good.chain, TLS1_2_VERSION));
+  EXPECT_TRUE(HasMetric(b, series("protocol_version")));
+
+  // A certificate from a foreign CA.
+  auto foreign_key = pki::GenerateP256Key();
+  auto foreign_root = pki::CreateRootCa(foreign_key->get(), kTd, absl::Now(), absl::Hours(24));
+  pki::Authority foreign;
+  foreign.cert = std::move(*foreign_root);
+  foreign.key = std::move(*foreign_key);
+  pki::Issuer foreign_issuer(std::move(foreign));
+  Leaf alien;
+  alien.key = std::move(*pki::GenerateP256Key());
+  pki::LeafRequest req;
+  req.public_key = alien.key.get();
+  req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", "alien");
+  req.now = absl::Now();
+  alien.chain.push_back(std::move(*foreign_issuer.SignLeaf(req)));
+  EXPECT_FALSE(TlsClient(port, alien.key.get(), &alien.chain));
+  EXPECT_TRUE(HasMetric(b, series("untrusted")));
+
+  // An expired mesh certificate.
+  Leaf old = MeshLeaf("c", absl::Now() - absl::Hours(3), absl::Hours(1));
+  EXPECT_FALSE(TlsClient(port, old.key.get(), &old.chain));
+  EXPECT_TRUE(HasMetric(b, series("expired")));
+
+  // A revoked identity: pushed to B over its stream, then refused.
+  ASSERT_TRUE(cp_->registry()->RevokeIdentity(absl::StrCat("spiffe://", kTd, "/ns/shop/sa/c")).ok());
+  ASSERT_TRUE(WaitFor([b] {
+    auto snap = b->identity()->Current();
+    return snap && !snap->revocations.spiffe_ids.empty();
+  }));
+  EXPECT_FALSE(TlsClient(port, good.key.get(), &good.chain));
+  EXPECT_TRUE(HasMetric(b, series("revoked")));
+
+  // The backend saw none of it.
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(ExplicitModeTest, WrongPeerIdentityIsRefusedByTheClientSide) {
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()),
+                       absl::StrCat("spiffe://", kTd, "/ns/shop/sa/not-b"));
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "hello"), "");
+  EXPECT_TRUE(HasMetric(a,
+                        "tether_proxy_tls_handshake_failures_total{direction=\"outbound\","
+                        "reason=\"identity_mismatch\"}"));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(ExplicitModeTest, PolicyDeniesOneCallerAndAllowsAnother) {
+  const std::string policy = absl::StrCat(R"(
+apiVersion: tether.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-a, namespace: shop}
+spec:
+  rules:
+    - from: [{spiffeId: spiffe://)", kTd, R"(/ns/shop/sa/a}]
+)");
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", policy);
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "from a"), "from a");
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "from c"), "");
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_authorization_decisions_total{decision=\"deny\"}"));
+  EXPECT_TRUE(
+      HasMetric(b, "tether_proxy_connections_total{direction=\"inbound\",outcome=\"denied\"}"));
+  EXPECT_EQ(backend_.connections(), 1);
+}
+
+TEST_F(ExplicitModeTest, PermissiveInboundAcceptsPlaintextAndMtls) {
+  proxy::ProxyServer* b;
+  {
+    // Permissive: plaintext from outside the mesh is passed through.
+    auto id = pki::SpiffeId::Make(kTd, "shop", "b");
+    auto token = cp_->tokens()->Create(*id, absl::ZeroDuration());
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/b.token", token->token).ok());
+    proxy::ProxyConfig conf;
+    conf.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
+    conf.ca_bundle_file = dir_ + "/roots.pem";
+    conf.bootstrap.join_token_file = dir_ + "/b.token";
+    conf.transparent = false;
+    conf.inbound_listen = "127.0.0.1:0";
+    conf.inbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+    conf.admin_listen = "127.0.0.1:0";
+    conf.permissive = true;
+    connectors_.push_back(proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
+    auto server = proxy::ProxyServer::Start(conf, connectors_.back().get(), RealClock::Default());
+    ASSERT_TRUE(server.ok()) << server.status();
+    b = server->get();
+    proxies_.push_back(std::move(*server));
+    ASSERT_TRUE(WaitFor([b] { return b->identity()->Current() != nullptr; }));
+  }
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  EXPECT_EQ(Roundtrip(b->inbound_port(), "plain hello"), "plain hello");
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "mesh hello"), "mesh hello");
+  EXPECT_EQ(backend_.connections(), 2);
+}
+
+TEST_F(ExplicitModeTest, OutboundWithoutCertificateNeverSendsPlaintext) {
+  // A proxy whose join token is not valid never gets a certificate.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.token", "tjt_not-a-token").ok());
+  proxy::ProxyConfig conf;
+  conf.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
+  conf.ca_bundle_file = dir_ + "/roots.pem";
+  conf.bootstrap.join_token_file = dir_ + "/bad.token";
+  conf.transparent = false;
+  conf.outbound_listen = "127.0.0.1:0";
+  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.admin_listen = "127.0.0.1:0";
+  connectors_.push_back(proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
+  auto server = proxy::ProxyServer::Start(conf, connectors_.back().get(), RealClock::Default());
+  ASSERT_TRUE(server.ok());
+  proxy::ProxyServer* p = server->get();
+  proxies_.push_back(std::move(*server));
+  ASSERT_TRUE(WaitFor([p] { return !p->identity()->status().last_error.empty(); }));
+  EXPECT_NE(p->identity()->status().last_error.find("unknown join token"), std::string::npos)
+      << p->identity()->status().last_error;
+  std::string ready = HttpGet(p->admin_port(), "/ready");
+  EXPECT_NE(ready.find("503"), std::string::npos) << ready;
+  EXPECT_EQ(Roundtrip(p->outbound_port(), "secret"), "");
+  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_TRUE(HasMetric(
+      p, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"no_certificate\"}"));
+}
+
+}  // namespace
+}  // namespace tether

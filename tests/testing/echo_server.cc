@@ -1,0 +1,60 @@
+#include "tests/testing/echo_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace tether::testing {
+
+EchoServer::EchoServer() {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  listen(listen_fd_, 128);
+  socklen_t len = sizeof(addr);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] {
+    while (!stopping_) {
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) break;
+      if (stopping_) {
+        close(fd);
+        break;
+      }
+      ++connections_;
+      std::lock_guard<std::mutex> lock(mu_);
+      workers_.emplace_back([this, fd] { Serve(fd); });
+    }
+  });
+}
+
+void EchoServer::Serve(int fd) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    ssize_t off = 0;
+    while (off < n) {
+      ssize_t w = send(fd, buf + off, n - off, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      off += w;
+    }
+  }
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+EchoServer::~EchoServer() {
+  stopping_ = true;
+  shutdown(listen_fd_, SHUT_RDWR);
+  close(listen_fd_);
+  acceptor_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& t : workers_) t.join();
+}
+
+}  // namespace tether::testing
