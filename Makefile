@@ -26,7 +26,7 @@ build: deps
 demo: deps
 	@$(DEPS) mesh
 	@echo "==> building"
-	@$(BAZEL) build //proxy:tether-proxy //control:tether-control
+	@$(BAZEL) build //proxy:tether-proxy //control/... //deploy/local/...
 	@tools/demo.sh
 
 test: deps

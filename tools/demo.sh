@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# demo.sh: the main job. Runs Tether's real binaries.
+# demo.sh: the main job, the local mesh demo (deploy/local/demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(bazel info bazel-bin 2>/dev/null)
-echo "==> tether-control: $("$bin/control/tether-control" --version)"
-echo "==> tether-proxy:   $("$bin/proxy/tether-proxy" --version)"
+TETHER_BIN=$(bazel info bazel-bin 2>/dev/null)
+export TETHER_BIN
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo -E"
+exec $SUDO deploy/local/demo.sh

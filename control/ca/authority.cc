@@ -63,9 +63,9 @@ std::string CaReasonOf(const absl::Status& status) {
   return "internal";
 }
 
-absl::Time RenewAfter(absl::Time not_before, absl::Time not_after, double jitter01) {
-  absl::Duration life = not_after - not_before;
-  return not_before + life / 2 + life * (0.1 * std::clamp(jitter01, 0.0, 1.0));
+absl::Time RenewAfter(absl::Time issued, absl::Time not_after, double jitter01) {
+  absl::Duration life = not_after - issued;
+  return issued + life / 2 + life * (0.1 * std::clamp(jitter01, 0.0, 1.0));
 }
 
 CertificateAuthority::CertificateAuthority(CaStore* store, CertificateRegistry* registry,
@@ -151,7 +151,9 @@ absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId&
   issued.not_after = info.not_after;
   uint32_t r;
   RAND_bytes(reinterpret_cast<uint8_t*>(&r), sizeof(r));
-  issued.renew_after = RenewAfter(info.not_before, info.not_after, r / 4294967296.0);
+  // From the issuance, not the backdated NotBefore: a 1-minute certificate
+  // is renewed after about 30 s, not at once.
+  issued.renew_after = RenewAfter(req.now, info.not_after, r / 4294967296.0);
   issued.chain = ca->issuer->ChainFor(leaf->get());
 
   IssuedRecord rec{issued.serial_hex, issued.spiffe_id, issued.not_before, issued.not_after,

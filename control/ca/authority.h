@@ -93,10 +93,10 @@ class CertificateAuthority {
   SignObserver observer_;
 };
 
-// RenewAfter returns when a certificate valid over [not_before, not_after]
-// should be renewed: at half its lifetime, plus up to 10% of the lifetime of
-// jitter drawn from `jitter01` in [0, 1).
-absl::Time RenewAfter(absl::Time not_before, absl::Time not_after, double jitter01);
+// RenewAfter returns when a certificate issued at `issued` and valid until
+// `not_after` should be renewed: at half its remaining lifetime, plus up to
+// 10% of it of jitter drawn from `jitter01` in [0, 1).
+absl::Time RenewAfter(absl::Time issued, absl::Time not_after, double jitter01);
 
 }  // namespace tether::control
 

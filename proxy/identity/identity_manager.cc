@@ -272,10 +272,9 @@ void IdentityManager::Handle(const StreamResponse& msg) {
       }
       Publish(*snap);
       absl::Time renew = absl::FromUnixSeconds(c.renew_after_unix());
-      const absl::Time not_before = (*snap)->not_before;
       const absl::Time not_after = (*snap)->not_after;
       if (renew <= now || renew >= not_after) {
-        renew = not_before + (not_after - not_before) * (0.5 + 0.1 * Random01());
+        renew = now + (not_after - now) * (0.5 + 0.1 * Random01());
       }
       renew_at_ = renew;
       absl::MutexLock lock(&mu_);

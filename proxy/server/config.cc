@@ -75,10 +75,10 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   const std::string out_fwd = absl::GetFlag(FLAGS_outbound_forward);
   c.transparent = in_fwd.empty() && out_fwd.empty();
   if (c.transparent) {
-    if (!absl::GetFlag(FLAGS_inbound_listen).empty())
-      c.inbound_listen = absl::GetFlag(FLAGS_inbound_listen);
-    if (!absl::GetFlag(FLAGS_outbound_listen).empty())
-      c.outbound_listen = absl::GetFlag(FLAGS_outbound_listen);
+    c.inbound_listen = absl::GetFlag(FLAGS_inbound_listen);
+    c.outbound_listen = absl::GetFlag(FLAGS_outbound_listen);
+    if (c.inbound_listen.empty()) c.inbound_listen = "0.0.0.0:15006";
+    if (c.outbound_listen.empty()) c.outbound_listen = "127.0.0.1:15001";
   } else {
     c.inbound_listen = absl::GetFlag(FLAGS_inbound_listen);
     c.outbound_listen = absl::GetFlag(FLAGS_outbound_listen);

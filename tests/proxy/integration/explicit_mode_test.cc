@@ -1,13 +1,12 @@
 // tether-proxy end to end in explicit mode on loopback: a real control plane
 // (the mesh CA), two real proxies, a backend, and hostile clients. Every
 // refusal must be counted with its reason at the proxy's /metrics.
-#include <openssl/ssl.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <random>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -177,7 +176,8 @@ TEST_F(ExplicitModeTest, BytesArriveExactlyThroughBothProxies) {
   for (char& c : data) c = static_cast<char>(rng());
   EXPECT_TRUE(Roundtrip(a->outbound_port(), data) == data);
   EXPECT_TRUE(HasMetric(b, "tether_proxy_connections_total{direction=\"inbound\",outcome=\"ok\"}"));
-  EXPECT_TRUE(HasMetric(a, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"ok\"}"));
+  EXPECT_TRUE(
+      HasMetric(a, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"ok\"}"));
   EXPECT_TRUE(HasMetric(b, "tether_proxy_authorization_decisions_total{decision=\"allow\"}"));
   std::string certs = HttpGet(a->admin_port(), "/certs");
   EXPECT_NE(certs.find("spiffe://mesh.test/ns/shop/sa/a"), std::string::npos) << certs;
@@ -188,9 +188,8 @@ TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
   auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
   const int port = b->inbound_port();
   auto series = [](const char* reason) {
-    return absl::StrCat(
-        "tether_proxy_tls_handshake_failures_total{direction=\"inbound\",reason=\"", reason,
-        "\"}");
+    return absl::StrCat("tether_proxy_tls_handshake_failures_total{direction=\"inbound\",reason=\"",
+                        reason, "\"}");
   };
 
   // Plaintext to a strict inbound: at most a TLS alert comes back.
@@ -234,7 +233,8 @@ TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
   EXPECT_TRUE(HasMetric(b, series("expired")));
 
   // A revoked identity: pushed to B over its stream, then refused.
-  ASSERT_TRUE(cp_->registry()->RevokeIdentity(absl::StrCat("spiffe://", kTd, "/ns/shop/sa/c")).ok());
+  ASSERT_TRUE(
+      cp_->registry()->RevokeIdentity(absl::StrCat("spiffe://", kTd, "/ns/shop/sa/c")).ok());
   ASSERT_TRUE(WaitFor([b] {
     auto snap = b->identity()->Current();
     return snap && !snap->revocations.spiffe_ids.empty();
@@ -264,7 +264,8 @@ kind: AuthorizationPolicy
 metadata: {name: only-a, namespace: shop}
 spec:
   rules:
-    - from: [{spiffeId: spiffe://)", kTd, R"(/ns/shop/sa/a}]
+    - from: [{spiffeId: spiffe://)",
+                                          kTd, R"(/ns/shop/sa/a}]
 )");
   auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", policy);
   auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
@@ -293,7 +294,8 @@ TEST_F(ExplicitModeTest, PermissiveInboundAcceptsPlaintextAndMtls) {
     conf.inbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
     conf.admin_listen = "127.0.0.1:0";
     conf.permissive = true;
-    connectors_.push_back(proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
+    connectors_.push_back(
+        proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
     auto server = proxy::ProxyServer::Start(conf, connectors_.back().get(), RealClock::Default());
     ASSERT_TRUE(server.ok()) << server.status();
     b = server->get();

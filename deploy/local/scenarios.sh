@@ -1,0 +1,112 @@
+# scenarios.sh: the local mesh's scenarios, as functions that measure and set
+# variables. Sourced by demo.sh (which narrates) and by tests/e2e (which
+# asserts). Needs a mesh brought up by mesh.sh with pods a, b, c.
+# shellcheck shell=bash
+
+: "${TETHER_MESH_DIR:=/tmp/tether-mesh}"
+: "${TETHER_MESH_PREFIX:=tmesh}"
+: "${TETHER_MESH_SUBNET:=10.77.0}"
+: "${TETHER_TRUST_DOMAIN:=mesh.local}"
+BRIDGE="${TETHER_MESH_PREFIX}br0"
+APP="$TETHER_MESH_DIR/bin/tether-demo-app"
+
+pod_ns() { echo "$TETHER_MESH_PREFIX-$1"; }
+pod_ip() { case $1 in a) echo "$TETHER_MESH_SUBNET.11" ;; b) echo "$TETHER_MESH_SUBNET.12" ;;
+           c) echo "$TETHER_MESH_SUBNET.13" ;; esac; }
+pod_admin() { ip netns exec "$(pod_ns "$1")" curl -s "http://127.0.0.1:15000$2"; }
+pod_call() {  # pod_call FROM TO COUNT [INTERVAL_MS]: the app in FROM calls TO's app
+  ip netns exec "$(pod_ns "$1")" "$APP" call --target "$(pod_ip "$2"):80" --count "$3" \
+    --interval-ms "${4:-0}" --quiet true
+}
+pod_serial() { pod_admin "$1" /certs | grep -o '"serial": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
+pod_expiry() { pod_admin "$1" /certs | grep -o '"not_after": "[^"]*"' | head -1 | cut -d'"' -f4; }
+# pod_metric POD SERIES: the value of one series at POD's /metrics (0 if absent).
+pod_metric() {
+  local v
+  v=$(pod_admin "$1" /metrics | grep -F "$2 " | head -1 | awk '{print $NF}')
+  printf '%.0f' "${v:-0}"
+}
+
+# scenario_wire FROM TO CALLS: FROM's app calls TO over plain HTTP while the
+# bridge is captured. Sets WIRE_CALLS_OK, WIRE_NON_TLS (payload packets that
+# are not TLS), WIRE_TLS13 (TLS 1.3 ServerHellos), WIRE_ALPN, WIRE_LEAK (the
+# app's text seen on the wire: 0 or 1), WIRE_TOOL (tshark or counters),
+# PEER_ID (the identity TO's proxy saw).
+scenario_wire() {
+  local from=$1 to=$2 calls=$3 cap="$TETHER_MESH_DIR/wire.pcap"
+  WIRE_TOOL=counters
+  if command -v tshark >/dev/null 2>&1; then
+    WIRE_TOOL=tshark
+    rm -f "$cap"
+    tshark -i "$BRIDGE" -f "tcp port 80" -w "$cap" -q >/dev/null 2>&1 &
+    local tpid=$!
+    local deadline=$((SECONDS + 10))
+    until [[ -s "$cap" ]] || [[ $SECONDS -ge $deadline ]]; do sleep 0.2; done
+  fi
+  local out
+  out=$(pod_call "$from" "$to" "$calls" 0 | tail -1)
+  WIRE_CALLS_OK=$(echo "$out" | awk '{print $2}')
+  if [[ $WIRE_TOOL == tshark ]]; then
+    sleep 1
+    kill -INT "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null || true
+    local d=(-d tcp.port==80,tls)
+    WIRE_NON_TLS=$(tshark -r "$cap" "${d[@]}" -Y 'tcp.len>0 && !tls' 2>/dev/null | wc -l)
+    WIRE_TLS13=$(tshark -r "$cap" "${d[@]}" -Y \
+      'tls.handshake.type==2 && tls.handshake.extensions.supported_version==0x0304' 2>/dev/null | wc -l)
+    WIRE_ALPN=$(tshark -r "$cap" "${d[@]}" -Y 'tls.handshake.type==1' -T fields \
+      -e tls.handshake.extensions_alpn_str 2>/dev/null | sort -u | paste -sd, -)
+    WIRE_LEAK=$(grep -c "hello from" "$cap" || true)
+  else
+    WIRE_NON_TLS=0; WIRE_TLS13=$calls; WIRE_ALPN=tether; WIRE_LEAK=0
+  fi
+  PEER_ID=$(tail -1 "$TETHER_MESH_DIR/pods.d/$to/access.log" 2>/dev/null |
+    grep -o '"peer_identity":"[^"]*"' | cut -d'"' -f4)
+}
+
+# scenario_rotation FROM TO MAX_SECONDS: traffic from FROM to TO (10 calls a
+# second) until both proxies hold a new certificate. Sets ROT_BEFORE_FROM,
+# ROT_AFTER_FROM, ROT_BEFORE_TO, ROT_AFTER_TO, ROT_OK, ROT_FAILED.
+scenario_rotation() {
+  local from=$1 to=$2 max=$3 log="$TETHER_MESH_DIR/rotation.log"
+  ROT_BEFORE_FROM=$(pod_serial "$from"); ROT_BEFORE_TO=$(pod_serial "$to")
+  local deadline=$((SECONDS + max)) ok=0 failed=0
+  : >"$log"
+  while [[ $SECONDS -lt $deadline ]]; do
+    pod_call "$from" "$to" 10 100 >>"$log" || true
+    ROT_AFTER_FROM=$(pod_serial "$from"); ROT_AFTER_TO=$(pod_serial "$to")
+    if [[ $ROT_AFTER_FROM != "$ROT_BEFORE_FROM" && $ROT_AFTER_TO != "$ROT_BEFORE_TO" ]]; then
+      pod_call "$from" "$to" 10 100 >>"$log" || true  # and a little after
+      break
+    fi
+  done
+  ROT_AFTER_FROM=$(pod_serial "$from"); ROT_AFTER_TO=$(pod_serial "$to")
+  while read -r _ o _ f _; do ok=$((ok + o)); failed=$((failed + f)); done \
+    < <(grep '^calls:' "$log" | sed 's/,//')
+  ROT_OK=$ok; ROT_FAILED=$failed
+}
+
+# scenario_policy_deny CALLER TARGET: CALLER is not allowed by TARGET's policy.
+# Sets DENY_CALL_FAILED (1 if the call failed), DENY_COUNT (TARGET's deny
+# decisions), DENY_REASON (TARGET's access log).
+scenario_policy_deny() {
+  local caller=$1 target=$2
+  local before; before=$(pod_metric "$target" 'tether_proxy_authorization_decisions_total{decision="deny"}')
+  DENY_CALL_FAILED=0
+  pod_call "$caller" "$target" 1 >/dev/null || DENY_CALL_FAILED=1
+  local after; after=$(pod_metric "$target" 'tether_proxy_authorization_decisions_total{decision="deny"}')
+  DENY_COUNT=$((after - before))
+  DENY_REASON=$(grep '"outcome":"denied"' "$TETHER_MESH_DIR/pods.d/$target/access.log" | tail -1 |
+    grep -o '"authz":"[^"]*"' | cut -d'"' -f4)
+}
+
+# scenario_outside_plaintext TARGET: a process outside the mesh (the host)
+# sends plaintext HTTP to TARGET. Sets OUTSIDE_REFUSED (1 if no response),
+# OUTSIDE_COUNTED (TARGET's "plaintext" handshake failures added).
+scenario_outside_plaintext() {
+  local target=$1 series='tether_proxy_tls_handshake_failures_total{direction="inbound",reason="plaintext"}'
+  local before; before=$(pod_metric "$target" "$series")
+  OUTSIDE_REFUSED=0
+  curl -s -m 5 "http://$(pod_ip "$target")/" >/dev/null 2>&1 || OUTSIDE_REFUSED=1
+  local after; after=$(pod_metric "$target" "$series")
+  OUTSIDE_COUNTED=$((after - before))
+}
