@@ -84,7 +84,11 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
     }
     return r;
   });
-  server.Handle("GET", "/metrics", http::MetricsHandler(metrics->registry()));
+  server.Handle("GET", "/metrics", [identity, metrics](const http::HttpRequest&) {
+    // The stream's state is read when scraped rather than pushed on change.
+    metrics->SetControlStreamConnected(identity->status().stream_state == "connected");
+    return http::MetricsResponse(*metrics->registry());
+  });
   server.Handle("GET", "/certs", [identity, clock](const http::HttpRequest&) {
     auto snap = identity->Current();
     http::HttpResponse r;

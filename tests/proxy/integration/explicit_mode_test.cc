@@ -95,13 +95,14 @@ class ExplicitModeTest : public ::testing::Test {
     return raw;
   }
 
-  // Metric returns the line of `name{labels}` from the proxy's /metrics, or "".
+  // HasMetric waits until `series` at the proxy's /metrics is at least `at_least`.
   static bool HasMetric(proxy::ProxyServer* p, const std::string& series, int at_least = 1) {
     return WaitFor([&] {
       std::string text = HttpGet(p->admin_port(), "/metrics");
-      size_t at = text.find(series + " ");
+      // At the start of a line: # HELP and # TYPE lines name the metric too.
+      size_t at = text.find("\n" + series + " ");
       if (at == std::string::npos) return false;
-      return std::stod(text.substr(at + series.size() + 1)) >= at_least;
+      return std::strtod(text.c_str() + at + series.size() + 2, nullptr) >= at_least;
     });
   }
 
@@ -179,6 +180,8 @@ TEST_F(ExplicitModeTest, BytesArriveExactlyThroughBothProxies) {
   EXPECT_TRUE(
       HasMetric(a, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"ok\"}"));
   EXPECT_TRUE(HasMetric(b, "tether_proxy_authorization_decisions_total{decision=\"allow\"}"));
+  EXPECT_TRUE(HasMetric(a, "tether_proxy_control_stream_connected"));
+  EXPECT_TRUE(HasMetric(a, "tether_proxy_certificate_renewals_total"));
   std::string certs = HttpGet(a->admin_port(), "/certs");
   EXPECT_NE(certs.find("spiffe://mesh.test/ns/shop/sa/a"), std::string::npos) << certs;
   EXPECT_NE(HttpGet(a->admin_port(), "/ready").find("200"), std::string::npos);
