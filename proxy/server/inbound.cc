@@ -45,8 +45,8 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
     }
     conn->destination = LocalAppAddress(*dst);
   }
-  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
-  if (identity == nullptr || ctx_.clock->Now() >= identity->not_after) {
+  std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
+  if (identity == nullptr) {
     AbortiveClose(std::move(fd));
     Refuse(conn, "no_certificate");
     return;

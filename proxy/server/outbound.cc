@@ -19,8 +19,8 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
     }
     conn->destination = *dst;
   }
-  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
-  if (identity == nullptr || ctx_.clock->Now() >= identity->not_after) {
+  std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
+  if (identity == nullptr) {
     // Without a valid certificate there is no mTLS to offer; never fall back
     // to plaintext.
     AbortiveClose(std::move(fd));

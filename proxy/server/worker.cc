@@ -87,6 +87,12 @@ RelayOptions Worker::MakeRelayOptions() const {
   return o;
 }
 
+std::shared_ptr<const IdentitySnapshot> Worker::ValidIdentity() const {
+  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
+  if (identity == nullptr || ctx_.clock->Now() >= identity->not_after) return nullptr;
+  return identity;
+}
+
 Connection* Worker::NewConnection(Direction direction, const SocketAddress& peer) {
   auto conn = std::make_unique<Connection>();
   conn->id = next_id_++;

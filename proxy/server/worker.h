@@ -92,6 +92,9 @@ class Worker {
   void Refuse(Connection* conn, absl::string_view outcome);
   void Close(uint64_t id, const RelayStats* stats, absl::string_view outcome);
   RelayOptions MakeRelayOptions() const;
+  // ValidIdentity: the current certificate, or null when there is none or it
+  // has expired (then no mTLS can be offered or accepted).
+  std::shared_ptr<const IdentitySnapshot> ValidIdentity() const;
   Connection* NewConnection(Direction direction, const SocketAddress& peer);
 
   const ProxyContext ctx_;

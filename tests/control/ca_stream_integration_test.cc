@@ -20,6 +20,7 @@
 #include "common/testing/fake_clock.h"
 #include "control/control_plane.h"
 #include "tests/control/ca_test_client.h"
+#include "tests/testing/net_helpers.h"
 
 namespace tether {
 namespace {
@@ -28,13 +29,7 @@ using testing::CaTestClient;
 using testing::ClientIdentity;
 using tether::ca::v1::StreamResponse;
 
-std::string MakeTempDir() {
-  const char* base = getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/ca-XXXXXX");
-  char* dir = mkdtemp(tmpl.data());
-  EXPECT_NE(dir, nullptr);
-  return tmpl;
-}
+std::string MakeTempDir() { return testing::MakeTempDir("ca"); }
 
 struct Enrolled {
   bssl::UniquePtr<EVP_PKEY> key;
@@ -430,27 +425,6 @@ TEST_F(CaStreamTest, AdminListsCertificatesAndWorkloads) {
   EXPECT_TRUE(client.Finish().ok());
 }
 
-// HttpGet fetches http://127.0.0.1:port/path with a plain socket.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
-}
-
 TEST_F(CaStreamTest, AdminPortServesMetricsAndHealthBesideGrpc) {
   Enroll("shop", "cart");
   {
@@ -459,7 +433,7 @@ TEST_F(CaStreamTest, AdminPortServesMetricsAndHealthBesideGrpc) {
     EXPECT_FALSE(client.Read().has_value());
     client.Finish();
   }
-  std::string metrics = HttpGet(cp_->admin_port(), "/metrics");
+  std::string metrics = testing::HttpGet(cp_->admin_port(), "/metrics");
   EXPECT_NE(metrics.find("HTTP/1.1 200"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tether_control_certificates_issued_total 1"), std::string::npos)
       << metrics;
@@ -468,7 +442,7 @@ TEST_F(CaStreamTest, AdminPortServesMetricsAndHealthBesideGrpc) {
       << metrics;
   EXPECT_NE(metrics.find("tether_control_signing_seconds_count 1"), std::string::npos);
   EXPECT_NE(metrics.find("tether_control_trust_bundle_roots 1"), std::string::npos);
-  EXPECT_NE(HttpGet(cp_->admin_port(), "/healthz").find("200"), std::string::npos);
+  EXPECT_NE(testing::HttpGet(cp_->admin_port(), "/healthz").find("200"), std::string::npos);
   // gRPC on the same port keeps working after HTTP requests.
   grpc::ClientContext ctx;
   tether::admin::v1::GetTrustBundleResponse resp;

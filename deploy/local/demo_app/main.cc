@@ -4,18 +4,18 @@
 //       answers every GET with "hello from b (you are 10.77.0.11:40312)"
 //   tether-demo-app call --target 10.77.0.12:80 --count 20 --interval-ms 100
 //       calls GET / repeatedly; one line per call; exit 0 only if all succeeded
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <cstring>
-#include <iostream>
-#include <string>
-#include <thread>
 
 namespace {
 

@@ -57,42 +57,59 @@ class ExplicitModeTest : public ::testing::Test {
     if (cp_) cp_->Stop();
   }
 
-  // StartProxy runs a proxy for ns/sa with explicit listeners and waits until
-  // it holds a certificate.
-  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
-                                 const std::string& outbound_forward,
-                                 const std::string& expect = "",
-                                 const std::string& policy_yaml = "") {
-    auto id = pki::SpiffeId::Make(kTd, "shop", sa);
-    auto token = cp_->tokens()->Create(*id, absl::ZeroDuration());
-    EXPECT_TRUE(token.ok());
+  // BaseConfig is an explicit-mode proxy for shop/`sa` holding a fresh join
+  // token (or, with a non-empty `token`, that token), with no listeners yet.
+  proxy::ProxyConfig BaseConfig(const std::string& sa, const std::string& token = "") {
+    std::string value = token;
+    if (value.empty()) {
+      auto minted =
+          cp_->tokens()->Create(*pki::SpiffeId::Make(kTd, "shop", sa), absl::ZeroDuration());
+      EXPECT_TRUE(minted.ok());
+      value = minted->token;
+    }
     std::string token_file = absl::StrCat(dir_, "/", sa, ".token");
-    EXPECT_TRUE(WriteFileAtomic(token_file, token->token).ok());
+    EXPECT_TRUE(WriteFileAtomic(token_file, value).ok());
     proxy::ProxyConfig c;
     c.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
     c.ca_bundle_file = dir_ + "/roots.pem";
     c.bootstrap.join_token_file = token_file;
     c.transparent = false;
-    c.inbound_listen = inbound_forward.empty() ? "" : "127.0.0.1:0";
-    c.inbound_forward = inbound_forward;
-    c.outbound_listen = outbound_forward.empty() ? "" : "127.0.0.1:0";
-    c.outbound_forward = outbound_forward;
-    if (!expect.empty()) c.outbound_expect_identity = *pki::SpiffeId::Parse(expect);
     c.admin_listen = "127.0.0.1:0";
     c.handshake_timeout = absl::Seconds(5);
-    if (!policy_yaml.empty()) {
-      c.policy_file = absl::StrCat(dir_, "/", sa, ".policy.yaml");
-      EXPECT_TRUE(WriteFileAtomic(c.policy_file, policy_yaml).ok());
-    }
+    return c;
+  }
+
+  // Run starts a proxy; with `wait_ready`, until it holds a certificate.
+  proxy::ProxyServer* Run(const proxy::ProxyConfig& c, bool wait_ready = true) {
     connectors_.push_back(proxy::MakeGrpcCaConnector(c.control_address, c.control_server_name));
     auto server = proxy::ProxyServer::Start(c, connectors_.back().get(), RealClock::Default());
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return nullptr;
     proxy::ProxyServer* raw = server->get();
     proxies_.push_back(std::move(*server));
-    EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }))
-        << "no certificate: " << raw->identity()->status().last_error;
+    if (wait_ready) {
+      EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }))
+          << "no certificate: " << raw->identity()->status().last_error;
+    }
     return raw;
+  }
+
+  // StartProxy runs a ready proxy for shop/`sa` with the given explicit pairs.
+  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
+                                 const std::string& outbound_forward,
+                                 const std::string& expect = "",
+                                 const std::string& policy_yaml = "") {
+    proxy::ProxyConfig c = BaseConfig(sa);
+    c.inbound_listen = inbound_forward.empty() ? "" : "127.0.0.1:0";
+    c.inbound_forward = inbound_forward;
+    c.outbound_listen = outbound_forward.empty() ? "" : "127.0.0.1:0";
+    c.outbound_forward = outbound_forward;
+    if (!expect.empty()) c.outbound_expect_identity = *pki::SpiffeId::Parse(expect);
+    if (!policy_yaml.empty()) {
+      c.policy_file = absl::StrCat(dir_, "/", sa, ".policy.yaml");
+      EXPECT_TRUE(WriteFileAtomic(c.policy_file, policy_yaml).ok());
+    }
+    return Run(c);
   }
 
   // HasMetric waits until `series` at the proxy's /metrics is at least `at_least`.
@@ -282,29 +299,13 @@ spec:
 }
 
 TEST_F(ExplicitModeTest, PermissiveInboundAcceptsPlaintextAndMtls) {
-  proxy::ProxyServer* b;
-  {
-    // Permissive: plaintext from outside the mesh is passed through.
-    auto id = pki::SpiffeId::Make(kTd, "shop", "b");
-    auto token = cp_->tokens()->Create(*id, absl::ZeroDuration());
-    ASSERT_TRUE(WriteFileAtomic(dir_ + "/b.token", token->token).ok());
-    proxy::ProxyConfig conf;
-    conf.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
-    conf.ca_bundle_file = dir_ + "/roots.pem";
-    conf.bootstrap.join_token_file = dir_ + "/b.token";
-    conf.transparent = false;
-    conf.inbound_listen = "127.0.0.1:0";
-    conf.inbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
-    conf.admin_listen = "127.0.0.1:0";
-    conf.permissive = true;
-    connectors_.push_back(
-        proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
-    auto server = proxy::ProxyServer::Start(conf, connectors_.back().get(), RealClock::Default());
-    ASSERT_TRUE(server.ok()) << server.status();
-    b = server->get();
-    proxies_.push_back(std::move(*server));
-    ASSERT_TRUE(WaitFor([b] { return b->identity()->Current() != nullptr; }));
-  }
+  // Permissive: plaintext from outside the mesh is passed through.
+  proxy::ProxyConfig conf = BaseConfig("b");
+  conf.inbound_listen = "127.0.0.1:0";
+  conf.inbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.permissive = true;
+  proxy::ProxyServer* b = Run(conf);
+  ASSERT_NE(b, nullptr);
   auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
   EXPECT_EQ(Roundtrip(b->inbound_port(), "plain hello"), "plain hello");
   EXPECT_EQ(Roundtrip(a->outbound_port(), "mesh hello"), "mesh hello");
@@ -313,20 +314,11 @@ TEST_F(ExplicitModeTest, PermissiveInboundAcceptsPlaintextAndMtls) {
 
 TEST_F(ExplicitModeTest, OutboundWithoutCertificateNeverSendsPlaintext) {
   // A proxy whose join token is not valid never gets a certificate.
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.token", "tjt_not-a-token").ok());
-  proxy::ProxyConfig conf;
-  conf.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
-  conf.ca_bundle_file = dir_ + "/roots.pem";
-  conf.bootstrap.join_token_file = dir_ + "/bad.token";
-  conf.transparent = false;
+  proxy::ProxyConfig conf = BaseConfig("bad", "tjt_not-a-token");
   conf.outbound_listen = "127.0.0.1:0";
   conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
-  conf.admin_listen = "127.0.0.1:0";
-  connectors_.push_back(proxy::MakeGrpcCaConnector(conf.control_address, conf.control_server_name));
-  auto server = proxy::ProxyServer::Start(conf, connectors_.back().get(), RealClock::Default());
-  ASSERT_TRUE(server.ok());
-  proxy::ProxyServer* p = server->get();
-  proxies_.push_back(std::move(*server));
+  proxy::ProxyServer* p = Run(conf, /*wait_ready=*/false);
+  ASSERT_NE(p, nullptr);
   ASSERT_TRUE(WaitFor([p] { return !p->identity()->status().last_error.empty(); }));
   EXPECT_NE(p->identity()->status().last_error.find("unknown join token"), std::string::npos)
       << p->identity()->status().last_error;
