@@ -74,12 +74,17 @@ cmd_up() {
   ip addr add "$SUBNET.1/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 
+  if curl -s -o /dev/null "http://$CONTROL_ADMIN/healthz" 2>/dev/null; then
+    die "$CONTROL_ADMIN is already in use (another tether-control?); set TETHER_CONTROL_ADMIN_PORT"
+  fi
   log "tether-control on $SUBNET.1:15012 (certificate TTL $TTL)"
   start_bg control "$DIR/control.log" "$DIR/bin/tether-control" --state-dir "$DIR/control" \
     --trust-domain "$TD" --grpc-listen "$SUBNET.1:15012" --admin-listen "$CONTROL_ADMIN" \
     --cert-ttl "$TTL"
   wait_for 15 curl -sf "http://$CONTROL_ADMIN/ready" ||
     die "tether-control did not start: $(tail -3 "$DIR/control.log")"
+  kill -0 "$(cat "$DIR/pids/control")" 2>/dev/null ||
+    die "tether-control exited: $(tail -3 "$DIR/control.log")"
   ctl ca bundle >"$DIR/roots.pem"
   chmod 644 "$DIR/roots.pem"
 
