@@ -221,6 +221,13 @@ TEST_F(CaStreamTest, CsrForAnotherIdentityIsRejectedAndNothingIssued) {
   // The stream stays usable for a correct request.
   EXPECT_TRUE(Issue(client, "spiffe://mesh.test/ns/shop/sa/cart", 4).has_value());
   EXPECT_TRUE(client.Finish().ok());
+  // Both decisions are in the audit log, one JSON object per line.
+  auto audit = ReadFile(dir_ + "/audit.jsonl");
+  ASSERT_TRUE(audit.ok());
+  EXPECT_NE(audit->find(R"("event":"rejected")"), std::string::npos) << *audit;
+  EXPECT_NE(audit->find(R"("reason":"identity_mismatch")"), std::string::npos) << *audit;
+  EXPECT_NE(audit->find(R"("event":"issued")"), std::string::npos) << *audit;
+  EXPECT_NE(audit->find(R"("event":"stream_authenticated")"), std::string::npos) << *audit;
 }
 
 TEST_F(CaStreamTest, MalformedCsrIsRejected) {
