@@ -41,11 +41,11 @@ class Reader {
     return true;
   }
   bool U8Prefixed(Reader* out) {
-    uint8_t n;
+    uint8_t n = 0;
     return U8(&n) && Sub(n, out);
   }
   bool U16Prefixed(Reader* out) {
-    uint16_t n;
+    uint16_t n = 0;
     return U16(&n) && Sub(n, out);
   }
   bool empty() const { return data_.empty(); }
@@ -63,7 +63,7 @@ constexpr uint16_t kExtSupportedVersions = 43;
 
 void ParseExtensions(Reader exts, Detection* d) {
   while (!exts.empty()) {
-    uint16_t type;
+    uint16_t type = 0;
     Reader body(absl::Span<const uint8_t>{});
     if (!exts.U16(&type) || !exts.U16Prefixed(&body)) return;
     if (type == kExtAlpn) {
@@ -80,7 +80,7 @@ void ParseExtensions(Reader exts, Detection* d) {
     } else if (type == kExtServerName) {
       Reader list(absl::Span<const uint8_t>{});
       if (!body.U16Prefixed(&list)) continue;
-      uint8_t name_type;
+      uint8_t name_type = 0;
       Reader name(absl::Span<const uint8_t>{});
       if (list.U8(&name_type) && name_type == 0 && list.U16Prefixed(&name)) {
         auto n = name.rest();
@@ -89,7 +89,7 @@ void ParseExtensions(Reader exts, Detection* d) {
     } else if (type == kExtSupportedVersions) {
       Reader versions(absl::Span<const uint8_t>{});
       if (!body.U8Prefixed(&versions)) continue;
-      uint16_t v;
+      uint16_t v = 0;
       while (versions.U16(&v)) {
         // Skip GREASE values (0x?a?a).
         if ((v & 0x0f0f) == 0x0a0a) continue;
@@ -115,8 +115,8 @@ Detection DetectProtocol(absl::Span<const uint8_t> data) {
     return d;
   }
   Reader r(data);
-  uint8_t type, major, minor;
-  uint16_t record_len;
+  uint8_t type = 0, major = 0, minor = 0;
+  uint16_t record_len = 0;
   r.U8(&type);
   r.U8(&major);
   r.U8(&minor);
@@ -126,8 +126,8 @@ Detection DetectProtocol(absl::Span<const uint8_t> data) {
     return d;
   }
   if (r.rest().size() < 4) return d;  // need the handshake header
-  uint8_t msg_type;
-  uint32_t msg_len;
+  uint8_t msg_type = 0;
+  uint32_t msg_len = 0;
   r.U8(&msg_type);
   r.U24(&msg_len);
   if (msg_type != kClientHello) {
@@ -144,7 +144,7 @@ Detection DetectProtocol(absl::Span<const uint8_t> data) {
   d.kind = Detection::kTls;
   Reader hello(absl::Span<const uint8_t>{});
   r.Sub(msg_len, &hello);
-  uint16_t legacy_version;
+  uint16_t legacy_version = 0;
   Reader skip(absl::Span<const uint8_t>{});
   if (!hello.U16(&legacy_version) || !hello.Skip(32) || !hello.U8Prefixed(&skip) ||
       !hello.U16Prefixed(&skip) || !hello.U8Prefixed(&skip)) {
