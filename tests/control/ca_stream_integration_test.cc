@@ -1,14 +1,10 @@
 // The certificate stream end to end: a real ControlPlane on port 0, real
 // gRPC clients over TLS, the real CA. Time is a FakeClock that starts at the
 // real time (gRPC's TLS checks the serving certificate against the real clock).
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
@@ -26,6 +22,7 @@ namespace {
 
 using testing::CaTestClient;
 using testing::ClientIdentity;
+using testing::HttpGet;
 using tether::ca::v1::StreamResponse;
 
 std::string MakeTempDir() {
@@ -428,27 +425,6 @@ TEST_F(CaStreamTest, AdminListsCertificatesAndWorkloads) {
     EXPECT_EQ(resp.roots_pem(), roots_pem_);
   }
   EXPECT_TRUE(client.Finish().ok());
-}
-
-// HttpGet fetches http://127.0.0.1:port/path with a plain socket.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
 }
 
 TEST_F(CaStreamTest, AdminPortServesMetricsAndHealthBesideGrpc) {
