@@ -212,8 +212,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // false when a worker took the authentication over (and will read on).
   bool HandleHello() {
     if (!request_.has_hello()) {
-      FinishWith(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                              "the first message of a stream must be a Hello"));
+      Reject("none", absl::UnauthenticatedError("the first message of a stream must be a Hello"));
       return true;
     }
     const auto& hello = request_.hello();

@@ -11,11 +11,12 @@
 // bundle, revocations and this service's clock). The identity of a stream
 // never changes; every CSR on it must ask for that identity.
 //
-// Join tokens and certificates are checked on gRPC's callback thread (they
-// take microseconds). A Kubernetes token needs a TokenReview call, which
-// blocks for up to seconds, so it runs on a small pool of worker threads
-// owned by the service; the stream resumes (Welcome, pushes, the next read)
-// from the worker. When the pool's queue is full the stream is finished with
+// Join tokens and certificates are checked on gRPC's callback thread: a
+// certificate takes microseconds, a join token one rewrite of the token file
+// (milliseconds; it grows with the number of outstanding tokens). A
+// Kubernetes token needs a TokenReview call, which blocks for up to seconds,
+// so it runs on a small pool of worker threads owned by the service; the stream resumes (Welcome,
+// pushes, the next read) from the worker. When the pool's queue is full the stream is finished with
 // UNAVAILABLE "control plane busy, retry". A stream that sends no first
 // message within `hello_timeout` (real time, as gRPC deadlines) is finished
 // with DEADLINE_EXCEEDED, so idle unauthenticated streams cannot pile up.
@@ -95,9 +96,10 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   void SetStreamObserver(std::function<void(int delta)> observer) {
     stream_observer_ = std::move(observer);
   }
-  // Observes streams refused at authentication: "unauthenticated",
-  // "permission_denied", "invalid_argument", "unavailable" (busy, or the
-  // Kubernetes API unreachable) or "deadline_exceeded" (no Hello in time).
+  // Observes streams refused at authentication, by the lowercase name of
+  // the status code: "unauthenticated", "permission_denied" (revoked),
+  // "unavailable" (busy, the Kubernetes API unreachable, the token file
+  // unwritable), "deadline_exceeded" (no Hello in time) or "internal".
   void SetRejectObserver(std::function<void(absl::string_view reason)> observer) {
     reject_observer_ = std::move(observer);
   }
