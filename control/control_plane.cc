@@ -35,6 +35,12 @@ absl::Status ControlPlane::Init() {
   if (options_.cert_ttl < absl::Minutes(1)) {
     return absl::InvalidArgumentError("--cert-ttl must be at least 1m");
   }
+  if (options_.hello_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the Hello timeout must be positive");
+  }
+  if (options_.kubernetes_workers < 1) {
+    return absl::InvalidArgumentError("Kubernetes authentication needs at least one worker");
+  }
   if (!options_.admin_allow_remote && !IsLoopbackListen(options_.admin_listen)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--admin-listen ", options_.admin_listen,
@@ -67,9 +73,13 @@ absl::Status ControlPlane::Init() {
   auth_opts.requests_per_minute = options_.requests_per_minute;
   ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(), clock_,
                                                auth_opts);
+  StreamServiceOptions stream_opts;
+  stream_opts.hello_timeout = options_.hello_timeout;
+  stream_opts.kubernetes_workers = options_.kubernetes_workers;
+  stream_opts.kubernetes_queue = options_.kubernetes_queue;
   streams_ =
       std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
-                                      options_.kubernetes, audit_.get(), clock_);
+                                      options_.kubernetes, audit_.get(), clock_, stream_opts);
   admin_ = std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(),
                                           streams_.get(), audit_.get(), options_.cert_ttl, clock_);
   if (absl::Status st = RenewServingCertificate(); !st.ok()) return st;

@@ -54,8 +54,16 @@ struct ControlPlaneOptions {
   // tether-control[.tether-system[.svc]] and localhost.
   std::vector<std::string> serving_dns_names;
   double requests_per_minute = 30;
-  // Kubernetes token checker; null: join tokens and certificates only.
+  // Kubernetes token checker; null: join tokens and certificates only. Must
+  // outlive the control plane.
   Authenticator* kubernetes = nullptr;
+  // Threads that run Kubernetes authentication, and how many Hellos may wait
+  // for them before streams are refused with UNAVAILABLE "busy, retry".
+  int kubernetes_workers = 4;
+  size_t kubernetes_queue = 128;
+  // A certificate stream that sends no Hello in this time is finished with
+  // DEADLINE_EXCEEDED.
+  absl::Duration hello_timeout = absl::Seconds(10);
   // How often the serving-certificate files are re-read by gRPC.
   absl::Duration serving_refresh = absl::Seconds(1);
 };

@@ -2,7 +2,11 @@
 //
 //   tether-control --state-dir /var/lib/tether --trust-domain mesh.local
 //       --grpc-listen 0.0.0.0:15012 --admin-listen 127.0.0.1:15014 --cert-ttl 1h
+//       [--kubernetes]   # also accept projected service-account tokens (TokenReview)
+#include <cstdint>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,11 +15,14 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "common/version.h"
 #include "control/control_plane.h"
+#include "control/kubernetes/token_review.h"
 
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
 ABSL_FLAG(std::string, trust_domain, "cluster.local", "The mesh's SPIFFE trust domain");
@@ -30,13 +37,57 @@ ABSL_FLAG(std::string, audit_log, "", "Audit log path ('-' for stderr; default S
 ABSL_FLAG(std::string, serving_dns_names, "",
           "Extra comma-separated DNS names for the control plane's serving certificate");
 ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity");
+ABSL_FLAG(bool, kubernetes, false,
+          "Accept Kubernetes projected service-account tokens, checked with the cluster's "
+          "TokenReview API");
+ABSL_FLAG(std::string, kubernetes_api_host, "",
+          "Kubernetes API server host (default: $KUBERNETES_SERVICE_HOST)");
+ABSL_FLAG(int, kubernetes_api_port, 0,
+          "Kubernetes API server port (default: $KUBERNETES_SERVICE_PORT, else 443)");
+ABSL_FLAG(std::string, kubernetes_ca_file, tether::control::kubernetes::kDefaultCaFile,
+          "CA bundle that signed the Kubernetes API server's certificate");
+ABSL_FLAG(std::string, kubernetes_token_file, tether::control::kubernetes::kDefaultTokenFile,
+          "The control plane's own service-account token, sent to the API server (re-read "
+          "on every review)");
+ABSL_FLAG(std::string, kubernetes_audience, "tether",
+          "Audience the workloads' projected tokens must be issued for");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
+
+namespace {
+
+// MakeKubernetesAuthenticator builds the TokenReview authenticator from the
+// --kubernetes-* flags; it fails when the API server is unknown or the CA or
+// token file is unreadable.
+absl::StatusOr<std::unique_ptr<tether::control::kubernetes::TokenReviewAuthenticator>>
+MakeKubernetesAuthenticator(const std::string& trust_domain) {
+  tether::control::kubernetes::TokenReviewAuthenticator::Options opts;
+  opts.api_host = absl::GetFlag(FLAGS_kubernetes_api_host);
+  const char* env_host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (opts.api_host.empty() && (env_host == nullptr || *env_host == '\0')) {
+    return absl::FailedPreconditionError(
+        "no Kubernetes API server: give --kubernetes-api-host, or run in a pod (where "
+        "KUBERNETES_SERVICE_HOST is set)");
+  }
+  int port = absl::GetFlag(FLAGS_kubernetes_api_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kubernetes-api-port ", port, " is not a port number"));
+  }
+  opts.api_port = static_cast<uint16_t>(port);
+  opts.ca_file = absl::GetFlag(FLAGS_kubernetes_ca_file);
+  opts.token_file = absl::GetFlag(FLAGS_kubernetes_token_file);
+  opts.audience = absl::GetFlag(FLAGS_kubernetes_audience);
+  opts.trust_domain = trust_domain;
+  return tether::control::kubernetes::TokenReviewAuthenticator::Create(std::move(opts));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the Tether control plane and mesh CA.\n"
       "  tether-control --state-dir DIR --trust-domain TD --grpc-listen IP:PORT "
-      "--admin-listen IP:PORT [--cert-ttl 1h]");
+      "--admin-listen IP:PORT [--cert-ttl 1h] [--kubernetes]");
   tether::ParseCommandLineWithDashes(argc, argv);
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tether-control") << "\n";
@@ -63,6 +114,21 @@ int main(int argc, char** argv) {
   for (absl::string_view n :
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {
     opts.serving_dns_names.emplace_back(n);
+  }
+
+  // Declared before the control plane, which uses it until it is destroyed.
+  std::unique_ptr<tether::control::kubernetes::TokenReviewAuthenticator> kubernetes;
+  if (absl::GetFlag(FLAGS_kubernetes)) {
+    auto authn = MakeKubernetesAuthenticator(opts.trust_domain);
+    if (!authn.ok()) {
+      std::cerr << "tether-control: --kubernetes: " << authn.status().message() << "\n";
+      return 1;
+    }
+    kubernetes = std::move(*authn);
+    opts.kubernetes = kubernetes.get();
+    std::cerr << "tether-control: Kubernetes tokens (audience " << kubernetes->options().audience
+              << ") are checked with the TokenReview API at " << kubernetes->options().api_host
+              << ":" << kubernetes->options().api_port << std::endl;
   }
 
   auto cp = tether::control::ControlPlane::Start(opts, tether::RealClock::Default());

@@ -1,6 +1,8 @@
 #include "control/ca/stream_service.h"
 
+#include <atomic>
 #include <deque>
+#include <utility>
 
 #include <grpc/grpc_security_constants.h>
 #include <openssl/x509v3.h>
@@ -48,12 +50,22 @@ grpc::Status ToGrpc(const absl::Status& st) {
 
 // CertStream: one proxy's stream. Writes are queued and issued one at a time;
 // Finish waits for the queue to drain.
+//
+// Lifetime: gRPC calls OnDone once Finish has completed and nothing is
+// pending. Finish is called on a reaction (OnReadDone, OnWriteDone), by the
+// Hello watchdog, or by a worker that finished a Kubernetes authentication:
+// the last two are not reactions, and gRPC may run OnDone while they still
+// are inside the stream. So they hold a reference (Ref/Unref) from before
+// they can call Finish until after their last touch, and the stream is
+// deleted when OnDone and every holder have let go of it.
 class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamResponse> {
  public:
   CertStream(StreamService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    info_.peer = context->peer();
+      : service_(service), context_(context), peer_(context->peer()) {
+    info_.peer = peer_;
     info_.connected_since = service->clock_->Now();
+    // Until Stream() returns, gRPC holds back what a reactor starts (this
+    // read, or a Finish from the watchdog) and replays it in order.
     service_->Register(this);
     StartRead(&request_);
   }
@@ -67,15 +79,17 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     bool authenticated;
     {
       absl::MutexLock lock(&mu_);
+      if (hello_timed_out_) return;  // finished by the watchdog
+      hello_seen_ = true;
       authenticated = authenticated_;
     }
     if (!authenticated) {
-      HandleHello();
+      // False: authentication goes on on a worker, which reads on afterwards.
+      if (!HandleHello()) return;
     } else {
       HandleRequest();
     }
-    absl::MutexLock lock(&mu_);
-    if (!finishing_) StartRead(&request_);
+    ReadNext();
   }
 
   void OnWriteDone(bool ok) override {
@@ -98,7 +112,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   void OnDone() override {
     service_->Unregister(this);
-    delete this;
+    Unref();
   }
 
   // Enqueue sends `msg` unless the stream is finishing. Thread-safe.
@@ -134,6 +148,27 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     Enqueue(std::move(msg));
   }
 
+  // Ref / Unref keep the stream alive beyond OnDone; the last Unref deletes
+  // it. Ref only while the stream is known not to be done (registered with
+  // the service, under its lock, or holding another reference).
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // ExpireHello finishes the stream with DEADLINE_EXCEEDED unless its first
+  // message has arrived. The caller holds a reference.
+  void ExpireHello(absl::Duration timeout) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (hello_seen_ || finishing_) return;
+      hello_timed_out_ = true;
+    }
+    Reject("none",
+           absl::DeadlineExceededError(absl::StrCat(
+               "no Hello within ", absl::FormatDuration(timeout), " of opening the stream")));
+  }
+
   WorkloadInfo info() const {
     absl::MutexLock lock(&mu_);
     return info_;
@@ -144,6 +179,13 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
  private:
+  ~CertStream() override = default;
+
+  void ReadNext() {
+    absl::MutexLock lock(&mu_);
+    if (!finishing_) StartRead(&request_);
+  }
+
   void FinishWith(grpc::Status status) {
     absl::MutexLock lock(&mu_);
     if (finishing_ && pending_finish_) return;
@@ -155,35 +197,68 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     }
   }
 
-  void HandleHello() {
+  // Reject records why the stream was refused and finishes it with `status`.
+  void Reject(absl::string_view method, const absl::Status& status) {
+    service_->audit_->Record("stream_rejected", {{"method", std::string(method)},
+                                                 {"reason", std::string(status.message())},
+                                                 {"peer", peer_}});
+    if (service_->reject_observer_) {
+      service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
+    }
+    FinishWith(ToGrpc(status));
+  }
+
+  // HandleHello authenticates the stream with its first message. It returns
+  // false when a worker took the authentication over (and will read on).
+  bool HandleHello() {
     if (!request_.has_hello()) {
-      FinishWith(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                              "the first message of a stream must be a Hello"));
-      return;
+      Reject("none", absl::UnauthenticatedError("the first message of a stream must be a Hello"));
+      return true;
     }
     const auto& hello = request_.hello();
-    absl::StatusOr<pki::SpiffeId> id;
-    std::string method;
     switch (hello.credential_case()) {
       case tether::ca::v1::Hello::kJoinToken:
-        method = "join_token";
-        id = service_->tokens_->Redeem(hello.join_token());
-        break;
+        CompleteHello("join_token", service_->tokens_->Redeem(hello.join_token()), hello);
+        return true;
       case tether::ca::v1::Hello::kKubernetesToken:
-        method = "kubernetes";
         if (service_->kubernetes_ == nullptr) {
-          id = absl::UnauthenticatedError(
-              "this control plane does not accept Kubernetes tokens (not started with "
-              "--kubernetes)");
-        } else {
-          id = service_->kubernetes_->Authenticate(hello.kubernetes_token());
+          CompleteHello("kubernetes",
+                        absl::UnauthenticatedError(
+                            "this control plane does not accept Kubernetes tokens (not started "
+                            "with --kubernetes)"),
+                        hello);
+          return true;
         }
-        break;
+        return !AuthenticateOnWorker(hello);
       default:
-        method = "certificate";
-        id = AuthenticateByCertificate();
-        break;
+        CompleteHello("certificate", AuthenticateByCertificate(), hello);
+        return true;
     }
+  }
+
+  // AuthenticateOnWorker queues the TokenReview of `hello`'s token on the
+  // service's pool; the worker completes the Hello and reads on. Returns
+  // false, having refused the stream as busy, when the queue is full.
+  bool AuthenticateOnWorker(const tether::ca::v1::Hello& hello) {
+    Ref();  // not done: this runs in a reaction
+    bool queued = service_->kubernetes_pool_->TrySubmit([this, hello]() {
+      CompleteHello("kubernetes", service_->kubernetes_->Authenticate(hello.kubernetes_token()),
+                    hello);
+      ReadNext();
+      Unref();
+    });
+    if (!queued) {
+      Unref();  // not the last: gRPC's reference stays until OnDone
+      Reject("kubernetes", absl::UnavailableError("control plane busy, retry"));
+    }
+    return queued;
+  }
+
+  // CompleteHello finishes authentication with the identity `id` proved by
+  // `method`: the stream is refused, or welcomed and sent the current trust
+  // bundle and revocations.
+  void CompleteHello(absl::string_view method, absl::StatusOr<pki::SpiffeId> id,
+                     const tether::ca::v1::Hello& hello) {
     if (id.ok()) {
       auto revoked = service_->registry_->Revocations();
       if (revoked->revoked.spiffe_ids.contains(id->ToString())) {
@@ -191,34 +266,31 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       }
     }
     if (!id.ok()) {
-      service_->audit_->Record("stream_rejected", {{"method", method},
-                                                   {"reason", std::string(id.status().message())},
-                                                   {"peer", info_.peer}});
-      if (service_->reject_observer_) {
-        service_->reject_observer_(
-            absl::AsciiStrToLower(absl::StatusCodeToString(id.status().code())));
-      }
-      FinishWith(ToGrpc(id.status()));
+      Reject(method, id.status());
       return;
     }
+    service_->audit_->Record(
+        "stream_authenticated",
+        {{"spiffe_id", id->ToString()}, {"method", std::string(method)}, {"peer", peer_}});
+    StreamResponse welcome;
+    welcome.mutable_welcome()->set_spiffe_id(id->ToString());
+    welcome.mutable_welcome()->set_server_time_unix_ms(absl::ToUnixMillis(service_->clock_->Now()));
+    welcome.mutable_welcome()->set_default_ttl_seconds(
+        absl::ToInt64Seconds(service_->ca_->options().default_ttl));
     {
+      // Welcome is queued in the same step that lets broadcasts through, so
+      // that it is always the stream's first answer.
       absl::MutexLock lock(&mu_);
       authenticated_ = true;
       identity_ = *id;
       info_.spiffe_id = id->ToString();
       info_.workload_name = hello.workload_name().substr(0, 253);
       info_.proxy_version = hello.proxy_version().substr(0, 64);
-      info_.authenticated_by = method;
+      info_.authenticated_by = std::string(method);
+      if (finishing_) return;
+      queue_.push_back(std::move(welcome));
+      if (queue_.size() == 1) StartWrite(&queue_.front());
     }
-    service_->audit_->Record(
-        "stream_authenticated",
-        {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", info_.peer}});
-    StreamResponse welcome;
-    welcome.mutable_welcome()->set_spiffe_id(id->ToString());
-    welcome.mutable_welcome()->set_server_time_unix_ms(absl::ToUnixMillis(service_->clock_->Now()));
-    welcome.mutable_welcome()->set_default_ttl_seconds(
-        absl::ToInt64Seconds(service_->ca_->options().default_ttl));
-    Enqueue(std::move(welcome));
     PushTrustBundle(*service_->store_->Current());
     PushRevocations(*service_->registry_->Revocations());
   }
@@ -284,7 +356,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       id = identity_;
     }
     absl::StatusOr<Issued> issued = service_->ca_->Sign(
-        id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), info_.peer);
+        id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
     StreamResponse msg;
     if (!issued.ok()) {
       auto* rej = msg.mutable_rejected();
@@ -309,13 +381,19 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   StreamService* const service_;
   grpc::CallbackServerContext* const context_;
+  const std::string peer_;
   StreamRequest request_;  // owned by the read in flight
+  // One for gRPC (until OnDone), one per Kubernetes authentication queued or
+  // running.
+  std::atomic<int> refs_{1};
 
   mutable absl::Mutex mu_;
   std::deque<StreamResponse> queue_ ABSL_GUARDED_BY(mu_);
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+  bool hello_seen_ ABSL_GUARDED_BY(mu_) = false;
+  bool hello_timed_out_ ABSL_GUARDED_BY(mu_) = false;
   bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
   pki::SpiffeId identity_ ABSL_GUARDED_BY(mu_);
   WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
@@ -326,19 +404,34 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
 StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
                              CertificateRegistry* registry, JoinTokens* tokens,
-                             Authenticator* kubernetes, AuditLog* audit, const Clock* clock)
+                             Authenticator* kubernetes, AuditLog* audit, const Clock* clock,
+                             StreamServiceOptions options)
     : ca_(ca),
       store_(store),
       registry_(registry),
       tokens_(tokens),
       kubernetes_(kubernetes),
       audit_(audit),
-      clock_(clock) {}
+      clock_(clock),
+      options_(options) {
+  if (kubernetes_ != nullptr) {
+    kubernetes_pool_ =
+        std::make_unique<WorkerPool>(options_.kubernetes_workers, options_.kubernetes_queue);
+  }
+  hello_watchdog_ = std::thread([this] { WatchHelloDeadlines(); });
+}
 
 StreamService::~StreamService() {
-  // The server must be shut down first; wait for the reactors to be gone.
-  absl::MutexLock lock(&mu_);
-  while (!streams_.empty()) all_done_.Wait(&mu_);
+  {
+    // The server must be shut down first; wait for the reactors to be gone.
+    absl::MutexLock lock(&mu_);
+    while (!streams_.empty()) all_done_.Wait(&mu_);
+    stopping_ = true;
+    hello_deadlines_changed_.SignalAll();
+  }
+  hello_watchdog_.join();
+  // A worker may still be letting go of a stream that is done.
+  if (kubernetes_pool_) kubernetes_pool_->Stop();
 }
 
 grpc::ServerBidiReactor<StreamRequest, StreamResponse>* StreamService::Stream(
@@ -349,7 +442,10 @@ grpc::ServerBidiReactor<StreamRequest, StreamResponse>* StreamService::Stream(
 void StreamService::Register(CertStream* stream) {
   {
     absl::MutexLock lock(&mu_);
-    streams_.insert(stream);
+    const uint64_t sequence = ++next_sequence_;
+    streams_[stream] = sequence;
+    hello_deadlines_.push_back({absl::Now() + options_.hello_timeout, stream, sequence});
+    if (hello_deadlines_.size() == 1) hello_deadlines_changed_.Signal();
   }
   if (stream_observer_) stream_observer_(+1);
 }
@@ -363,23 +459,47 @@ void StreamService::Unregister(CertStream* stream) {
   if (stream_observer_) stream_observer_(-1);
 }
 
+void StreamService::WatchHelloDeadlines() {
+  mu_.Lock();
+  while (!stopping_) {
+    if (hello_deadlines_.empty()) {
+      hello_deadlines_changed_.Wait(&mu_);
+      continue;
+    }
+    const HelloDeadline next = hello_deadlines_.front();
+    if (absl::Now() < next.deadline) {
+      hello_deadlines_changed_.WaitWithDeadline(&mu_, next.deadline);
+      continue;
+    }
+    hello_deadlines_.pop_front();
+    auto it = streams_.find(next.stream);
+    if (it == streams_.end() || it->second != next.sequence) continue;  // done already
+    next.stream->Ref();  // registered, so not done: OnDone's Unregister needs mu_
+    mu_.Unlock();
+    next.stream->ExpireHello(options_.hello_timeout);
+    next.stream->Unref();
+    mu_.Lock();
+  }
+  mu_.Unlock();
+}
+
 void StreamService::BroadcastTrustBundle() {
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
   absl::MutexLock lock(&mu_);
-  for (CertStream* s : streams_) s->PushTrustBundle(*ca);
+  for (const auto& entry : streams_) entry.first->PushTrustBundle(*ca);
 }
 
 void StreamService::BroadcastRevocations() {
   std::shared_ptr<const RevocationSnapshot> rev = registry_->Revocations();
   absl::MutexLock lock(&mu_);
-  for (CertStream* s : streams_) s->PushRevocations(*rev);
+  for (const auto& entry : streams_) entry.first->PushRevocations(*rev);
 }
 
 std::vector<WorkloadInfo> StreamService::Workloads() const {
   std::vector<WorkloadInfo> out;
   absl::MutexLock lock(&mu_);
-  for (CertStream* s : streams_) {
-    if (s->authenticated()) out.push_back(s->info());
+  for (const auto& entry : streams_) {
+    if (entry.first->authenticated()) out.push_back(entry.first->info());
   }
   std::sort(out.begin(), out.end(),
             [](const WorkloadInfo& a, const WorkloadInfo& b) { return a.spiffe_id < b.spiffe_id; });

@@ -1,7 +1,7 @@
 // StreamService: the CertificateService gRPC stream (api/tether/ca/v1), one
 // callback reactor per connected proxy.
 //
-//   StreamService service(&ca, store, registry, tokens, /*kubernetes=*/nullptr, clock);
+//   StreamService service(&ca, store, registry, tokens, /*kubernetes=*/nullptr, audit, clock);
 //   builder.RegisterService(&service);
 //   store->SetOnChange([&] { service.BroadcastTrustBundle(); });
 //
@@ -10,15 +10,30 @@
 // gRPC requests but does not verify: VerifyChain does, against the current
 // bundle, revocations and this service's clock). The identity of a stream
 // never changes; every CSR on it must ask for that identity.
+//
+// Join tokens and certificates are checked on gRPC's callback thread: a
+// certificate takes microseconds, a join token one rewrite of the token file
+// (milliseconds; it grows with the number of outstanding tokens). A
+// Kubernetes token needs a TokenReview call, which blocks for up to seconds,
+// so it runs on a small pool of worker threads owned by the service; the stream resumes (Welcome,
+// pushes, the next read) from the worker. When the pool's queue is full the stream is finished with
+// UNAVAILABLE "control plane busy, retry". A stream that sends no first
+// message within `hello_timeout` (real time, as gRPC deadlines) is finished
+// with DEADLINE_EXCEEDED, so idle unauthenticated streams cannot pile up.
 #ifndef TETHER_CONTROL_CA_STREAM_SERVICE_H_
 #define TETHER_CONTROL_CA_STREAM_SERVICE_H_
 
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "api/tether/ca/v1/ca.grpc.pb.h"
 #include "common/clock.h"
 #include "control/ca/authenticator.h"
@@ -26,8 +41,20 @@
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
+#include "control/ca/worker_pool.h"
 
 namespace tether::control {
+
+struct StreamServiceOptions {
+  // A stream whose first message has not arrived after this long is finished
+  // with DEADLINE_EXCEEDED.
+  absl::Duration hello_timeout = absl::Seconds(10);
+  // Threads that run Kubernetes authentication (TokenReview calls), and how
+  // many Hellos may wait for one of them before streams are refused with
+  // UNAVAILABLE. Used only with a Kubernetes authenticator.
+  int kubernetes_workers = 4;
+  size_t kubernetes_queue = 128;
+};
 
 struct WorkloadInfo {
   std::string spiffe_id;
@@ -44,8 +71,13 @@ class CertStream;
 
 class StreamService final : public tether::ca::v1::CertificateService::CallbackService {
  public:
+  // `kubernetes` (may be null: Kubernetes tokens are refused) must outlive
+  // the service.
   StreamService(CertificateAuthority* ca, CaStore* store, CertificateRegistry* registry,
-                JoinTokens* tokens, Authenticator* kubernetes, AuditLog* audit, const Clock* clock);
+                JoinTokens* tokens, Authenticator* kubernetes, AuditLog* audit, const Clock* clock,
+                StreamServiceOptions options = {});
+  // The gRPC server must be shut down first: the destructor waits for every
+  // stream to be done (and for Kubernetes authentications in progress).
   ~StreamService() override;
 
   grpc::ServerBidiReactor<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>* Stream(
@@ -57,21 +89,35 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
 
   std::vector<WorkloadInfo> Workloads() const;
   size_t stream_count() const;
+  // Kubernetes authentications waiting for a worker (0 without Kubernetes).
+  size_t kubernetes_queued() const { return kubernetes_pool_ ? kubernetes_pool_->queued() : 0; }
 
   // Observes stream opens (+1) and closes (-1), for metrics.
   void SetStreamObserver(std::function<void(int delta)> observer) {
     stream_observer_ = std::move(observer);
   }
-  // Observes streams refused at authentication: "unauthenticated",
-  // "permission_denied" or "invalid_argument".
+  // Observes streams refused at authentication, by the lowercase name of
+  // the status code: "unauthenticated", "permission_denied" (revoked),
+  // "unavailable" (busy, the Kubernetes API unreachable, the token file
+  // unwritable), "deadline_exceeded" (no Hello in time) or "internal".
   void SetRejectObserver(std::function<void(absl::string_view reason)> observer) {
     reject_observer_ = std::move(observer);
   }
 
  private:
   friend class CertStream;
+  // Register adds `stream` and starts its Hello timeout.
   void Register(CertStream* stream);
   void Unregister(CertStream* stream);
+  // WatchHelloDeadlines finishes streams that sent nothing in time; it runs
+  // on its own thread until the service is destroyed.
+  void WatchHelloDeadlines();
+
+  struct HelloDeadline {
+    absl::Time deadline;
+    CertStream* stream;
+    uint64_t sequence;  // tells a stream from a later one at the same address
+  };
 
   CertificateAuthority* const ca_;
   CaStore* const store_;
@@ -80,12 +126,21 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   Authenticator* const kubernetes_;
   AuditLog* const audit_;
   const Clock* const clock_;
+  const StreamServiceOptions options_;
   std::function<void(int)> stream_observer_;
   std::function<void(absl::string_view)> reject_observer_;
 
   mutable absl::Mutex mu_;
   absl::CondVar all_done_;
-  absl::flat_hash_set<CertStream*> streams_ ABSL_GUARDED_BY(mu_);
+  // Every stream not yet done, with its sequence number.
+  absl::flat_hash_map<CertStream*, uint64_t> streams_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // In order of deadline: every stream gets the same timeout.
+  std::deque<HelloDeadline> hello_deadlines_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar hello_deadlines_changed_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread hello_watchdog_;
+  std::unique_ptr<WorkerPool> kubernetes_pool_;  // null without Kubernetes
 };
 
 // TrustBundleMessage / RevocationMessage build the pushed messages.

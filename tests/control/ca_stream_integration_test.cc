@@ -1,14 +1,10 @@
 // The certificate stream end to end: a real ControlPlane on port 0, real
 // gRPC clients over TLS, the real CA. Time is a FakeClock that starts at the
 // real time (gRPC's TLS checks the serving certificate against the real clock).
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
@@ -27,6 +23,7 @@ namespace {
 
 using testing::CaTestClient;
 using testing::ClientIdentity;
+using testing::HttpGet;
 using tether::ca::v1::StreamResponse;
 
 std::string MakeTempDir() { return testing::MakeTempDir("ca"); }

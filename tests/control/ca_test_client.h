@@ -1,6 +1,6 @@
 // CaTestClient: a blocking client of the certificate stream for tests: real
 // gRPC over TLS against a real control plane, with or without a client
-// certificate.
+// certificate. HttpGet: a plain HTTP GET for the admin port.
 #ifndef TETHER_TESTS_CONTROL_CA_TEST_CLIENT_H_
 #define TETHER_TESTS_CONTROL_CA_TEST_CLIENT_H_
 
@@ -8,10 +8,16 @@
 #include <optional>
 #include <string>
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "api/tether/ca/v1/ca.grpc.pb.h"
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
@@ -60,6 +66,15 @@ class CaTestClient {
     return stream_->Write(req);
   }
 
+  bool SendKubernetesHello(const std::string& token) {
+    tether::ca::v1::StreamRequest req;
+    auto* hello = req.mutable_hello();
+    hello->set_kubernetes_token(token);
+    hello->set_workload_name("test-pod");
+    hello->set_proxy_version("test");
+    return stream_->Write(req);
+  }
+
   bool SendCsr(uint64_t id, const std::string& der, int64_t ttl_seconds = 0) {
     tether::ca::v1::StreamRequest req;
     req.mutable_certificate_request()->set_request_id(id);
@@ -74,6 +89,29 @@ class CaTestClient {
     tether::ca::v1::StreamResponse resp;
     if (!stream_->Read(&resp)) return std::nullopt;
     return resp;
+  }
+
+  // ReadWelcome reads Welcome, TrustBundle and RevocationList, in that
+  // order, and returns the Welcome's SPIFFE ID; when the stream ended
+  // instead, its status; anything else is Internal.
+  absl::StatusOr<std::string> ReadWelcome() {
+    auto welcome = Read();
+    if (!welcome) {
+      grpc::Status st = Finish();
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    if (!welcome->has_welcome()) {
+      return absl::InternalError("first answer is not a Welcome: " + welcome->DebugString());
+    }
+    auto bundle = Read();
+    if (!bundle || !bundle->has_trust_bundle()) {
+      return absl::InternalError("no TrustBundle after Welcome");
+    }
+    auto revocations = Read();
+    if (!revocations || !revocations->has_revocations()) {
+      return absl::InternalError("no RevocationList after TrustBundle");
+    }
+    return welcome->welcome().spiffe_id();
   }
 
   grpc::Status Finish() {
@@ -92,6 +130,28 @@ class CaTestClient {
       grpc::ClientReaderWriter<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>>
       stream_;
 };
+
+// HttpGet returns the raw answer to GET http://127.0.0.1:`port``path` (""
+// when the connection fails), read with a plain socket.
+inline std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
 
 }  // namespace tether::testing
 

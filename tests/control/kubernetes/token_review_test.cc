@@ -1,6 +1,5 @@
 #include "control/kubernetes/token_review.h"
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -12,10 +11,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/files.h"
 #include "tests/control/kubernetes/fake_https_server.h"
+#include "tests/control/kubernetes/fake_kubernetes_api.h"
 #include "tests/control/kubernetes/test_pki.h"
 
 namespace tether::control::kubernetes {
@@ -25,10 +24,13 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using tether::testing::ChunkedHttpResponse;
 using tether::testing::FakeHttpsServer;
+using tether::testing::FakeKubernetesApi;
 using tether::testing::HttpResponse;
 using tether::testing::MakeServerCert;
 using tether::testing::MakeTestCa;
 using tether::testing::RecordedRequest;
+using tether::testing::ServiceAccountStatus;
+using tether::testing::StatusBody;
 using tether::testing::TestCa;
 using tether::testing::TestCert;
 using Json = nlohmann::json;
@@ -41,134 +43,6 @@ std::string Message(const absl::Status& s) {
   std::string out(s.message());
   return out;
 }
-
-// The status part of a TokenReview that a real API server returns for a
-// pod's bound token.
-Json ServiceAccountStatus(const std::string& ns, const std::string& sa, const std::string& pod) {
-  return {
-      {"authenticated", true},
-      {"user",
-       {{"username", absl::StrCat("system:serviceaccount:", ns, ":", sa)},
-        {"uid", "1f7b6bd8-6c38-4b1e-9f4e-3c1d7e0a5b2c"},
-        {"groups",
-         {"system:serviceaccounts", absl::StrCat("system:serviceaccounts:", ns),
-          "system:authenticated"}},
-        {"extra",
-         {{"authentication.kubernetes.io/credential-id",
-           {"JTI=0e5f3c2a-8a43-4d1b-b3a5-2f0f6a7c9d11"}},
-          {"authentication.kubernetes.io/node-name", {"kind-worker"}},
-          {"authentication.kubernetes.io/node-uid", {"a3c2e1f0-1111-2222-3333-444455556666"}},
-          {"authentication.kubernetes.io/pod-name", {pod}},
-          {"authentication.kubernetes.io/pod-uid", {"9b1d2c3e-4f50-6172-8394-a5b6c7d8e9f0"}}}}}},
-      {"audiences", {"tether"}},
-  };
-}
-
-// Kubernetes' Status object for an error answer.
-std::string StatusBody(int code, const std::string& reason, const std::string& message) {
-  return Json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
-              {"status", "Failure"}, {"message", message}, {"reason", reason},
-              {"code", code}}
-      .dump();
-}
-
-// FakeKubernetesApi answers TokenReview requests as the API server does. It
-// checks every request (method, path, the caller's bearer token, the review
-// object) and answers tokens it knows with their status; a raw answer can
-// replace all that.
-class FakeKubernetesApi {
- public:
-  void SetCallerToken(const std::string& bearer) {
-    absl::MutexLock lock(&mu_);
-    caller_token_ = bearer;
-  }
-  void AddToken(const std::string& token, Json status) {
-    absl::MutexLock lock(&mu_);
-    tokens_[token] = std::move(status);
-  }
-  void SetAudience(const std::string& audience) {
-    absl::MutexLock lock(&mu_);
-    audience_ = audience;
-  }
-  void SetRawAnswer(std::string raw) {
-    absl::MutexLock lock(&mu_);
-    raw_answer_ = std::move(raw);
-  }
-  void SetForbidden() {
-    absl::MutexLock lock(&mu_);
-    forbidden_ = true;
-  }
-  std::vector<std::string> problems() const {
-    absl::MutexLock lock(&mu_);
-    return problems_;
-  }
-  std::vector<std::string> reviewed_tokens() const {
-    absl::MutexLock lock(&mu_);
-    return reviewed_tokens_;
-  }
-
-  std::string Answer(const RecordedRequest& req) {
-    absl::MutexLock lock(&mu_);
-    if (req.method != "POST" || req.target != "/apis/authentication.k8s.io/v1/tokenreviews") {
-      problems_.push_back(absl::StrCat("unexpected ", req.method, " ", req.target));
-      return HttpResponse(404, StatusBody(404, "NotFound", "the server could not find it"));
-    }
-    if (req.Header("authorization") != absl::StrCat("Bearer ", caller_token_)) {
-      problems_.push_back(absl::StrCat("Authorization: ", req.Header("authorization")));
-      return HttpResponse(401, StatusBody(401, "Unauthorized", "Unauthorized"));
-    }
-    if (req.Header("content-type") != "application/json") {
-      problems_.push_back(absl::StrCat("Content-Type: ", req.Header("content-type")));
-    }
-    const Json review = Json::parse(req.body, nullptr, false);
-    auto member = [](const Json& j, const char* key) {
-      return j.is_object() && j.contains(key) ? j.at(key) : Json();
-    };
-    const Json spec = member(review, "spec");
-    if (member(review, "apiVersion") != "authentication.k8s.io/v1" ||
-        member(review, "kind") != "TokenReview" || !member(spec, "token").is_string() ||
-        member(spec, "audiences") != Json::array({audience_}) || review.size() != 3 ||
-        spec.size() != 2) {
-      problems_.push_back(absl::StrCat("bad review: ", req.body));
-      return HttpResponse(400, StatusBody(400, "BadRequest", "bad TokenReview"));
-    }
-    const std::string token = spec.at("token").get<std::string>();
-    reviewed_tokens_.push_back(token);
-    if (!raw_answer_.empty()) return raw_answer_;
-    if (forbidden_) {
-      return HttpResponse(
-          403, StatusBody(403, "Forbidden",
-                          "tokenreviews.authentication.k8s.io is forbidden: User "
-                          "\"system:serviceaccount:tether-system:tether-control\" cannot create "
-                          "resource \"tokenreviews\" in API group \"authentication.k8s.io\" at "
-                          "the cluster scope"));
-    }
-    Json status = {{"user", Json::object()},
-                   {"error",
-                    "[invalid bearer token, square/go-jose: error in cryptographic "
-                    "primitive]"}};
-    auto it = tokens_.find(token);
-    if (it != tokens_.end()) status = it->second;
-    Json answer = {
-        {"kind", "TokenReview"},
-        {"apiVersion", "authentication.k8s.io/v1"},
-        {"metadata", {{"creationTimestamp", nullptr}}},
-        {"spec", spec},
-        {"status", status},
-    };
-    return HttpResponse(201, answer.dump());
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::string caller_token_ ABSL_GUARDED_BY(mu_);
-  std::string audience_ ABSL_GUARDED_BY(mu_) = "tether";
-  std::vector<std::string> reviewed_tokens_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Json> tokens_ ABSL_GUARDED_BY(mu_);
-  std::string raw_answer_ ABSL_GUARDED_BY(mu_);
-  bool forbidden_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
-};
 
 class TokenReviewTest : public ::testing::Test {
  protected:
