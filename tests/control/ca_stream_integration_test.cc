@@ -23,7 +23,6 @@ namespace {
 using testing::CaTestClient;
 using testing::ClientIdentity;
 using testing::HttpGet;
-using tether::ca::v1::StreamResponse;
 
 std::string MakeTempDir() {
   const char* base = getenv("TEST_TMPDIR");
