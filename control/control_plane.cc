@@ -219,11 +219,13 @@ void ControlPlane::UpdateCaMetrics() {
 
 void ControlPlane::RunMaintenance() {
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
-    audit_->Record("maintenance_error", {{"message", std::string(dropped.status().message())}});
+    const std::string message(dropped.status().message());
+    audit_->Record("maintenance_error", {{"message", message}});
   }
   registry_->Prune();
   if (absl::Status st = RenewServingCertificate(); !st.ok()) {
-    audit_->Record("maintenance_error", {{"message", std::string(st.message())}});
+    const std::string message(st.message());
+    audit_->Record("maintenance_error", {{"message", message}});
   }
 }
 

@@ -43,7 +43,8 @@ tether::ca::v1::RevocationList RevocationMessage(const RevocationSnapshot& revoc
 namespace {
 
 grpc::Status ToGrpc(const absl::Status& st) {
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+  const std::string message(st.message());
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), message);
 }
 
 }  // namespace
@@ -99,8 +100,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       // The peer is gone; drop what is queued and finish.
       queue_.clear();
       finishing_ = true;
-      if (!pending_finish_)
+      if (!pending_finish_) {
         pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
+      }
     }
     if (!queue_.empty()) {
       StartWrite(&queue_.front());
@@ -363,7 +365,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       rej->set_request_id(req.request_id());
       rej->set_code(static_cast<int32_t>(issued.status().code()));
       rej->set_reason(CaReasonOf(issued.status()));
-      rej->set_message(std::string(issued.status().message()));
+      const std::string message(issued.status().message());
+      rej->set_message(message);
     } else {
       auto* cert = msg.mutable_certificate();
       cert->set_request_id(req.request_id());
