@@ -236,6 +236,9 @@ void ControlPlane::Stop() {
   if (maintenance_.joinable()) maintenance_.join();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
+  // Workers and the Hello watchdog report to metrics_ and the audit log:
+  // they must be done before any member is destroyed.
+  if (streams_) streams_->Stop();
   if (admin_http_) admin_http_->Stop();
   if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);

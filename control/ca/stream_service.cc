@@ -424,10 +424,13 @@ StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
   hello_watchdog_ = std::thread([this] { WatchHelloDeadlines(); });
 }
 
-StreamService::~StreamService() {
+StreamService::~StreamService() { Stop(); }
+
+void StreamService::Stop() {
+  absl::MutexLock stop_lock(&stop_mu_);
   {
-    // The server must be shut down first; wait for the reactors to be gone.
     absl::MutexLock lock(&mu_);
+    if (stopping_) return;
     while (!streams_.empty()) all_done_.Wait(&mu_);
     stopping_ = true;
     hello_deadlines_changed_.SignalAll();
