@@ -219,11 +219,13 @@ void ControlPlane::UpdateCaMetrics() {
 
 void ControlPlane::RunMaintenance() {
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
-    audit_->Record("maintenance_error", {{"message", std::string(dropped.status().message())}});
+    const std::string message(dropped.status().message());
+    audit_->Record("maintenance_error", {{"message", message}});
   }
   registry_->Prune();
   if (absl::Status st = RenewServingCertificate(); !st.ok()) {
-    audit_->Record("maintenance_error", {{"message", std::string(st.message())}});
+    const std::string message(st.message());
+    audit_->Record("maintenance_error", {{"message", message}});
   }
 }
 
@@ -234,6 +236,9 @@ void ControlPlane::Stop() {
   if (maintenance_.joinable()) maintenance_.join();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
+  // Workers and the Hello watchdog report to metrics_ and the audit log:
+  // they must be done before any member is destroyed.
+  if (streams_) streams_->Stop();
   if (admin_http_) admin_http_->Stop();
   if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);

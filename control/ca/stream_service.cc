@@ -43,7 +43,8 @@ tether::ca::v1::RevocationList RevocationMessage(const RevocationSnapshot& revoc
 namespace {
 
 grpc::Status ToGrpc(const absl::Status& st) {
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+  const std::string message(st.message());
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), message);
 }
 
 }  // namespace
@@ -99,8 +100,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       // The peer is gone; drop what is queued and finish.
       queue_.clear();
       finishing_ = true;
-      if (!pending_finish_)
+      if (!pending_finish_) {
         pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
+      }
     }
     if (!queue_.empty()) {
       StartWrite(&queue_.front());
@@ -198,10 +200,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
   // Reject records why the stream was refused and finishes it with `status`.
-  void Reject(absl::string_view method, const absl::Status& status) {
-    service_->audit_->Record("stream_rejected", {{"method", std::string(method)},
-                                                 {"reason", std::string(status.message())},
-                                                 {"peer", peer_}});
+  // `method` is how the stream tried to authenticate ("none" before a Hello).
+  void Reject(const char* method, const absl::Status& status) {
+    const std::string reason(status.message());
+    service_->audit_->Record("stream_rejected",
+                             {{"method", method}, {"reason", reason}, {"peer", peer_}});
     if (service_->reject_observer_) {
       service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
     }
@@ -248,8 +251,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       Unref();
     });
     if (!queued) {
-      Unref();  // not the last: gRPC's reference stays until OnDone
       Reject("kubernetes", absl::UnavailableError("control plane busy, retry"));
+      Unref();  // the task's reference, unused
     }
     return queued;
   }
@@ -257,7 +260,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // CompleteHello finishes authentication with the identity `id` proved by
   // `method`: the stream is refused, or welcomed and sent the current trust
   // bundle and revocations.
-  void CompleteHello(absl::string_view method, absl::StatusOr<pki::SpiffeId> id,
+  void CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId> id,
                      const tether::ca::v1::Hello& hello) {
     if (id.ok()) {
       auto revoked = service_->registry_->Revocations();
@@ -269,9 +272,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       Reject(method, id.status());
       return;
     }
-    service_->audit_->Record(
-        "stream_authenticated",
-        {{"spiffe_id", id->ToString()}, {"method", std::string(method)}, {"peer", peer_}});
+    service_->audit_->Record("stream_authenticated",
+                             {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", peer_}});
     StreamResponse welcome;
     welcome.mutable_welcome()->set_spiffe_id(id->ToString());
     welcome.mutable_welcome()->set_server_time_unix_ms(absl::ToUnixMillis(service_->clock_->Now()));
@@ -286,7 +288,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       info_.spiffe_id = id->ToString();
       info_.workload_name = hello.workload_name().substr(0, 253);
       info_.proxy_version = hello.proxy_version().substr(0, 64);
-      info_.authenticated_by = std::string(method);
+      info_.authenticated_by = method;
       if (finishing_) return;
       queue_.push_back(std::move(welcome));
       if (queue_.size() == 1) StartWrite(&queue_.front());
@@ -363,7 +365,8 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       rej->set_request_id(req.request_id());
       rej->set_code(static_cast<int32_t>(issued.status().code()));
       rej->set_reason(CaReasonOf(issued.status()));
-      rej->set_message(std::string(issued.status().message()));
+      const std::string message(issued.status().message());
+      rej->set_message(message);
     } else {
       auto* cert = msg.mutable_certificate();
       cert->set_request_id(req.request_id());
@@ -421,10 +424,13 @@ StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
   hello_watchdog_ = std::thread([this] { WatchHelloDeadlines(); });
 }
 
-StreamService::~StreamService() {
+StreamService::~StreamService() { Stop(); }
+
+void StreamService::Stop() {
+  absl::MutexLock stop_lock(&stop_mu_);
   {
-    // The server must be shut down first; wait for the reactors to be gone.
     absl::MutexLock lock(&mu_);
+    if (stopping_) return;
     while (!streams_.empty()) all_done_.Wait(&mu_);
     stopping_ = true;
     hello_deadlines_changed_.SignalAll();

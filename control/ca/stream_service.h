@@ -76,9 +76,14 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   StreamService(CertificateAuthority* ca, CaStore* store, CertificateRegistry* registry,
                 JoinTokens* tokens, Authenticator* kubernetes, AuditLog* audit, const Clock* clock,
                 StreamServiceOptions options = {});
-  // The gRPC server must be shut down first: the destructor waits for every
-  // stream to be done (and for Kubernetes authentications in progress).
+  // Calls Stop.
   ~StreamService() override;
+
+  // Stop waits for every stream to be done and for the Kubernetes
+  // authentications in progress, then stops the Hello watchdog and the
+  // worker pool: afterwards nothing of the service runs. Call it after the
+  // gRPC server's Shutdown (which ends the streams). Idempotent.
+  void Stop();
 
   grpc::ServerBidiReactor<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>* Stream(
       grpc::CallbackServerContext* context) override;
@@ -139,6 +144,7 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   std::deque<HelloDeadline> hello_deadlines_ ABSL_GUARDED_BY(mu_);
   absl::CondVar hello_deadlines_changed_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex stop_mu_;  // serializes Stop
   std::thread hello_watchdog_;
   std::unique_ptr<WorkerPool> kubernetes_pool_;  // null without Kubernetes
 };

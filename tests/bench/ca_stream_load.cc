@@ -338,19 +338,19 @@ int Run() {
   const int pid = absl::GetFlag(FLAGS_control_pid);
   const std::string admin = absl::GetFlag(FLAGS_admin);
   if (absl::GetFlag(FLAGS_ca_bundle).empty() || n <= 0) {
-    std::fprintf(stderr, "ca_stream_load: --ca-bundle and --streams > 0 are required\n");
+    absl::FPrintF(stderr, "ca_stream_load: --ca-bundle and --streams > 0 are required\n");
     return 2;
   }
   absl::StatusOr<std::string> roots = ReadFile(absl::GetFlag(FLAGS_ca_bundle));
   if (!roots.ok()) {
-    std::fprintf(stderr, "ca_stream_load: %s\n", std::string(roots.status().message()).c_str());
+    absl::FPrintF(stderr, "ca_stream_load: %s\n", roots.status().message());
     return 2;
   }
   RaiseFileLimit();
-  std::printf(
+  absl::PrintF(
       "ca_stream_load: %d streams over %d channels to %s, at most %d being established "
       "at once, %s\n",
-      n, channels, absl::GetFlag(FLAGS_control).c_str(), std::min(max_pending, n),
+      n, channels, absl::GetFlag(FLAGS_control), std::min(max_pending, n),
       csr_every <= 0   ? "no CSRs"
       : csr_every == 1 ? "one CSR signed per stream"
                        : absl::StrCat("one CSR signed per ", csr_every, " streams").c_str());
@@ -359,11 +359,11 @@ int Run() {
   absl::Time t0 = absl::Now();
   absl::StatusOr<std::vector<std::string>> tokens = MintTokens(admin, n, absl::GetFlag(FLAGS_ns));
   if (!tokens.ok()) {
-    std::fprintf(stderr, "ca_stream_load: %s\n", std::string(tokens.status().message()).c_str());
+    absl::FPrintF(stderr, "ca_stream_load: %s\n", tokens.status().message());
     return 1;
   }
-  std::printf("join tokens: %d minted in %s\n", n,
-              absl::FormatDuration(absl::Trunc(absl::Now() - t0, absl::Milliseconds(1))).c_str());
+  absl::PrintF("join tokens: %d minted in %s\n", n,
+               absl::FormatDuration(absl::Trunc(absl::Now() - t0, absl::Milliseconds(1))));
 
   grpc::experimental::TlsChannelCredentialsOptions tls;
   tls.set_certificate_provider(
@@ -384,8 +384,7 @@ int Run() {
   }
   for (auto& c : chans) {
     if (!c->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
-      std::fprintf(stderr, "ca_stream_load: cannot connect to %s\n",
-                   absl::GetFlag(FLAGS_control).c_str());
+      absl::FPrintF(stderr, "ca_stream_load: cannot connect to %s\n", absl::GetFlag(FLAGS_control));
       return 1;
     }
   }
@@ -405,7 +404,7 @@ int Run() {
     tether::admin::v1::GetTrustBundleResponse resp;
     grpc::Status st = stub->GetTrustBundle(&ctx, {}, &resp);
     if (!st.ok()) {
-      std::fprintf(stderr, "ca_stream_load: GetTrustBundle: %s\n", st.error_message().c_str());
+      absl::FPrintF(stderr, "ca_stream_load: GetTrustBundle: %s\n", st.error_message());
       return 1;
     }
     trust_domain = resp.trust_domain();
@@ -419,8 +418,7 @@ int Run() {
       absl::StatusOr<std::string> der =
           key.ok() && id.ok() ? pki::CreateCsr(key->get(), *id) : absl::InternalError("key");
       if (!der.ok()) {
-        std::fprintf(stderr, "ca_stream_load: CSR: %s\n",
-                     std::string(der.status().message()).c_str());
+        absl::FPrintF(stderr, "ca_stream_load: CSR: %s\n", der.status().message());
         return 1;
       }
       csr = *std::move(der);
@@ -437,30 +435,29 @@ int Run() {
   const absl::Duration establish = tally.last() - start;
   std::vector<absl::Duration> lat = tally.latencies();
   const int established = static_cast<int>(lat.size());
-  std::printf(
+  absl::PrintF(
       "established: %d of %d streams in %s (%.0f streams/s; per stream p50 %s, p99 %s, "
       "max %s)\n",
-      established, n, absl::FormatDuration(absl::Trunc(establish, absl::Milliseconds(1))).c_str(),
+      established, n, absl::FormatDuration(absl::Trunc(establish, absl::Milliseconds(1))),
       established / std::max(absl::ToDoubleSeconds(establish), 1e-9),
-      absl::FormatDuration(absl::Trunc(Percentile(lat, 0.5), absl::Microseconds(10))).c_str(),
-      absl::FormatDuration(absl::Trunc(Percentile(lat, 0.99), absl::Microseconds(10))).c_str(),
-      absl::FormatDuration(absl::Trunc(Percentile(lat, 1.0), absl::Microseconds(10))).c_str());
+      absl::FormatDuration(absl::Trunc(Percentile(lat, 0.5), absl::Microseconds(10))),
+      absl::FormatDuration(absl::Trunc(Percentile(lat, 0.99), absl::Microseconds(10))),
+      absl::FormatDuration(absl::Trunc(Percentile(lat, 1.0), absl::Microseconds(10))));
   std::map<std::string, int> failures = tally.failures();
   if (failures.empty()) {
-    std::printf("failures: none\n");
+    absl::PrintF("failures: none\n");
   } else {
-    for (const auto& [what, count] : failures)
-      std::printf("failures: %d x %s\n", count, what.c_str());
+    for (const auto& [what, count] : failures) absl::PrintF("failures: %d x %s\n", count, what);
   }
 
   absl::SleepFor(absl::GetFlag(FLAGS_hold));
   const int64_t rss_after = RssKib(pid);
-  std::printf("control plane says: %s\n", ReadyLine(admin).c_str());
+  absl::PrintF("control plane says: %s\n", ReadyLine(admin));
   if (pid > 0) {
-    std::printf(
+    absl::PrintF(
         "control plane RSS: %s at start, %s before the streams (tokens minted, channels "
         "connected), %s with %d streams open: %s per stream\n",
-        Mib(rss_start).c_str(), Mib(rss_before).c_str(), Mib(rss_after).c_str(), established,
+        Mib(rss_start), Mib(rss_before), Mib(rss_after), established,
         established > 0 && rss_before >= 0 && rss_after >= 0
             ? absl::StrFormat("%.1f KiB", static_cast<double>(rss_after - rss_before) / established)
                   .c_str()
@@ -472,16 +469,15 @@ int Run() {
   }
   absl::Time closing = absl::Now();
   if (!tally.WaitClosed(n, closing + absl::Seconds(60))) {
-    std::fprintf(stderr, "ca_stream_load: streams did not close within 60 s\n");
+    absl::FPrintF(stderr, "ca_stream_load: streams did not close within 60 s\n");
     return 1;
   }
-  std::printf(
-      "closed: all streams in %s\n",
-      absl::FormatDuration(absl::Trunc(absl::Now() - closing, absl::Milliseconds(1))).c_str());
+  absl::PrintF("closed: all streams in %s\n",
+               absl::FormatDuration(absl::Trunc(absl::Now() - closing, absl::Milliseconds(1))));
   if (pid > 0) {
     absl::SleepFor(absl::Seconds(1));  // let the control plane finish the streams
-    std::printf("control plane RSS after closing them: %s (what the allocator keeps)\n",
-                Mib(RssKib(pid)).c_str());
+    absl::PrintF("control plane RSS after closing them: %s (what the allocator keeps)\n",
+                 Mib(RssKib(pid)));
   }
   return failures.empty() && established == n ? 0 : 1;
 }
@@ -495,6 +491,6 @@ int main(int argc, char** argv) {
       "  ca_stream_load --control HOST:PORT --admin HOST:PORT --ca-bundle roots.pem "
       "[--streams 10000] [--csr-every N] [--control-pid PID]");
   tether::ParseCommandLineWithDashes(argc, argv);
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected, too
+  (void)std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected, too
   return tether::bench::Run();
 }

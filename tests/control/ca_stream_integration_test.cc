@@ -24,7 +24,6 @@ namespace {
 using testing::CaTestClient;
 using testing::ClientIdentity;
 using testing::HttpGet;
-using tether::ca::v1::StreamResponse;
 
 std::string MakeTempDir() { return testing::MakeTempDir("ca"); }
 
