@@ -169,7 +169,7 @@ absl::Status ControlPlane::Init() {
 absl::Status ControlPlane::RenewServingCertificate() {
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (clock_->Now() < serving_renew_at_ && ca->version == serving_ca_version_) {
       return absl::OkStatus();
     }
@@ -205,7 +205,7 @@ absl::Status ControlPlane::RenewServingCertificate() {
     return st;
   }
   pki::CertInfo info = pki::DescribeCert(leaf->get());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   serving_renew_at_ = info.not_before + (info.not_after - info.not_before) / 2;
   serving_ca_version_ = ca->version;
   return absl::OkStatus();

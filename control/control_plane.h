@@ -21,10 +21,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http/server.h"
+#include "common/sync/notification.h"
 #include "control/admin_service.h"
 #include "control/ca/audit_log.h"
 #include "control/ca/authenticator.h"
@@ -119,10 +119,10 @@ class ControlPlane {
   int grpc_port_ = 0;
   int admin_port_ = 0;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::Time serving_renew_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t serving_ca_version_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Notification stopping_;
+  Notification stopping_;
   std::thread maintenance_;
   bool stopped_ = false;
 };

@@ -144,17 +144,17 @@ AdminServer::AdminServer(AdminServerOptions options) : options_(std::move(option
 AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Handle(absl::string_view method, absl::string_view path, Handler handler) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   routes_[std::string{path}][std::string{method}] = std::move(handler);
 }
 
 void AdminServer::SetHttp2Handoff(std::function<void(int fd)> handoff) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   http2_handoff_ = std::move(handoff);
 }
 
 absl::StatusOr<int> AdminServer::Start(const std::string& listen_host_port) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (started_) return absl::FailedPreconditionError("AdminServer::Start called twice");
   std::string host;
   std::string port;
@@ -203,7 +203,7 @@ absl::StatusOr<int> AdminServer::Start(const std::string& listen_host_port) {
 
 void AdminServer::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
   }
@@ -214,7 +214,7 @@ void AdminServer::Stop() {
   acceptor_.join();
   std::list<Connection> connections;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     connections.swap(connections_);  // nodes stay valid for their threads
   }
   for (Connection& c : connections) c.thread.join();
@@ -253,7 +253,7 @@ void AdminServer::AcceptLoop() {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ReapLocked();
     if (static_cast<int>(connections_.size()) >= options_.max_connections) {
       Log(absl::StrCat("admin server: ", connections_.size(), " connections open; refusing ",
@@ -272,7 +272,7 @@ void AdminServer::AcceptLoop() {
     Connection& c = connections_.emplace_back();
     c.thread = std::thread([this, fd, &c] {
       ServeConnection(fd);
-      absl::MutexLock done_lock(&mu_);
+      MutexLock done_lock(&mu_);
       c.done = true;
     });
   }
@@ -372,7 +372,7 @@ void AdminServer::ServeConnection(int fd) {
   absl::Time deadline = absl::Now() + options_.read_timeout;
   std::function<void(int)> handoff;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     handoff = http2_handoff_;
   }
   if (handoff) {
@@ -437,7 +437,7 @@ void AdminServer::ServeConnection(int fd) {
 HttpResponse AdminServer::Dispatch(const HttpRequest& request) {
   Handler handler;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const auto path = routes_.find(request.path);
     if (path == routes_.end()) return HttpResponse::Text("not found\n", 404);
     const auto& methods = path->second;

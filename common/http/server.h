@@ -32,10 +32,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http/request.h"
 #include "common/http/response.h"
+#include "common/sync/mutex.h"
 
 namespace tether::http {
 
@@ -114,7 +114,7 @@ class AdminServer {
   int wake_fd_ = -1;  // an eventfd; readable once Stop() begins
   std::thread acceptor_;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::map<std::string, Handler>> routes_ ABSL_GUARDED_BY(mu_);

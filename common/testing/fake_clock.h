@@ -2,8 +2,8 @@
 #ifndef TETHER_COMMON_TESTING_FAKE_CLOCK_H_
 #define TETHER_COMMON_TESTING_FAKE_CLOCK_H_
 
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 
 namespace tether {
 
@@ -11,20 +11,20 @@ class FakeClock final : public Clock {
  public:
   explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1800000000)) : now_(start) {}
   absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     now_ += d;
   }
   void Set(absl::Time t) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     now_ = t;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -26,14 +26,14 @@ void AuditLog::Record(absl::string_view event, nlohmann::json fields) {
   for (auto& [k, v] : fields.items()) line[k] = v;
   // Invalid UTF-8 from a client is replaced, never thrown.
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (fwrite(text.data(), 1, text.size(), out_) != text.size() || fflush(out_) != 0) {
     ++write_errors_;
   }
 }
 
 uint64_t AuditLog::write_errors() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return write_errors_;
 }
 

@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -33,7 +33,7 @@ class AuditLog {
 
  private:
   AuditLog(FILE* out, bool owned, const Clock* clock) : out_(out), owned_(owned), clock_(clock) {}
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   FILE* const out_;
   const bool owned_;
   const Clock* const clock_;

@@ -36,19 +36,19 @@ absl::StatusOr<std::unique_ptr<CaStore>> CaStore::Open(const CaOptions& options,
 }
 
 std::shared_ptr<const CaSnapshot> CaStore::Current() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return current_;
 }
 
 void CaStore::SetOnChange(std::function<void()> callback) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   on_change_ = std::move(callback);
 }
 
 void CaStore::NotifyChange() {
   std::function<void()> cb;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cb = on_change_;
   }
   if (cb) cb();
@@ -101,7 +101,7 @@ absl::Status CaStore::LoadPlugged() {
   }
   // The signer must chain to a root of the bundle.
   auto issuer = std::make_shared<pki::Issuer>(std::move(authority));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto snap = std::make_shared<CaSnapshot>();
   snap->trust_domain = options_.trust_domain;
   snap->issuer = issuer;
@@ -117,7 +117,7 @@ absl::Status CaStore::LoadPlugged() {
 absl::Status CaStore::LoadOrCreateSelfManaged() {
   if (options_.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
   if (absl::Status st = MakeDirs(CaDir(), 0700); !st.ok()) return st;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<std::string> state = ReadFile(CaDir() + "/state.json");
   if (absl::IsNotFound(state.status())) {
     if (absl::Status st = CreateRootLocked(); !st.ok()) return st;
@@ -232,7 +232,7 @@ absl::StatusOr<RotateResult> CaStore::Rotate(absl::Duration overlap) {
   }
   RotateResult result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const std::string old_serial = roots_.front().serial;
     std::vector<Root> saved = roots_;
     roots_.front().drop_after = clock_->Now() + overlap;
@@ -255,7 +255,7 @@ absl::StatusOr<RotateResult> CaStore::Rotate(absl::Duration overlap) {
 absl::StatusOr<bool> CaStore::DropExpiredRoots() {
   if (operator_managed()) return false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     absl::Time now = clock_->Now();
     std::vector<Root> kept;
     std::vector<std::string> dropped;

@@ -28,11 +28,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/pki/issuer.h"
 #include "common/pki/verify.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -97,7 +97,7 @@ class CaStore {
 
   const CaOptions options_;
   const Clock* const clock_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Root> roots_ ABSL_GUARDED_BY(mu_);  // self-managed: newest first
   std::shared_ptr<const CaSnapshot> current_ ABSL_GUARDED_BY(mu_);

@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path, c
       !doc["tokens"].is_array()) {
     return absl::DataLossError(absl::StrCat(path, ": not a join-token file"));
   }
-  absl::MutexLock lock(&tokens->mu_);
+  MutexLock lock(&tokens->mu_);
   for (const auto& t : doc["tokens"]) {
     if (!t.is_object() || !t.contains("sha256") || !t["sha256"].is_string() ||
         !t.contains("spiffe_id") || !t["spiffe_id"].is_string() || !t.contains("expires") ||
@@ -60,7 +60,7 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, a
   Minted minted;
   minted.token = absl::StrCat(kPrefix, absl::WebSafeBase64Escape(absl::string_view(
                                            reinterpret_cast<const char*>(random), sizeof(random))));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::Time now = clock_->Now();
   minted.expires = now + ttl;
   PruneLocked(now);
@@ -76,7 +76,7 @@ absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token) {
   if (!absl::StartsWith(token, kPrefix) || token.size() > 128) {
     return absl::UnauthenticatedError("unknown join token (not a Tether join token)");
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::Time now = clock_->Now();
   auto it = by_hash_.find(HashToken(token));
   if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown join token");

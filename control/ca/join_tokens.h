@@ -17,10 +17,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/pki/spiffe_id.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -60,7 +60,7 @@ class JoinTokens {
 
   const std::string path_;
   const Clock* const clock_;
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::flat_hash_map<std::string, Entry> by_hash_ ABSL_GUARDED_BY(mu_);
 };
 

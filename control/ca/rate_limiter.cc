@@ -5,7 +5,7 @@
 namespace tether::control {
 
 bool RateLimiter::Allow(absl::string_view key) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   const absl::Duration refill = absl::Seconds(burst_ / per_second_);
   if (now - last_sweep_ > refill) {

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -32,7 +32,7 @@ class RateLimiter {
   const Clock* const clock_;
   const double per_second_;
   const double burst_;
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };

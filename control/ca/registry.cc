@@ -45,12 +45,12 @@ absl::StatusOr<std::unique_ptr<CertificateRegistry>> CertificateRegistry::Open(
 }
 
 CertificateRegistry::~CertificateRegistry() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (issued_log_ != nullptr) fclose(issued_log_);
 }
 
 absl::Status CertificateRegistry::Load() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   if (!state_dir_.empty()) {
     absl::StatusOr<std::string> issued = ReadFile(state_dir_ + "/issued.jsonl");
@@ -122,7 +122,7 @@ absl::Status CertificateRegistry::RewriteIssuedLocked() {
 }
 
 absl::Status CertificateRegistry::RecordIssued(const IssuedRecord& record) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   issued_[record.serial_hex] = record;
   if (issued_log_ != nullptr) {
     std::string line = ToJson(record).dump() + "\n";
@@ -135,7 +135,7 @@ absl::Status CertificateRegistry::RecordIssued(const IssuedRecord& record) {
 }
 
 std::vector<IssuedRecord> CertificateRegistry::List(absl::string_view spiffe_id) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   std::vector<IssuedRecord> out;
   for (const auto& [serial, rec] : issued_) {
@@ -152,7 +152,7 @@ std::vector<IssuedRecord> CertificateRegistry::List(absl::string_view spiffe_id)
 absl::StatusOr<uint64_t> CertificateRegistry::RevokeSerial(absl::string_view serial_hex) {
   uint64_t version;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::string serial(serial_hex);
     std::transform(serial.begin(), serial.end(), serial.begin(), ::tolower);
     auto it = issued_.find(serial);
@@ -180,7 +180,7 @@ absl::StatusOr<uint64_t> CertificateRegistry::RevokeIdentity(absl::string_view s
   if (!id.ok()) return id.status();
   uint64_t version;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::string canonical = id->ToString();
     if (std::find(revoked_ids_.begin(), revoked_ids_.end(), canonical) != revoked_ids_.end()) {
       return version_;
@@ -200,19 +200,19 @@ absl::StatusOr<uint64_t> CertificateRegistry::RevokeIdentity(absl::string_view s
 }
 
 std::shared_ptr<const RevocationSnapshot> CertificateRegistry::Revocations() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return snapshot_;
 }
 
 bool CertificateRegistry::IsRevoked(absl::string_view serial_hex) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revoked_serials_.contains(serial_hex);
 }
 
 bool CertificateRegistry::Prune() {
   bool changed = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
     for (auto it = issued_.begin(); it != issued_.end();) {
       if (it->second.not_after <= now) {
@@ -258,14 +258,14 @@ void CertificateRegistry::PublishLocked() {
 }
 
 void CertificateRegistry::SetOnChange(std::function<void()> callback) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   on_change_ = std::move(callback);
 }
 
 void CertificateRegistry::NotifyChange() {
   std::function<void()> cb;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cb = on_change_;
   }
   if (cb) cb();

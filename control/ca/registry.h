@@ -19,10 +19,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/pki/verify.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -77,7 +77,7 @@ class CertificateRegistry {
 
   const std::string state_dir_;
   const Clock* const clock_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, IssuedRecord> issued_ ABSL_GUARDED_BY(mu_);
   // serial -> expiry of the revoked certificate
   absl::flat_hash_map<std::string, absl::Time> revoked_serials_ ABSL_GUARDED_BY(mu_);

@@ -79,7 +79,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     }
     bool authenticated;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (hello_timed_out_) return;  // finished by the watchdog
       hello_seen_ = true;
       authenticated = authenticated_;
@@ -94,7 +94,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     queue_.pop_front();
     if (!ok) {
       // The peer is gone; drop what is queued and finish.
@@ -119,7 +119,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   // Enqueue sends `msg` unless the stream is finishing. Thread-safe.
   void Enqueue(StreamResponse msg) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (finishing_) return;
     queue_.push_back(std::move(msg));
     if (queue_.size() == 1) StartWrite(&queue_.front());
@@ -127,7 +127,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   void PushTrustBundle(const CaSnapshot& ca) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (!authenticated_ || ca.version <= bundle_version_sent_) return;
       bundle_version_sent_ = ca.version;
     }
@@ -138,7 +138,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   void PushRevocations(const RevocationSnapshot& rev) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (!authenticated_ || (revocations_sent_ && rev.version <= revocations_version_sent_)) {
         return;
       }
@@ -162,7 +162,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // message has arrived. The caller holds a reference.
   void ExpireHello(absl::Duration timeout) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (hello_seen_ || finishing_) return;
       hello_timed_out_ = true;
     }
@@ -172,11 +172,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
   WorkloadInfo info() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return info_;
   }
   bool authenticated() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return authenticated_;
   }
 
@@ -184,12 +184,12 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   ~CertStream() override = default;
 
   void ReadNext() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!finishing_) StartRead(&request_);
   }
 
   void FinishWith(grpc::Status status) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (finishing_ && pending_finish_) return;
     finishing_ = true;
     pending_finish_ = std::move(status);
@@ -282,7 +282,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     {
       // Welcome is queued in the same step that lets broadcasts through, so
       // that it is always the stream's first answer.
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       authenticated_ = true;
       identity_ = *id;
       info_.spiffe_id = id->ToString();
@@ -354,7 +354,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     const auto& req = request_.certificate_request();
     pki::SpiffeId id;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       id = identity_;
     }
     absl::StatusOr<Issued> issued = service_->ca_->Sign(
@@ -375,7 +375,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       cert->set_not_before_unix(absl::ToUnixSeconds(issued->not_before));
       cert->set_not_after_unix(absl::ToUnixSeconds(issued->not_after));
       cert->set_renew_after_unix(absl::ToUnixSeconds(issued->renew_after));
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       info_.serial_hex = issued->serial_hex;
       info_.not_after = issued->not_after;
     }
@@ -390,7 +390,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // running.
   std::atomic<int> refs_{1};
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<StreamResponse> queue_ ABSL_GUARDED_BY(mu_);
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -427,9 +427,9 @@ StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
 StreamService::~StreamService() { Stop(); }
 
 void StreamService::Stop() {
-  absl::MutexLock stop_lock(&stop_mu_);
+  MutexLock stop_lock(&stop_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     while (!streams_.empty()) all_done_.Wait(&mu_);
     stopping_ = true;
@@ -447,7 +447,7 @@ grpc::ServerBidiReactor<StreamRequest, StreamResponse>* StreamService::Stream(
 
 void StreamService::Register(CertStream* stream) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const uint64_t sequence = ++next_sequence_;
     streams_[stream] = sequence;
     hello_deadlines_.push_back({absl::Now() + options_.hello_timeout, stream, sequence});
@@ -458,7 +458,7 @@ void StreamService::Register(CertStream* stream) {
 
 void StreamService::Unregister(CertStream* stream) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     streams_.erase(stream);
     if (streams_.empty()) all_done_.SignalAll();
   }
@@ -491,19 +491,19 @@ void StreamService::WatchHelloDeadlines() {
 
 void StreamService::BroadcastTrustBundle() {
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const auto& entry : streams_) entry.first->PushTrustBundle(*ca);
 }
 
 void StreamService::BroadcastRevocations() {
   std::shared_ptr<const RevocationSnapshot> rev = registry_->Revocations();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const auto& entry : streams_) entry.first->PushRevocations(*rev);
 }
 
 std::vector<WorkloadInfo> StreamService::Workloads() const {
   std::vector<WorkloadInfo> out;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const auto& entry : streams_) {
     if (entry.first->authenticated()) out.push_back(entry.first->info());
   }
@@ -513,7 +513,7 @@ std::vector<WorkloadInfo> StreamService::Workloads() const {
 }
 
 size_t StreamService::stream_count() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return streams_.size();
 }
 

@@ -32,10 +32,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/tether/ca/v1/ca.grpc.pb.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 #include "control/ca/authenticator.h"
 #include "control/ca/authority.h"
 #include "control/ca/ca_store.h"
@@ -135,16 +135,16 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   std::function<void(int)> stream_observer_;
   std::function<void(absl::string_view)> reject_observer_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar all_done_;
+  mutable Mutex mu_;
+  CondVar all_done_;
   // Every stream not yet done, with its sequence number.
   absl::flat_hash_map<CertStream*, uint64_t> streams_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   // In order of deadline: every stream gets the same timeout.
   std::deque<HelloDeadline> hello_deadlines_ ABSL_GUARDED_BY(mu_);
-  absl::CondVar hello_deadlines_changed_;
+  CondVar hello_deadlines_changed_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Mutex stop_mu_;  // serializes Stop
+  Mutex stop_mu_;  // serializes Stop
   std::thread hello_watchdog_;
   std::unique_ptr<WorkerPool> kubernetes_pool_;  // null without Kubernetes
 };

@@ -14,45 +14,46 @@ WorkerPool::WorkerPool(int threads, size_t max_queued) : max_queued_(max_queued)
 WorkerPool::~WorkerPool() { Stop(); }
 
 bool WorkerPool::TrySubmit(absl::AnyInvocable<void() &&> task) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
+  work_or_stop_.Signal();
   return true;
 }
 
 void WorkerPool::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
+    work_or_stop_.SignalAll();
   }
   for (std::thread& t : threads_) t.join();
 }
 
 size_t WorkerPool::queued() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
 size_t WorkerPool::running() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return running_;
 }
 
 void WorkerPool::Work() {
-  auto has_work = [this]()
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {
-      absl::MutexLock lock(&mu_, absl::Condition(&has_work));
+      MutexLock lock(&mu_);
+      while (queue_.empty() && !stopping_) work_or_stop_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and nothing left to run
       task = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
     }
     std::move(task)();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --running_;
   }
 }

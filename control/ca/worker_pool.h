@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "common/sync/mutex.h"
 
 namespace tether::control {
 
@@ -50,10 +50,11 @@ class WorkerPool {
   void Work();
 
   const size_t max_queued_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar work_or_stop_;  // signalled when a task is queued or Stop begins
   std::vector<std::thread> threads_;
 };
 

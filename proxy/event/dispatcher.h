@@ -141,7 +141,7 @@ class Dispatcher {
   std::atomic<bool> exit_requested_{false};
   int live_events_ = 0;  // FileEvents + Timers alive; must be 0 at destruction
 
-  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks,
+  // std::mutex rather than Mutex: ThreadSanitizer sees pthread locks,
   // not the atomics inside Debian's (uninstrumented) Abseil.
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;   // guarded by mu_

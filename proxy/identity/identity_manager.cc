@@ -53,7 +53,7 @@ absl::Status IdentityManager::Start() {
 
 void IdentityManager::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
     cv_.SignalAll();
@@ -62,18 +62,18 @@ void IdentityManager::Stop() {
 }
 
 void IdentityManager::Wake() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   woken_ = true;
   cv_.SignalAll();
 }
 
 void IdentityManager::SetOnChange(std::function<void(const IdentitySnapshot&)> callback) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   on_change_ = std::move(callback);
 }
 
 IdentityStatus IdentityManager::status() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return status_;
 }
 
@@ -90,7 +90,7 @@ std::string IdentityManager::RootsPem() const {
 
 void IdentityManager::Fail(const std::string& error) {
   ++failures_in_a_row_;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   status_.last_error = error;
   status_.last_error_time = clock_->Now();
 }
@@ -99,7 +99,7 @@ void IdentityManager::Run() {
   while (true) {
     std::deque<Event> events;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       const absl::Time now = clock_->Now();
       absl::Time deadline = absl::InfiniteFuture();
       if (!stream_) deadline = std::min(deadline, reconnect_at_);
@@ -148,7 +148,7 @@ void IdentityManager::Run() {
     }
   }
   Disconnect("");
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   status_.stream_state = "stopped";
 }
 
@@ -163,7 +163,7 @@ void IdentityManager::Connect() {
   } else if (absl::Status st = LoadBootstrap(options_.bootstrap, hello.mutable_hello()); !st.ok()) {
     Fail(std::string(st.message()));
     reconnect_at_ = clock_->Now() + Backoff();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     status_.stream_state = "backoff";
     return;
   }
@@ -177,7 +177,7 @@ void IdentityManager::Connect() {
     while (true) {
       StreamResponse msg;
       bool ok = stream->Read(&msg);
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       events_.push_back(
           Event{ok ? std::optional<StreamResponse>(std::move(msg)) : std::nullopt, gen});
       cv_.SignalAll();
@@ -185,7 +185,7 @@ void IdentityManager::Connect() {
     }
   });
   stream_->Write(hello);  // a failure shows up as the end of the stream
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   status_.stream_state = "connecting";
 }
 
@@ -197,7 +197,7 @@ void IdentityManager::Disconnect(const std::string&) {
   welcomed_ = false;
   pending_request_id_ = 0;
   pending_key_.reset();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++status_.stream_failures;
   status_.stream_state = "backoff";
   status_.connected_since = absl::InfinitePast();
@@ -215,7 +215,7 @@ void IdentityManager::Handle(const StreamResponse& msg) {
       if (!cur || cur->spiffe_id.ToString() != welcomed_identity_ || now >= cur->not_after) {
         renew_at_ = now;
       }
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       status_.stream_state = "connected";
       status_.connected_since = now;
       break;
@@ -236,7 +236,7 @@ void IdentityManager::Handle(const StreamResponse& msg) {
         auto snap = cur->WithTrust(CopyBundle(bundle_), revocations_);
         if (snap.ok()) Publish(*snap);
       }
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       status_.bundle_version = msg.trust_bundle().version();
       break;
     }
@@ -249,7 +249,7 @@ void IdentityManager::Handle(const StreamResponse& msg) {
         auto snap = cur->WithTrust(CopyBundle(bundle_), revocations_);
         if (snap.ok()) Publish(*snap);
       }
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       status_.revocations_version = msg.revocations().version();
       break;
     }
@@ -277,7 +277,7 @@ void IdentityManager::Handle(const StreamResponse& msg) {
         renew = now + (not_after - now) * (0.5 + 0.1 * Random01());
       }
       renew_at_ = renew;
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       ++status_.certificates_received;
       break;
     }
@@ -323,7 +323,7 @@ void IdentityManager::Publish(std::shared_ptr<const IdentitySnapshot> snap) {
   current_.store(snap);
   std::function<void(const IdentitySnapshot&)> cb;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cb = on_change_;
   }
   if (cb) cb(*snap);

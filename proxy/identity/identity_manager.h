@@ -29,9 +29,9 @@
 #include <thread>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 #include "proxy/identity/bootstrap.h"
 #include "proxy/identity/ca_connector.h"
 #include "proxy/tls/identity_snapshot.h"
@@ -121,8 +121,8 @@ class IdentityManager {
   // The server refused our certificate: use the bootstrap credential next.
   bool force_bootstrap_ = false;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar cv_;
+  mutable Mutex mu_;
+  CondVar cv_;
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;

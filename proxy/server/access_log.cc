@@ -16,7 +16,7 @@ AccessLog::~AccessLog() {
 }
 
 void AccessLog::Write(const std::string& line) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   fwrite(line.data(), 1, line.size(), out_);
   fputc('\n', out_);
   fflush(out_);

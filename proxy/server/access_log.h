@@ -13,7 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/sync/mutex.h"
 
 namespace tether::proxy {
 
@@ -27,7 +27,7 @@ class AccessLog {
 
  private:
   AccessLog(FILE* out, bool owned) : out_(out), owned_(owned) {}
-  absl::Mutex mu_;
+  Mutex mu_;
   FILE* const out_;
   const bool owned_;
 };

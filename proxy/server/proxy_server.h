@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "common/policy/policy.h"
+#include "common/sync/notification.h"
 #include "proxy/identity/ca_connector.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/access_log.h"
@@ -62,7 +62,7 @@ class ProxyServer {
   std::unique_ptr<http::AdminServer> admin_;
   int admin_port_ = 0;
   std::atomic<bool> draining_{false};
-  absl::Notification quit_;
+  Notification quit_;
   bool stopped_ = false;
 };
 

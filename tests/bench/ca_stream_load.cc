@@ -48,7 +48,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
@@ -58,6 +57,7 @@
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
 #include "common/pki/spiffe_id.h"
+#include "common/sync/mutex.h"
 
 ABSL_FLAG(std::string, control, "127.0.0.1:15012", "tether-control's certificate stream address");
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address (join tokens)");
@@ -113,49 +113,53 @@ void RaiseFileLimit() {
 class Tally {
  public:
   void Established(absl::Duration latency) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     latencies_.push_back(latency);
     --pending_;
     last_ = absl::Now();
+    changed_.SignalAll();
   }
   void Failed(const grpc::Status& st) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::string key = absl::StrCat(StatusName(st.error_code()), ": ", st.error_message());
     ++failures_[key.substr(0, 160)];
     --pending_;
+    changed_.SignalAll();
     last_ = absl::Now();
+    changed_.SignalAll();
   }
   void Closed() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++closed_;
+    changed_.SignalAll();
   }
   void Started() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++pending_;
   }
   // WaitPendingBelow blocks until fewer than `n` streams are being established.
   void WaitPendingBelow(int n) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto below = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ < n; };
-    mu_.Await(absl::Condition(&below));
+    while (!below()) changed_.Wait(&mu_);
   }
   // WaitClosed blocks until `n` streams are done, or the deadline passes.
   bool WaitClosed(int n, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ >= n; };
-    return mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+    return changed_.WaitFor(&mu_, done, deadline - absl::Now());
   }
 
   std::vector<absl::Duration> latencies() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return latencies_;
   }
   std::map<std::string, int> failures() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return failures_;
   }
   absl::Time last() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_;
   }
 
@@ -182,7 +186,8 @@ class Tally {
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  mutable CondVar changed_;  // signalled whenever a count changes
   std::vector<absl::Duration> latencies_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,11 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
+#include "common/sync/mutex.h"
 #include "common/testing/fake_clock.h"
 #include "control/ca/authenticator.h"
 #include "control/control_plane.h"
@@ -41,9 +41,10 @@ std::string MakeTempDir() {
 class BlockingAuthenticator final : public control::Authenticator {
  public:
   absl::StatusOr<pki::SpiffeId> Authenticate(absl::string_view token) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++entered_;
-    mu_.Await(absl::Condition(&released_));
+    changed_.SignalAll();
+    while (!released_) changed_.Wait(&mu_);
     std::vector<std::string> parts = absl::StrSplit(token, '/');
     if (parts.size() != 2) return absl::UnauthenticatedError("token rejected by the fake");
     return pki::SpiffeId::Make("mesh.test", parts[0], parts[1]);
@@ -51,21 +52,23 @@ class BlockingAuthenticator final : public control::Authenticator {
 
   // WaitForEntered blocks until `n` calls have started (false after 30 s).
   bool WaitForEntered(int n) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return entered_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(30));
+    return changed_.WaitFor(&mu_, reached, absl::Seconds(30));
   }
   int entered() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return entered_;
   }
   void Release() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     released_ = true;
+    changed_.SignalAll();
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar changed_;
   int entered_ ABSL_GUARDED_BY(mu_) = 0;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
 };

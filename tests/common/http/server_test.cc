@@ -18,10 +18,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
+#include "common/sync/notification.h"
 
 namespace tether::http {
 namespace {
@@ -386,7 +386,7 @@ TEST_F(AdminServerTest, OverTheConnectionCapIs503) {
 }
 
 TEST_F(AdminServerTest, Http2PrefaceIsHandedOff) {
-  absl::Notification handed_off;
+  Notification handed_off;
   std::atomic<int> handed_fd{-1};
   server_ = std::make_unique<AdminServer>(QuietOptions());
   server_->Handle("GET", "/hello", [](const HttpRequest&) { return HttpResponse::Text("hi\n"); });
@@ -509,10 +509,10 @@ TEST(IsLoopbackPeer, OnlyLoopbackAddresses) {
 // A dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1, and serves it.
 TEST(AdminServer, DualStackListenerServesMappedLoopback) {
   std::vector<std::string> log;
-  absl::Mutex mu;
+  Mutex mu;
   AdminServerOptions options;
   options.log = [&](absl::string_view line) {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     log.emplace_back(line);
   };
   AdminServer server(options);
@@ -528,7 +528,7 @@ TEST(AdminServer, DualStackListenerServesMappedLoopback) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   server.Stop();
-  absl::MutexLock lock(&mu);
+  MutexLock lock(&mu);
   EXPECT_TRUE(log.empty());
 }
 

@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
+#include "common/sync/notification.h"
 
 namespace tether::control {
 namespace {
@@ -18,24 +18,27 @@ namespace {
 class Gate {
  public:
   void Pass() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++waiting_;
-    mu_.Await(absl::Condition(&open_));
+    changed_.SignalAll();
+    while (!open_) changed_.Wait(&mu_);
     --waiting_;
   }
   void Open() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     open_ = true;
+    changed_.SignalAll();
   }
   // WaitForWaiting blocks until `n` tasks wait at the gate (false after 30 s).
   bool WaitForWaiting(int n) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waiting_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(30));
+    return changed_.WaitFor(&mu_, reached, absl::Seconds(30));
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar changed_;
   bool open_ ABSL_GUARDED_BY(mu_) = false;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -98,7 +101,7 @@ TEST(WorkerPool, StopRunsWhatIsQueuedThenRefuses) {
 
 TEST(WorkerPool, TasksMayOwnMoveOnlyState) {
   WorkerPool pool(/*threads=*/2, /*max_queued=*/4);
-  absl::Notification ran;
+  Notification ran;
   auto value = std::make_unique<int>(42);
   ASSERT_TRUE(pool.TrySubmit([v = std::move(value), &ran] {
     EXPECT_EQ(*v, 42);

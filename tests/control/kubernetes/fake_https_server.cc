@@ -106,24 +106,24 @@ FakeHttpsServer::~FakeHttpsServer() {
 }
 
 std::vector<RecordedRequest> FakeHttpsServer::requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return requests_;
 }
 
 std::vector<std::string> FakeHttpsServer::errors() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return errors_;
 }
 
 void FakeHttpsServer::WaitForErrors(size_t n) const {
-  absl::MutexLock lock(&mu_);
-  auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return errors_.size() >= n; };
-  mu_.Await(absl::Condition(&enough));
+  MutexLock lock(&mu_);
+  while (errors_.size() < n) errors_changed_.Wait(&mu_);
 }
 
 void FakeHttpsServer::AddError(std::string error) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   errors_.push_back(std::move(error));
+  errors_changed_.SignalAll();
 }
 
 void FakeHttpsServer::Serve() {
@@ -215,7 +215,7 @@ void FakeHttpsServer::Handle(int fd) {
   }
   req.body = data.substr(head_end + 4, content_length);
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     requests_.push_back(req);
   }
   std::string response = responder_(req);

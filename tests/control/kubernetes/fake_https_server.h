@@ -27,7 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "common/sync/mutex.h"
 #include "tests/control/kubernetes/test_pki.h"
 
 namespace tether::testing {
@@ -75,7 +75,8 @@ class FakeHttpsServer {
   int wake_pipe_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<int> connections_{0};
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  mutable CondVar errors_changed_;
   std::vector<RecordedRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

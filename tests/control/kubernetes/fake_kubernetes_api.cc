@@ -34,7 +34,7 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 }
 
 std::string FakeKubernetesApi::Answer(const RecordedRequest& req) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (req.method != "POST" || req.target != "/apis/authentication.k8s.io/v1/tokenreviews") {
     problems_.push_back(absl::StrCat("unexpected ", req.method, " ", req.target));
     return HttpResponse(404, StatusBody(404, "NotFound", "the server could not find it"));

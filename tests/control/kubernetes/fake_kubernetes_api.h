@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/sync/mutex.h"
 #include "tests/control/kubernetes/fake_https_server.h"
 
 namespace tether::testing {
@@ -37,31 +37,31 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 class FakeKubernetesApi {
  public:
   void SetCallerToken(const std::string& bearer) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     caller_token_ = bearer;
   }
   void AddToken(const std::string& token, nlohmann::json status) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     tokens_[token] = std::move(status);
   }
   void SetAudience(const std::string& audience) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     audience_ = audience;
   }
   void SetRawAnswer(std::string raw) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     raw_answer_ = std::move(raw);
   }
   void SetForbidden() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     forbidden_ = true;
   }
   std::vector<std::string> problems() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return problems_;
   }
   std::vector<std::string> reviewed_tokens() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return reviewed_tokens_;
   }
 
@@ -70,7 +70,7 @@ class FakeKubernetesApi {
   std::string Answer(const RecordedRequest& req);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::string caller_token_ ABSL_GUARDED_BY(mu_);
   std::string audience_ ABSL_GUARDED_BY(mu_) = "tether";
   std::vector<std::string> reviewed_tokens_ ABSL_GUARDED_BY(mu_);

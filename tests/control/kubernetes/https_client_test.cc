@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "common/sync/notification.h"
 #include "tests/control/kubernetes/fake_https_server.h"
 #include "tests/control/kubernetes/test_pki.h"
 
@@ -170,7 +170,7 @@ TEST_F(HttpsClientTest, TimesOutInTheHandshake) {
 }
 
 TEST_F(HttpsClientTest, TimesOutWaitingForTheResponse) {
-  absl::Notification client_done;
+  Notification client_done;
   FakeHttpsServer server(cert_, [&client_done](const RecordedRequest&) {
     client_done.WaitForNotification();  // answer only after the client gave up
     return HttpResponse(200, "too late");

@@ -11,8 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/files.h"
+#include "common/sync/notification.h"
 #include "tests/control/kubernetes/fake_https_server.h"
 #include "tests/control/kubernetes/fake_kubernetes_api.h"
 #include "tests/control/kubernetes/test_pki.h"
@@ -381,7 +381,7 @@ TEST_F(TokenReviewTest, BadTokensAreRejectedWithoutAConnection) {
 }
 
 TEST_F(TokenReviewTest, TimesOut) {
-  absl::Notification client_done;
+  Notification client_done;
   FakeHttpsServer server(cert_, [&client_done](const RecordedRequest&) {
     client_done.WaitForNotification();
     return std::string();

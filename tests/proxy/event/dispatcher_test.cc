@@ -12,14 +12,13 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sync/notification.h"
 #include "tests/proxy/testing/dispatcher_thread.h"
-#include "tests/proxy/testing/notification.h"
 
 namespace tether::proxy {
 namespace {
 
 using testing::DispatcherThread;
-using testing::Notification;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 

@@ -19,10 +19,10 @@
 #include <sys/socket.h>
 
 #include "absl/time/time.h"
+#include "common/sync/notification.h"
 #include "proxy/net/plain_transport.h"
 #include "proxy/net/socket.h"
 #include "tests/proxy/testing/dispatcher_thread.h"
-#include "tests/proxy/testing/notification.h"
 #include "tests/proxy/testing/test_sockets.h"
 
 namespace tether::proxy {
@@ -349,7 +349,7 @@ TEST_F(RelayTest, OwnerMayDestroyTheRelayInsideOnClose) {
   absl::StatusOr<UniqueFd> upstream = ConnectNonBlocking(back_.address(), &connecting);
   ASSERT_TRUE(upstream.ok());
   server_ = back_.Accept();
-  testing::Notification destroyed;
+  Notification destroyed;
   loop_.RunSync([&] {
     relay_ = std::make_unique<Relay>(
         loop_.dispatcher(), std::make_unique<PlainTransport>(std::move(accepted)),

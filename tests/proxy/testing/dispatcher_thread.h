@@ -12,8 +12,8 @@
 #include <memory>
 #include <thread>
 
+#include "common/sync/notification.h"
 #include "proxy/event/dispatcher.h"
-#include "tests/proxy/testing/notification.h"
 
 namespace tether::proxy::testing {
 
