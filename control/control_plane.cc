@@ -59,7 +59,7 @@ absl::Status ControlPlane::Init() {
   auto registry = CertificateRegistry::Open(options_.state_dir, clock_);
   if (!registry.ok()) return registry.status();
   registry_ = std::move(*registry);
-  auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.json", clock_);
+  auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.jsonl", clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
   auto audit = AuditLog::Open(

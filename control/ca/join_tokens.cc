@@ -1,5 +1,9 @@
 #include "control/ca/join_tokens.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -7,7 +11,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
 
 namespace tether::control {
 namespace {
@@ -24,29 +27,67 @@ std::string HashToken(absl::string_view token) {
 }
 
 absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path, const Clock* clock) {
-  std::unique_ptr<JoinTokens> tokens(new JoinTokens(path, clock));
-  absl::StatusOr<std::string> data = ReadFile(path);
-  if (absl::IsNotFound(data.status())) return tokens;
-  if (!data.ok()) return data.status();
-  nlohmann::json doc = nlohmann::json::parse(*data, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("tokens") ||
-      !doc["tokens"].is_array()) {
-    return absl::DataLossError(absl::StrCat(path, ": not a join-token file"));
-  }
+  std::unique_ptr<JoinTokens> tokens(new JoinTokens(clock));
   MutexLock lock(&tokens->mu_);
-  for (const auto& t : doc["tokens"]) {
-    if (!t.is_object() || !t.contains("sha256") || !t["sha256"].is_string() ||
-        !t.contains("spiffe_id") || !t["spiffe_id"].is_string() || !t.contains("expires") ||
-        !t["expires"].is_number_integer()) {
-      return absl::DataLossError(absl::StrCat(path, ": malformed token entry"));
-    }
-    Entry e;
-    e.spiffe_id = t["spiffe_id"].get<std::string>();
-    e.expires = absl::FromUnixSeconds(t["expires"].get<int64_t>());
-    e.used = t.contains("used") && t["used"].is_boolean() && t["used"].get<bool>();
-    tokens->by_hash_[t["sha256"].get<std::string>()] = std::move(e);
-  }
+  auto journal = Journal::Open(std::move(path), [&](const nlohmann::json& record) {
+    tokens->mu_.AssertHeld();
+    return tokens->ApplyRecord(record);
+  });
+  if (!journal.ok()) return journal.status();
+  tokens->journal_ = *std::move(journal);
+  if (absl::Status st = tokens->CompactLocked(); !st.ok()) return st;
   return tokens;
+}
+
+// Journal records: {"mint": SHA256, "spiffe_id": ID, "expires": UNIX_SECONDS}
+// and {"use": SHA256}.
+absl::Status JoinTokens::ApplyRecord(const nlohmann::json& record) {
+  if (auto mint = record.find("mint"); mint != record.end()) {
+    auto id = record.find("spiffe_id");
+    auto expires = record.find("expires");
+    if (!mint->is_string() || id == record.end() || !id->is_string() || expires == record.end() ||
+        !expires->is_number_integer()) {
+      return absl::InvalidArgumentError("malformed mint record");
+    }
+    by_hash_[mint->get<std::string>()] =
+        Entry{id->get<std::string>(), absl::FromUnixSeconds(expires->get<int64_t>()), false};
+    return absl::OkStatus();
+  }
+  if (auto use = record.find("use"); use != record.end() && use->is_string()) {
+    // A use of a token already compacted away (expired) changes nothing.
+    if (auto it = by_hash_.find(use->get<std::string>()); it != by_hash_.end()) {
+      it->second.used = true;
+    }
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("neither a mint nor a use record");
+}
+
+absl::Status JoinTokens::CompactLocked() {
+  const absl::Time now = clock_->Now();
+  std::vector<nlohmann::json> live;
+  live.reserve(by_hash_.size());
+  for (auto it = by_hash_.begin(); it != by_hash_.end();) {
+    if (it->second.expires <= now) {
+      by_hash_.erase(it++);
+      continue;
+    }
+    live.push_back({{"mint", it->first},
+                    {"spiffe_id", it->second.spiffe_id},
+                    {"expires", absl::ToUnixSeconds(it->second.expires)}});
+    if (it->second.used) live.push_back({{"use", it->first}});
+    ++it;
+  }
+  if (absl::Status st = journal_->Rewrite(live); !st.ok()) return st;
+  compact_at_ = std::max<size_t>(1024, 2 * live.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> JoinTokens::AppendLocked(const nlohmann::json& record) {
+  if (journal_->records() >= compact_at_) {
+    if (absl::Status st = CompactLocked(); !st.ok()) return st;
+  }
+  return journal_->Append(record);
 }
 
 absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, absl::Duration ttl) {
@@ -60,13 +101,20 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, a
   Minted minted;
   minted.token = absl::StrCat(kPrefix, absl::WebSafeBase64Escape(absl::string_view(
                                            reinterpret_cast<const char*>(random), sizeof(random))));
-  MutexLock lock(&mu_);
-  absl::Time now = clock_->Now();
-  minted.expires = now + ttl;
-  PruneLocked(now);
-  by_hash_[HashToken(minted.token)] = Entry{id.ToString(), minted.expires, false};
-  if (absl::Status st = SaveLocked(); !st.ok()) {
-    by_hash_.erase(HashToken(minted.token));
+  const std::string hash = HashToken(minted.token);
+  absl::StatusOr<uint64_t> sequence;
+  {
+    MutexLock lock(&mu_);
+    minted.expires = clock_->Now() + ttl;
+    sequence = AppendLocked({{"mint", hash},
+                             {"spiffe_id", id.ToString()},
+                             {"expires", absl::ToUnixSeconds(minted.expires)}});
+    if (!sequence.ok()) return sequence.status();
+    by_hash_[hash] = Entry{id.ToString(), minted.expires, false};
+  }
+  if (absl::Status st = journal_->Sync(*sequence); !st.ok()) {
+    MutexLock lock(&mu_);
+    by_hash_.erase(hash);  // never handed out, so never usable
     return st;
   }
   return minted;
@@ -76,47 +124,39 @@ absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token) {
   if (!absl::StartsWith(token, kPrefix) || token.size() > 128) {
     return absl::UnauthenticatedError("unknown join token (not a Tether join token)");
   }
-  MutexLock lock(&mu_);
-  absl::Time now = clock_->Now();
-  auto it = by_hash_.find(HashToken(token));
-  if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown join token");
-  Entry& e = it->second;
-  if (e.used) return absl::UnauthenticatedError("join token was already used");
-  if (now >= e.expires) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("join token expired at ", absl::FormatTime(e.expires, absl::UTCTimeZone())));
+  const std::string hash = HashToken(token);
+  absl::StatusOr<pki::SpiffeId> id;
+  absl::StatusOr<uint64_t> sequence;
+  {
+    MutexLock lock(&mu_);
+    auto it = by_hash_.find(hash);
+    if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown join token");
+    Entry& e = it->second;
+    if (e.used) return absl::UnauthenticatedError("join token was already used");
+    if (clock_->Now() >= e.expires) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("join token expired at ", absl::FormatTime(e.expires, absl::UTCTimeZone())));
+    }
+    id = pki::SpiffeId::Parse(e.spiffe_id);
+    if (!id.ok()) return absl::InternalError("stored join token has an invalid identity");
+    // Marked used before the record is durable: a second Redeem racing this
+    // one is refused either way.
+    sequence = AppendLocked({{"use", hash}});
+    if (!sequence.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot record join token use: ", sequence.status().message()));
+    }
+    e.used = true;
   }
-  absl::StatusOr<pki::SpiffeId> id = pki::SpiffeId::Parse(e.spiffe_id);
-  if (!id.ok()) return absl::InternalError("stored join token has an invalid identity");
-  e.used = true;
-  if (absl::Status st = SaveLocked(); !st.ok()) {
-    // Not recorded as used: refuse rather than risk a second redemption.
-    e.used = false;
+  if (absl::Status st = journal_->Sync(*sequence); !st.ok()) {
+    // Not known to be recorded, so this use does not count: refuse it and
+    // leave the token usable, rather than risk a second redemption after a
+    // restart.
+    MutexLock lock(&mu_);
+    if (auto it = by_hash_.find(hash); it != by_hash_.end()) it->second.used = false;
     return absl::UnavailableError(absl::StrCat("cannot record join token use: ", st.message()));
   }
   return id;
-}
-
-void JoinTokens::PruneLocked(absl::Time now) {
-  for (auto it = by_hash_.begin(); it != by_hash_.end();) {
-    if (it->second.expires <= now) {
-      by_hash_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-}
-
-absl::Status JoinTokens::SaveLocked() {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& [hash, e] : by_hash_) {
-    list.push_back({{"sha256", hash},
-                    {"spiffe_id", e.spiffe_id},
-                    {"expires", absl::ToUnixSeconds(e.expires)},
-                    {"used", e.used}});
-  }
-  nlohmann::json doc = {{"tokens", list}};
-  return WriteFileAtomic(path_, doc.dump(2) + "\n", 0600);
 }
 
 }  // namespace tether::control

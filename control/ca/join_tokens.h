@@ -1,19 +1,25 @@
 // JoinTokens: single-use bootstrap credentials for workloads outside
 // Kubernetes, minted by `tetherctl token create`.
 //
-//   JoinTokens tokens(state_dir + "/join-tokens.json", clock);
+//   auto tokens = JoinTokens::Load(state_dir + "/join-tokens.jsonl", clock);
 //   TETHER_ASSIGN_OR_RETURN(auto minted, tokens.Create(id, absl::Minutes(10)));
 //   // hand minted.token to the workload; later, on its stream:
 //   absl::StatusOr<pki::SpiffeId> who = tokens.Redeem(token_from_hello);
 //
 // Tokens are 32 random bytes ("tjt_" + base64url). Only their SHA-256 is
-// kept, with the identity and expiry, in a JSON file written atomically, so
-// a restart loses nothing and a stolen state file yields no usable token.
-// Thread-safe.
+// kept, with the identity and expiry, so a stolen state file yields no usable
+// token. Every mint and use is appended to a journal (JSON lines) and synced
+// before it takes effect, so a restart loses nothing; concurrent callers share
+// one sync, and the journal is compacted (expired tokens dropped) once it holds
+// twice as many records as after the last compaction. Thread-safe; Create and
+// Redeem block for a disk sync, so call them off latency-sensitive threads.
 #ifndef TETHER_CONTROL_CA_JOIN_TOKENS_H_
 #define TETHER_CONTROL_CA_JOIN_TOKENS_H_
 
+#include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -21,6 +27,7 @@
 #include "common/clock.h"
 #include "common/pki/spiffe_id.h"
 #include "common/sync/mutex.h"
+#include "control/ca/journal.h"
 
 namespace tether::control {
 
@@ -34,8 +41,9 @@ class JoinTokens {
     absl::Time expires;
   };
 
-  // Load reads `path` if it exists (an empty set otherwise). A corrupt file
-  // is an error naming the path, never silently dropped.
+  // Load replays the journal at `path` if it exists (an empty set otherwise)
+  // and compacts it. A corrupt record is an error naming the path and line,
+  // never silently dropped; a last line cut short by a crash is dropped.
   static absl::StatusOr<std::unique_ptr<JoinTokens>> Load(std::string path, const Clock* clock);
 
   // Create mints a token for `id` valid for `ttl` (0: the default; more than
@@ -45,7 +53,8 @@ class JoinTokens {
   // Redeem consumes `token` and returns its identity. Unauthenticated with
   // "unknown join token", "join token was already used" or "join token
   // expired at ...". A used token stays recorded until it would have expired,
-  // so a replay is told apart from a typo.
+  // so a replay is told apart from a typo. Unavailable if the use cannot be
+  // recorded (the token then stays unused).
   absl::StatusOr<pki::SpiffeId> Redeem(absl::string_view token);
 
  private:
@@ -54,13 +63,18 @@ class JoinTokens {
     absl::Time expires;
     bool used = false;
   };
-  JoinTokens(std::string path, const Clock* clock) : path_(std::move(path)), clock_(clock) {}
-  absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  explicit JoinTokens(const Clock* clock) : clock_(clock) {}
+  absl::Status ApplyRecord(const nlohmann::json& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CompactLocked drops expired tokens and rewrites the journal with the rest.
+  absl::Status CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // AppendLocked compacts when due, then appends `record`.
+  absl::StatusOr<uint64_t> AppendLocked(const nlohmann::json& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::string path_;
   const Clock* const clock_;
   Mutex mu_;
+  std::unique_ptr<Journal> journal_;            // set by Load; thread-safe itself
+  size_t compact_at_ ABSL_GUARDED_BY(mu_) = 0;  // journal records that trigger a compaction
   absl::flat_hash_map<std::string, Entry> by_hash_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -221,8 +221,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     const auto& hello = request_.hello();
     switch (hello.credential_case()) {
       case tether::ca::v1::Hello::kJoinToken:
-        CompleteHello("join_token", service_->tokens_->Redeem(hello.join_token()), hello);
-        return true;
+        return !AuthenticateOnWorker(
+            service_->join_token_pool_.get(), "join_token", hello,
+            [this](const auto& h) { return service_->tokens_->Redeem(h.join_token()); });
       case tether::ca::v1::Hello::kKubernetesToken:
         if (service_->kubernetes_ == nullptr) {
           CompleteHello("kubernetes",
@@ -232,26 +233,32 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
                         hello);
           return true;
         }
-        return !AuthenticateOnWorker(hello);
+        return !AuthenticateOnWorker(
+            service_->kubernetes_pool_.get(), "kubernetes", hello, [this](const auto& h) {
+              return service_->kubernetes_->Authenticate(h.kubernetes_token());
+            });
       default:
         CompleteHello("certificate", AuthenticateByCertificate(), hello);
         return true;
     }
   }
 
-  // AuthenticateOnWorker queues the TokenReview of `hello`'s token on the
-  // service's pool; the worker completes the Hello and reads on. Returns
-  // false, having refused the stream as busy, when the queue is full.
-  bool AuthenticateOnWorker(const tether::ca::v1::Hello& hello) {
+  // AuthenticateOnWorker queues `authenticate(hello)` (a TokenReview call,
+  // or a join-token redemption that waits for a disk sync) on the service's
+  // `pool`, off gRPC's callback threads; the worker completes
+  // the Hello and reads on. Returns false, having refused the stream as
+  // busy, when the queue is full.
+  template <typename Authenticate>
+  bool AuthenticateOnWorker(WorkerPool* pool, const char* method,
+                            const tether::ca::v1::Hello& hello, Authenticate authenticate) {
     Ref();  // not done: this runs in a reaction
-    bool queued = service_->kubernetes_pool_->TrySubmit([this, hello]() {
-      CompleteHello("kubernetes", service_->kubernetes_->Authenticate(hello.kubernetes_token()),
-                    hello);
+    bool queued = pool->TrySubmit([this, method, hello, authenticate]() {
+      CompleteHello(method, authenticate(hello), hello);
       ReadNext();
       Unref();
     });
     if (!queued) {
-      Reject("kubernetes", absl::UnavailableError("control plane busy, retry"));
+      Reject(method, absl::UnavailableError("control plane busy, retry"));
       Unref();  // the task's reference, unused
     }
     return queued;
@@ -416,7 +423,9 @@ StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
       kubernetes_(kubernetes),
       audit_(audit),
       clock_(clock),
-      options_(options) {
+      options_(options),
+      join_token_pool_(
+          std::make_unique<WorkerPool>(options_.join_token_workers, options_.join_token_queue)) {
   if (kubernetes_ != nullptr) {
     kubernetes_pool_ =
         std::make_unique<WorkerPool>(options_.kubernetes_workers, options_.kubernetes_queue);
@@ -437,6 +446,7 @@ void StreamService::Stop() {
   }
   hello_watchdog_.join();
   // A worker may still be letting go of a stream that is done.
+  join_token_pool_->Stop();
   if (kubernetes_pool_) kubernetes_pool_->Stop();
 }
 

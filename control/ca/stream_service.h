@@ -54,6 +54,11 @@ struct StreamServiceOptions {
   // UNAVAILABLE. Used only with a Kubernetes authenticator.
   int kubernetes_workers = 4;
   size_t kubernetes_queue = 128;
+  // The same for join-token redemptions, which wait for a disk sync (shared
+  // by the redemptions in flight, so more workers mean fewer syncs). A pool
+  // of their own: a slow Kubernetes API does not hold up joining VMs.
+  int join_token_workers = 4;
+  size_t join_token_queue = 4096;
 };
 
 struct WorkloadInfo {
@@ -146,6 +151,7 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Mutex stop_mu_;  // serializes Stop
   std::thread hello_watchdog_;
+  const std::unique_ptr<WorkerPool> join_token_pool_;
   std::unique_ptr<WorkerPool> kubernetes_pool_;  // null without Kubernetes
 };
 

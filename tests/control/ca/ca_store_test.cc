@@ -1,8 +1,7 @@
 #include "control/ca/ca_store.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -30,10 +29,11 @@ Cacerts WriteCacerts(absl::Time now) {
   pki::Authority inter = tu::IntermediateAuthority(root, "Corp issuing CA", now);
   out.root_pem = pki::CertToPem(root.cert.get());
   EXPECT_TRUE(WriteFileAtomic(out.dir + "/ca-cert.pem", pki::CertToPem(inter.cert.get())).ok());
-  EXPECT_TRUE(WriteFileAtomic(out.dir + "/ca-key.pem", pki::PrivateKeyToPem(inter.key.get()), 0600).ok());
-  EXPECT_TRUE(WriteFileAtomic(out.dir + "/cert-chain.pem",
-                              pki::CertToPem(inter.cert.get()) + out.root_pem)
-                  .ok());
+  EXPECT_TRUE(
+      WriteFileAtomic(out.dir + "/ca-key.pem", pki::PrivateKeyToPem(inter.key.get()), 0600).ok());
+  EXPECT_TRUE(
+      WriteFileAtomic(out.dir + "/cert-chain.pem", pki::CertToPem(inter.cert.get()) + out.root_pem)
+          .ok());
   EXPECT_TRUE(WriteFileAtomic(out.dir + "/root-cert.pem", out.root_pem).ok());
   return out;
 }

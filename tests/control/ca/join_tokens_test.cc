@@ -1,11 +1,17 @@
 #include "control/ca/join_tokens.h"
 
+#include <atomic>
+#include <iterator>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/testing/fake_clock.h"
 
@@ -15,7 +21,7 @@ namespace {
 std::string TempPath() {
   std::string tmpl = absl::StrCat(getenv("TEST_TMPDIR"), "/tokens-XXXXXX");
   EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-  return tmpl + "/join-tokens.json";
+  return tmpl + "/join-tokens.jsonl";
 }
 
 pki::SpiffeId Cart() { return *pki::SpiffeId::Parse("spiffe://mesh.test/ns/shop/sa/cart"); }
@@ -82,15 +88,100 @@ TEST(JoinTokens, SurviveRestartStoredOnlyAsHashes) {
   EXPECT_TRUE(absl::StrContains((*again)->Redeem(token).status().message(), "already used"));
 }
 
-TEST(JoinTokens, CorruptFileIsAnErrorNotAnEmptySet) {
+TEST(JoinTokens, CorruptJournalIsAnErrorNotAnEmptySet) {
   FakeClock clock;
   std::string path = TempPath();
-  ASSERT_TRUE(WriteFileAtomic(path, "{not json").ok());
+  ASSERT_TRUE(WriteFileAtomic(path, "{not json\n").ok());
   auto tokens = JoinTokens::Load(path, &clock);
   EXPECT_EQ(tokens.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(absl::StrContains(tokens.status().message(), path));
-  ASSERT_TRUE(WriteFileAtomic(path, R"({"tokens":[{"sha256":1}]})").ok());
-  EXPECT_EQ(JoinTokens::Load(path, &clock).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(tokens.status().message(), path + ":1")) << tokens.status();
+  ASSERT_TRUE(WriteFileAtomic(path, "{\"use\":\"ab\"}\n{\"mint\":1}\n").ok());
+  tokens = JoinTokens::Load(path, &clock);
+  EXPECT_EQ(tokens.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(tokens.status().message(), ":2: malformed mint record"))
+      << tokens.status();
+}
+
+TEST(JoinTokens, LineCutShortByACrashIsDropped) {
+  FakeClock clock;
+  std::string path = TempPath();
+  std::string token;
+  {
+    auto tokens = JoinTokens::Load(path, &clock);
+    token = (*tokens)->Create(Cart(), absl::ZeroDuration())->token;
+  }
+  std::string file = *ReadFile(path);
+  ASSERT_TRUE(WriteFileAtomic(path, file + "{\"use\":\"" + HashToken(token).substr(0, 9)).ok());
+  auto tokens = JoinTokens::Load(path, &clock);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ(*ReadFile(path), file);  // compacted: the torn line is gone
+  EXPECT_TRUE((*tokens)->Redeem(token).ok());
+}
+
+TEST(JoinTokens, CompactionDropsExpiredTokensAndKeepsUses) {
+  FakeClock clock;
+  std::string path = TempPath();
+  auto tokens = JoinTokens::Load(path, &clock);
+  std::string used = (*tokens)->Create(Cart(), absl::Hours(1))->token;
+  std::string unused = (*tokens)->Create(Cart(), absl::Hours(1))->token;
+  ASSERT_TRUE((*tokens)->Redeem(used).ok());
+  std::vector<std::string> short_lived;
+  for (int i = 0; i < 600; ++i) {
+    short_lived.push_back((*tokens)->Create(Cart(), absl::Minutes(1))->token);
+  }
+  clock.Advance(absl::Minutes(2));
+  // Records grow past the compaction threshold: the expired ones go.
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE((*tokens)->Create(Cart(), absl::Hours(1)).ok());
+  auto lines = absl::StrSplit(*ReadFile(path), '\n', absl::SkipEmpty());
+  const size_t count = std::distance(lines.begin(), lines.end());
+  EXPECT_LT(count, 600u);
+  EXPECT_GE(count, 3u);
+  auto reloaded = JoinTokens::Load(path, &clock);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_TRUE(absl::StrContains((*reloaded)->Redeem(used).status().message(), "already used"));
+  EXPECT_TRUE(absl::StrContains((*reloaded)->Redeem(short_lived[0]).status().message(), "unknown"));
+  EXPECT_TRUE((*reloaded)->Redeem(unused).ok());
+}
+
+TEST(JoinTokens, ConcurrentRedeemsOfOneTokenSucceedOnce) {
+  FakeClock clock;
+  auto tokens = JoinTokens::Load(TempPath(), &clock);
+  std::string token = (*tokens)->Create(Cart(), absl::ZeroDuration())->token;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      if ((*tokens)->Redeem(token).ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+}
+
+TEST(JoinTokens, ManyConcurrentRedeemsAllSucceedAndPersist) {
+  FakeClock clock;
+  std::string path = TempPath();
+  auto tokens = JoinTokens::Load(path, &clock);
+  constexpr int kThreads = 8, kEach = 40;
+  std::vector<std::string> minted;
+  for (int i = 0; i < kThreads * kEach; ++i) {
+    minted.push_back((*tokens)->Create(Cart(), absl::ZeroDuration())->token);
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        if ((*tokens)->Redeem(minted[t * kEach + i]).ok()) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  auto reloaded = JoinTokens::Load(path, &clock);
+  for (const std::string& token : minted) {
+    EXPECT_TRUE(absl::StrContains((*reloaded)->Redeem(token).status().message(), "already used"));
+  }
 }
 
 }  // namespace
