@@ -69,6 +69,7 @@ int Apply(admin::AdminService::Stub& stub) {
   grpc::Status st = stub.ApplyPolicies(Context().get(), req, &resp);
   if (!st.ok()) return Fail(st);
   for (const std::string& line : resp.results()) std::cout << line << "\n";
+  std::cout << "(version " << resp.version() << ", pushed to every connected proxy)\n";
   return 0;
 }
 
