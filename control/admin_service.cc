@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/pki/certs.h"
 #include "common/pki/spiffe_id.h"
+#include "common/policy/policy_proto.h"
 
 namespace tether::control {
 namespace {
@@ -112,6 +113,69 @@ grpc::Status AdminService::GetTrustBundle(grpc::ServerContext*,
   resp->set_trust_domain(ca->trust_domain);
   resp->set_roots_pem(ca->bundle.ToPem());
   resp->set_version(ca->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ApplyPolicies(grpc::ServerContext*,
+                                         const tether::admin::v1::ApplyPoliciesRequest* req,
+                                         tether::admin::v1::ApplyPoliciesResponse* resp) {
+  absl::StatusOr<std::vector<std::string>> results =
+      policies_->Apply(req->yaml(), req->origin().empty() ? "request" : req->origin());
+  if (!results.ok()) return ToGrpc(results.status());
+  for (std::string& line : *results) resp->add_results(std::move(line));
+  resp->set_version(policies_->Current()->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListPolicies(grpc::ServerContext*,
+                                        const tether::admin::v1::ListPoliciesRequest*,
+                                        tether::admin::v1::ListPoliciesResponse* resp) {
+  std::shared_ptr<const PolicyState> state = policies_->Current();
+  *resp->mutable_policies() = policy::ToProto(state->set);
+  resp->mutable_policies()->set_version(state->version);
+  resp->set_yaml(policy::ToYaml(state->set));
+  resp->set_reload_error(policies_->reload_error());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeletePolicy(grpc::ServerContext*,
+                                        const tether::admin::v1::DeletePolicyRequest* req,
+                                        tether::admin::v1::DeletePolicyResponse* resp) {
+  if (absl::Status st = policies_->Delete(req->kind(), req->namespace_(), req->name()); !st.ok()) {
+    return ToGrpc(st);
+  }
+  resp->set_version(policies_->Current()->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::CheckAuthorization(
+    grpc::ServerContext*, const tether::admin::v1::CheckAuthorizationRequest* req,
+    tether::admin::v1::CheckAuthorizationResponse* resp) {
+  absl::StatusOr<pki::SpiffeId> to = pki::SpiffeId::Parse(req->to_spiffe_id());
+  if (!to.ok()) {
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat("--to: ", to.status().message())));
+  }
+  policy::Peer peer;
+  if (!req->from_spiffe_id().empty()) {
+    absl::StatusOr<pki::SpiffeId> from = pki::SpiffeId::Parse(req->from_spiffe_id());
+    if (!from.ok()) {
+      return ToGrpc(absl::InvalidArgumentError(absl::StrCat("--from: ", from.status().message())));
+    }
+    peer.id = *from;
+  }
+  if (req->port() < 1 || req->port() > 65535) {
+    return ToGrpc(
+        absl::InvalidArgumentError(absl::StrCat("--port: ", req->port(), " is not a port")));
+  }
+  std::shared_ptr<const PolicyState> state = policies_->Current();
+  policy::Decision d =
+      policy::CompiledPolicy::Compile(state->set, *to)->Evaluate(peer, req->port());
+  resp->set_allowed(d.allowed);
+  resp->set_decided_by(d.decided_by);
+  for (const std::string& a : d.audited_by) resp->add_audited_by(a);
+  for (const policy::AuthorizationPolicy& p : policy::SelectFor(state->set, *to).policies) {
+    resp->add_selecting_policies(absl::StrCat(p.namespace_name, "/", p.name));
+  }
   return grpc::Status::OK;
 }
 

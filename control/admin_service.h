@@ -9,16 +9,19 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
+#include "control/policy/policy_store.h"
 
 namespace tether::control {
 
 class AdminService final : public tether::admin::v1::AdminService::Service {
  public:
   AdminService(CaStore* store, CertificateRegistry* registry, JoinTokens* tokens,
-               StreamService* streams, AuditLog* audit, absl::Duration cert_ttl, const Clock* clock)
+               PolicyStore* policies, StreamService* streams, AuditLog* audit,
+               absl::Duration cert_ttl, const Clock* clock)
       : store_(store),
         registry_(registry),
         tokens_(tokens),
+        policies_(policies),
         streams_(streams),
         audit_(audit),
         cert_ttl_(cert_ttl),
@@ -40,11 +43,24 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
   grpc::Status GetTrustBundle(grpc::ServerContext*,
                               const tether::admin::v1::GetTrustBundleRequest* request,
                               tether::admin::v1::GetTrustBundleResponse* response) override;
+  grpc::Status ApplyPolicies(grpc::ServerContext*,
+                             const tether::admin::v1::ApplyPoliciesRequest* request,
+                             tether::admin::v1::ApplyPoliciesResponse* response) override;
+  grpc::Status ListPolicies(grpc::ServerContext*,
+                            const tether::admin::v1::ListPoliciesRequest* request,
+                            tether::admin::v1::ListPoliciesResponse* response) override;
+  grpc::Status DeletePolicy(grpc::ServerContext*,
+                            const tether::admin::v1::DeletePolicyRequest* request,
+                            tether::admin::v1::DeletePolicyResponse* response) override;
+  grpc::Status CheckAuthorization(grpc::ServerContext*,
+                                  const tether::admin::v1::CheckAuthorizationRequest* request,
+                                  tether::admin::v1::CheckAuthorizationResponse* response) override;
 
  private:
   CaStore* const store_;
   CertificateRegistry* const registry_;
   JoinTokens* const tokens_;
+  PolicyStore* const policies_;
   StreamService* const streams_;
   AuditLog* const audit_;
   const absl::Duration cert_ttl_;

@@ -62,6 +62,10 @@ absl::Status ControlPlane::Init() {
   auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.jsonl", clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
+  auto policies = PolicyStore::Open(options_.policy_dir.empty() ? options_.state_dir + "/policies"
+                                                                : options_.policy_dir);
+  if (!policies.ok()) return policies.status();
+  policies_ = std::move(*policies);
   auto audit = AuditLog::Open(
       options_.audit_log.empty() ? options_.state_dir + "/audit.jsonl" : options_.audit_log,
       clock_);
@@ -80,8 +84,9 @@ absl::Status ControlPlane::Init() {
   streams_ =
       std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
                                       options_.kubernetes, audit_.get(), clock_, stream_opts);
-  admin_ = std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(),
-                                          streams_.get(), audit_.get(), options_.cert_ttl, clock_);
+  admin_ =
+      std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(), policies_.get(),
+                                     streams_.get(), audit_.get(), options_.cert_ttl, clock_);
   if (absl::Status st = RenewServingCertificate(); !st.ok()) return st;
 
   store_->SetOnChange([this] {
@@ -102,6 +107,11 @@ absl::Status ControlPlane::Init() {
     }
   });
   registry_->SetOnChange([this] { streams_->BroadcastRevocations(); });
+  streams_->SetPolicies(policies_.get(), options_.close_denied_connections);
+  policies_->SetOnChange([this] {
+    audit_->Record("policy_changed", {{"version", std::to_string(policies_->Current()->version)}});
+    streams_->BroadcastPolicy();
+  });
 
   // The certificate stream: TLS with the serving certificate; the client
   // certificate is requested but checked by the stream itself (VerifyChain),
@@ -162,6 +172,17 @@ absl::Status ControlPlane::Init() {
 
   maintenance_ = std::thread([this] {
     while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) RunMaintenance();
+  });
+  policy_watch_ = std::thread([this] {
+    std::string last_error;
+    while (!stopping_.WaitForNotificationWithTimeout(options_.policy_poll)) {
+      absl::StatusOr<bool> reloaded = policies_->ReloadIfChanged();
+      std::string error = reloaded.ok() ? "" : std::string(reloaded.status().message());
+      if (!error.empty() && error != last_error) {
+        audit_->Record("policy_rejected", {{"reason", error}});
+      }
+      last_error = std::move(error);
+    }
   });
   return absl::OkStatus();
 }
@@ -234,6 +255,7 @@ void ControlPlane::Stop() {
   stopped_ = true;
   stopping_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
+  if (policy_watch_.joinable()) policy_watch_.join();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
   // Workers and the Hello watchdog report to metrics_ and the audit log:

@@ -34,6 +34,7 @@
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
 #include "control/metrics.h"
+#include "control/policy/policy_store.h"
 
 namespace tether::control {
 
@@ -64,6 +65,13 @@ struct ControlPlaneOptions {
   // A certificate stream that sends no Hello in this time is finished with
   // DEADLINE_EXCEEDED.
   absl::Duration hello_timeout = absl::Seconds(10);
+  // Authorization policies: a directory of YAML files ("": STATE/policies),
+  // re-read every `policy_poll` when files change, and written by
+  // `tetherctl policy apply|delete`.
+  std::string policy_dir;
+  absl::Duration policy_poll = absl::Milliseconds(200);
+  // Tell proxies to close open inbound connections a new policy denies.
+  bool close_denied_connections = false;
   // How often the serving-certificate files are re-read by gRPC.
   absl::Duration serving_refresh = absl::Seconds(1);
 };
@@ -89,6 +97,7 @@ class ControlPlane {
   CertificateRegistry* registry() { return registry_.get(); }
   StreamService* streams() { return streams_.get(); }
   JoinTokens* tokens() { return tokens_.get(); }
+  PolicyStore* policies() { return policies_.get(); }
   ControlMetrics* metrics() { return &metrics_; }
 
   // RunMaintenance does one round of background work now (tests call it
@@ -108,6 +117,7 @@ class ControlPlane {
   std::unique_ptr<CaStore> store_;
   std::unique_ptr<CertificateRegistry> registry_;
   std::unique_ptr<JoinTokens> tokens_;
+  std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<StreamService> streams_;
@@ -124,6 +134,7 @@ class ControlPlane {
   uint64_t serving_ca_version_ ABSL_GUARDED_BY(mu_) = 0;
   Notification stopping_;
   std::thread maintenance_;
+  std::thread policy_watch_;
   bool stopped_ = false;
 };
 

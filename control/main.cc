@@ -36,6 +36,11 @@ ABSL_FLAG(std::string, ca_dir, "",
 ABSL_FLAG(std::string, audit_log, "", "Audit log path ('-' for stderr; default STATE/audit.jsonl)");
 ABSL_FLAG(std::string, serving_dns_names, "",
           "Extra comma-separated DNS names for the control plane's serving certificate");
+ABSL_FLAG(std::string, policy_dir, "",
+          "Directory of authorization policy YAML files (default STATE/policies); edits are "
+          "picked up within a second");
+ABSL_FLAG(bool, close_denied_connections, false,
+          "Tell proxies to close open connections that a changed policy denies");
 ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity");
 ABSL_FLAG(bool, kubernetes, false,
           "Accept Kubernetes projected service-account tokens, checked with the cluster's "
@@ -111,6 +116,8 @@ int main(int argc, char** argv) {
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
   opts.requests_per_minute = absl::GetFlag(FLAGS_rate_limit);
+  opts.policy_dir = absl::GetFlag(FLAGS_policy_dir);
+  opts.close_denied_connections = absl::GetFlag(FLAGS_close_denied_connections);
   for (absl::string_view n :
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {
     opts.serving_dns_names.emplace_back(n);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/pki/certs.h"
 #include "common/pki/verify.h"
+#include "common/policy/policy_proto.h"
 #include "common/version.h"
 
 namespace tether::control {
@@ -120,9 +121,37 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // Enqueue sends `msg` unless the stream is finishing. Thread-safe.
   void Enqueue(StreamResponse msg) {
     MutexLock lock(&mu_);
+    EnqueueLocked(std::move(msg));
+  }
+  void EnqueueLocked(StreamResponse msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finishing_) return;
     queue_.push_back(std::move(msg));
     if (queue_.size() == 1) StartWrite(&queue_.front());
+  }
+
+  // PushPolicy sends the part of `state` that selects this stream's workload,
+  // unless an equal or newer version went out, or the content is what the
+  // proxy already has.
+  void PushPolicy(const PolicyState& state, bool close_denied) {
+    pki::SpiffeId id;
+    {
+      MutexLock lock(&mu_);
+      if (!authenticated_ || (policy_sent_ && state.version <= policy_version_sent_)) return;
+      id = identity_;
+    }
+    StreamResponse msg;
+    *msg.mutable_policy() = policy::ToProto(policy::SelectFor(state.set, id));
+    msg.mutable_policy()->set_close_denied_connections(close_denied);
+    std::string content = msg.policy().SerializeAsString();
+    msg.mutable_policy()->set_version(state.version);
+    MutexLock lock(&mu_);
+    if (policy_sent_ && state.version <= policy_version_sent_) return;
+    const bool same = policy_sent_ && content == policy_content_sent_;
+    policy_sent_ = true;
+    policy_version_sent_ = state.version;
+    if (same) return;
+    policy_content_sent_ = std::move(content);
+    EnqueueLocked(std::move(msg));
   }
 
   void PushTrustBundle(const CaSnapshot& ca) {
@@ -302,6 +331,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     }
     PushTrustBundle(*service_->store_->Current());
     PushRevocations(*service_->registry_->Revocations());
+    if (service_->policies_ != nullptr) {
+      PushPolicy(*service_->policies_->Current(), service_->close_denied_connections_);
+    }
   }
 
   absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate() {
@@ -410,6 +442,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t revocations_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool policy_sent_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t policy_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string policy_content_sent_ ABSL_GUARDED_BY(mu_);  // without the version
 };
 
 StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
@@ -503,6 +538,18 @@ void StreamService::BroadcastTrustBundle() {
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
   MutexLock lock(&mu_);
   for (const auto& entry : streams_) entry.first->PushTrustBundle(*ca);
+}
+
+void StreamService::SetPolicies(PolicyStore* policies, bool close_denied_connections) {
+  policies_ = policies;
+  close_denied_connections_ = close_denied_connections;
+}
+
+void StreamService::BroadcastPolicy() {
+  if (policies_ == nullptr) return;
+  std::shared_ptr<const PolicyState> state = policies_->Current();
+  MutexLock lock(&mu_);
+  for (const auto& entry : streams_) entry.first->PushPolicy(*state, close_denied_connections_);
 }
 
 void StreamService::BroadcastRevocations() {

@@ -42,6 +42,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/worker_pool.h"
+#include "control/policy/policy_store.h"
 
 namespace tether::control {
 
@@ -96,6 +97,11 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   // Push the current bundle / revocation list to every authenticated stream.
   void BroadcastTrustBundle();
   void BroadcastRevocations();
+  // SetPolicies makes every stream carry its workload's authorization policy
+  // from `policies` (must outlive the service); call before serving.
+  void SetPolicies(PolicyStore* policies, bool close_denied_connections);
+  // Push the current policy to every authenticated stream that it changed for.
+  void BroadcastPolicy();
 
   std::vector<WorkloadInfo> Workloads() const;
   size_t stream_count() const;
@@ -137,6 +143,8 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   AuditLog* const audit_;
   const Clock* const clock_;
   const StreamServiceOptions options_;
+  PolicyStore* policies_ = nullptr;
+  bool close_denied_connections_ = false;
   std::function<void(int)> stream_observer_;
   std::function<void(absl::string_view)> reject_observer_;
 

@@ -22,6 +22,7 @@
 #include "api/tether/admin/v1/admin.grpc.pb.h"
 #include "common/flags.h"
 #include "common/version.h"
+#include "control/tetherctl/policy_commands.h"
 
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
 ABSL_FLAG(std::string, namespace, "", "token create: the workload's namespace");
@@ -44,7 +45,11 @@ constexpr char kUsage[] =
     "  tetherctl workloads\n"
     "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
     "  tetherctl ca rotate [--overlap DURATION]\n"
-    "  tetherctl ca bundle";
+    "  tetherctl ca bundle\n"
+    "  tetherctl policy apply -f FILE|-\n"
+    "  tetherctl policy list [--output table|yaml]\n"
+    "  tetherctl policy delete [--kind AuthorizationPolicy|DefaultPolicy] --namespace NS --name N\n"
+    "  tetherctl authz check [--from SPIFFE_ID] --to SPIFFE_ID --port P [--policy-file FILE]";
 
 std::string Time(int64_t unix) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix), absl::UTCTimeZone());
@@ -179,6 +184,7 @@ int main(int argc, char** argv) {
               << Time(resp.old_root_dropped_unix()) << "\n";
     return 0;
   }
+  if (std::optional<int> code = tether::tetherctl::RunPolicyCommand(cmd, *stub)) return *code;
   if (cmd == "ca bundle") {
     admin::GetTrustBundleResponse resp;
     grpc::Status st = stub->GetTrustBundle(Context().get(), admin::GetTrustBundleRequest(), &resp);

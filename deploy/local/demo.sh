@@ -67,12 +67,19 @@ check "$DENY_CALL_FAILED" "c's call to b was refused"
 check $((DENY_COUNT >= 1)) "b's proxy counted the denial (tether_proxy_authorization_decisions_total{decision=\"deny\"} +$DENY_COUNT)"
 check $([[ -n $DENY_REASON ]] && echo 1 || echo 0) "b's reason: ${DENY_REASON:-none}"
 
-step "5. A process outside the mesh talks plaintext to b (strict mode)"
+step "5. An operator allows c as well, live: tetherctl policy apply"
+scenario_policy_live c b
+echo "  \$ tetherctl policy apply -f live-policy.yaml"
+echo "  ${LIVE_APPLY//$'\n'/$'\n'  }"
+check $((LIVE_MS >= 0 && LIVE_MS < 1000)) "b's proxy enforced the new policy ${LIVE_MS} ms after the apply"
+check "$LIVE_ALLOWED" "c's call to b now succeeds (decided by: ${LIVE_CHECK:-?})"
+
+step "6. A process outside the mesh talks plaintext to b (strict mode)"
 scenario_outside_plaintext b
 check "$OUTSIDE_REFUSED" "the host's plain HTTP request to $(pod_ip b):80 got no answer"
 check $((OUTSIDE_COUNTED >= 1)) "b's proxy counted it as a handshake failure with reason \"plaintext\""
 
-step "6. Summary"
+step "7. Summary"
 printf '  %-4s %-36s %-34s %-22s %6s %8s\n' POD IDENTITY SERIAL "NOT AFTER" CONNS REFUSED
 for pod in a b c; do
   m=$(pod_admin "$pod" /metrics)

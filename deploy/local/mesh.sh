@@ -11,7 +11,8 @@
 # Settings (environment): TETHER_BIN (Bazel's bazel-bin), TETHER_MESH_DIR
 # (/tmp/tether-mesh), TETHER_MESH_PREFIX (tmesh), TETHER_MESH_SUBNET
 # (10.77.0), TETHER_CERT_TTL (1h), TETHER_TRUST_DOMAIN (mesh.local).
-# A policy for pod P is read from $TETHER_MESH_DIR/policies/P.yaml if present.
+# $TETHER_MESH_DIR/policies is tether-control's policy directory: YAML files
+# there (or `tetherctl policy apply`) are streamed to the pods' proxies.
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -80,7 +81,7 @@ cmd_up() {
   log "tether-control on $SUBNET.1:15012 (certificate TTL $TTL)"
   start_bg control "$DIR/control.log" "$DIR/bin/tether-control" --state-dir "$DIR/control" \
     --trust-domain "$TD" --grpc-listen "$SUBNET.1:15012" --admin-listen "$CONTROL_ADMIN" \
-    --cert-ttl "$TTL"
+    --cert-ttl "$TTL" --policy-dir "$DIR/policies"
   wait_for 15 curl -sf "http://$CONTROL_ADMIN/ready" ||
     die "tether-control did not start: $(tail -3 "$DIR/control.log")"
   kill -0 "$(cat "$DIR/pids/control")" 2>/dev/null ||
@@ -112,13 +113,11 @@ cmd_up() {
 
     start_bg "$pod-app" "$pdir/app.log" ip netns exec "$ns" \
       "$DIR/bin/tether-demo-app" serve --listen 0.0.0.0:80 --name "$pod"
-    local policy=()
-    [[ -f "$DIR/policies/$pod.yaml" ]] && policy=(--policy-file "$DIR/policies/$pod.yaml")
     start_bg "$pod-proxy" "$pdir/proxy.log" ip netns exec "$ns" \
       setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
       "$DIR/bin/tether-proxy" --control "$SUBNET.1:15012" --ca-bundle "$DIR/roots.pem" \
       --join-token-file "$pdir/token" --workload-name "$pod" --admin-listen 127.0.0.1:15000 \
-      --access-log "$pdir/access.log" "${policy[@]}"
+      --access-log "$pdir/access.log"
     i=$((i + 1))
   done
   for pod in "${pods[@]}"; do

@@ -18,12 +18,13 @@ pod_call() {  # pod_call FROM TO COUNT [INTERVAL_MS]: the app in FROM calls TO's
   ip netns exec "$(pod_ns "$1")" "$APP" call --target "$(pod_ip "$2"):80" --count "$3" \
     --interval-ms "${4:-0}" --quiet true
 }
+mesh_ctl() { "$TETHER_MESH_DIR/bin/tetherctl" --admin "127.0.0.1:${TETHER_CONTROL_ADMIN_PORT:-15014}" "$@"; }
 pod_serial() { pod_admin "$1" /certs | grep -o '"serial": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
 pod_expiry() { pod_admin "$1" /certs | grep -o '"not_after": "[^"]*"' | head -1 | cut -d'"' -f4; }
 # pod_metric POD SERIES: the value of one series at POD's /metrics (0 if absent).
 pod_metric() {
   local v
-  v=$(pod_admin "$1" /metrics | grep -F "$2 " | head -1 | awk '{print $NF}')
+  v=$(pod_admin "$1" /metrics | awk -v s="$2 " 'index($0, s) == 1 {print $NF; exit}')
   printf '%.0f' "${v:-0}"
 }
 
@@ -97,6 +98,42 @@ scenario_policy_deny() {
   DENY_COUNT=$((after - before))
   DENY_REASON=$(grep '"outcome":"denied"' "$TETHER_MESH_DIR/pods.d/$target/access.log" | tail -1 |
     grep -o '"authz":"[^"]*"' | cut -d'"' -f4)
+}
+
+# scenario_policy_live CALLER TARGET: while the mesh runs, an operator also
+# allows CALLER to call TARGET with `tetherctl policy apply`. Sets LIVE_APPLY
+# (tetherctl's output), LIVE_MS (from the apply until TARGET's proxy enforces
+# the new version), LIVE_ALLOWED (1 if CALLER's call then succeeds) and
+# LIVE_CHECK (`tetherctl authz check` for CALLER -> TARGET).
+scenario_policy_live() {
+  local caller=$1 target=$2 file="$TETHER_MESH_DIR/live-policy.yaml"
+  local td=$TETHER_TRUST_DOMAIN
+  cat >"$file" <<POLICY
+apiVersion: tether.io/v1
+kind: AuthorizationPolicy
+metadata: {name: $target-callers, namespace: demo}
+spec:
+  selector: {serviceAccounts: [$target]}
+  action: ALLOW
+  rules:
+    - from: [{spiffeId: spiffe://$td/ns/demo/sa/a}, {spiffeId: spiffe://$td/ns/demo/sa/$caller}]
+POLICY
+  local start want version
+  start=$(date +%s%N)
+  LIVE_APPLY=$(mesh_ctl policy apply -f "$file" 2>&1)
+  want=$(sed -n 's/^(version \([0-9]*\),.*/\1/p' <<<"$LIVE_APPLY")
+  LIVE_MS=-1
+  for _ in $(seq 1 500); do
+    version=$(pod_metric "$target" tether_proxy_policy_version)
+    if ((version >= ${want:-1})); then
+      LIVE_MS=$((($(date +%s%N) - start) / 1000000))
+      break
+    fi
+  done
+  LIVE_ALLOWED=0
+  pod_call "$caller" "$target" 1 >/dev/null && LIVE_ALLOWED=1
+  LIVE_CHECK=$(mesh_ctl authz check --from "spiffe://$td/ns/demo/sa/$caller" \
+    --to "spiffe://$td/ns/demo/sa/$target" --port 80 | sed -n 's/^ *decided by: //p')
 }
 
 # scenario_outside_plaintext TARGET: a process outside the mesh (the host)

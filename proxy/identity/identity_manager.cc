@@ -72,6 +72,12 @@ void IdentityManager::SetOnChange(std::function<void(const IdentitySnapshot&)> c
   on_change_ = std::move(callback);
 }
 
+void IdentityManager::SetOnPolicy(
+    std::function<void(const tether::policy::v1::PolicySnapshot&)> callback) {
+  MutexLock lock(&mu_);
+  on_policy_ = std::move(callback);
+}
+
 IdentityStatus IdentityManager::status() const {
   MutexLock lock(&mu_);
   return status_;
@@ -288,6 +294,15 @@ void IdentityManager::Handle(const StreamResponse& msg) {
       pending_key_.reset();
       Fail(absl::StrCat("certificate request rejected (", r.reason(), "): ", r.message()));
       renew_at_ = now + Backoff();
+      break;
+    }
+    case StreamResponse::kPolicy: {
+      std::function<void(const tether::policy::v1::PolicySnapshot&)> cb;
+      {
+        MutexLock lock(&mu_);
+        cb = on_policy_;
+      }
+      if (cb) cb(msg.policy());
       break;
     }
     default:

@@ -81,6 +81,9 @@ class IdentityManager {
   void Wake();
   // Observes every newly published snapshot (called on the manager thread).
   void SetOnChange(std::function<void(const IdentitySnapshot&)> callback);
+  // Observes every authorization policy the control plane sends (called on
+  // the manager thread; the message is unchecked input).
+  void SetOnPolicy(std::function<void(const tether::policy::v1::PolicySnapshot&)> callback);
 
  private:
   struct Event {
@@ -128,6 +131,7 @@ class IdentityManager {
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   IdentityStatus status_ ABSL_GUARDED_BY(mu_);
   std::function<void(const IdentitySnapshot&)> on_change_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const tether::policy::v1::PolicySnapshot&)> on_policy_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

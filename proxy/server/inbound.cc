@@ -130,6 +130,28 @@ void Worker::ContinueInbound(Connection* conn, uint32_t ready) {
   InboundReady(conn, /*authenticated=*/true);
 }
 
+void Worker::CloseDenied() {
+  dispatcher_->Post([this] {
+    std::shared_ptr<const policy::CompiledPolicy> compiled =
+        ctx_.policy != nullptr ? ctx_.policy->load() : nullptr;
+    if (compiled == nullptr) return;
+    std::vector<uint64_t> denied;
+    for (const auto& [id, conn] : connections_) {
+      if (conn->direction != Direction::kInbound || conn->relay == nullptr) continue;
+      policy::Peer peer;
+      if (conn->tls.done) peer.id = conn->tls.peer;
+      policy::Decision d = compiled->Evaluate(peer, conn->destination.port());
+      if (d.allowed) continue;
+      conn->authz = absl::StrCat(policy::Describe(d), " (policy changed)");
+      denied.push_back(id);
+    }
+    for (uint64_t id : denied) {
+      ctx_.metrics->ClosedByPolicy();
+      Close(id, nullptr, "closed_by_policy");
+    }
+  });
+}
+
 void Worker::InboundReady(Connection* conn, bool authenticated) {
   conn->pending_event.reset();
   conn->pending_timer.reset();

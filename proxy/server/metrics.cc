@@ -46,6 +46,24 @@ ProxyMetrics::ProxyMetrics() : registry_(std::make_shared<prometheus::Registry>(
                    .Help("Certificates received from the control plane")
                    .Register(*registry_)
                    .Add({});
+  policy_updates_ = &prometheus::BuildCounter()
+                         .Name("tether_proxy_policy_updates_total")
+                         .Help(
+                             "Policies received from the control plane, by result "
+                             "(applied, rejected, ignored)")
+                         .Register(*registry_);
+  policy_version_ = &prometheus::BuildGauge()
+                         .Name("tether_proxy_policy_version")
+                         .Help("Version of the control plane's policy in force (0: none yet)")
+                         .Register(*registry_)
+                         .Add({});
+  closed_by_policy_ = &prometheus::BuildCounter()
+                           .Name("tether_proxy_connections_closed_by_policy_total")
+                           .Help(
+                               "Open inbound connections closed because a new policy denies "
+                               "them")
+                           .Register(*registry_)
+                           .Add({});
 }
 
 void ProxyMetrics::ConnectionOpened(Direction d) {
@@ -80,6 +98,13 @@ void ProxyMetrics::HandshakeDone(Direction d, absl::Duration latency) {
                                                     0.01, 0.025, 0.1, 1})
       .Observe(absl::ToDoubleSeconds(latency));
 }
+
+void ProxyMetrics::PolicyUpdate(absl::string_view result, uint64_t version) {
+  policy_updates_->Add({{"result", std::string(result)}}).Increment();
+  if (result == "applied") policy_version_->Set(static_cast<double>(version));
+}
+
+void ProxyMetrics::ClosedByPolicy() { closed_by_policy_->Increment(); }
 
 void ProxyMetrics::Authorization(absl::string_view decision, bool audited) {
   authorization_->Add({{"decision", std::string(decision)}}).Increment();

@@ -38,6 +38,9 @@ class ProxyMetrics {
   void SetCertificate(absl::Time not_after);
   void SetControlStreamConnected(bool connected);
   void CertificateRenewed();
+  // result: "applied", "rejected" (invalid), "ignored" (--policy-file wins).
+  void PolicyUpdate(absl::string_view result, uint64_t version);
+  void ClosedByPolicy();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -50,6 +53,9 @@ class ProxyMetrics {
   prometheus::Gauge* cert_expiry_;
   prometheus::Gauge* control_connected_;
   prometheus::Counter* renewals_;
+  prometheus::Family<prometheus::Counter>* policy_updates_;
+  prometheus::Gauge* policy_version_;
+  prometheus::Counter* closed_by_policy_;
 };
 
 }  // namespace tether::proxy

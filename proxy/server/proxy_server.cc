@@ -1,11 +1,13 @@
 #include "proxy/server/proxy_server.h"
 
+#include <iostream>
 #include <thread>
 
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/policy/policy_proto.h"
 #include "common/version.h"
 #include "proxy/server/admin.h"
 
@@ -56,6 +58,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   id_opts.ttl = config_.cert_ttl;
   identity_ = std::make_unique<IdentityManager>(std::move(id_opts), connector, clock_);
   identity_->SetOnChange([this](const IdentitySnapshot& snap) { OnIdentityChange(snap); });
+  identity_->SetOnPolicy([this](const tether::policy::v1::PolicySnapshot& msg) { OnPolicy(msg); });
 
   ProxyContext ctx;
   ctx.config = &config_;
@@ -123,8 +126,41 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
 void ProxyServer::OnIdentityChange(const IdentitySnapshot& snapshot) {
   metrics_.SetCertificate(snapshot.not_after);
   metrics_.CertificateRenewed();
-  if (policies_) {
-    compiled_policy_.store(policy::CompiledPolicy::Compile(*policies_, snapshot.spiffe_id));
+  Recompile();
+}
+
+void ProxyServer::Recompile() {
+  std::shared_ptr<const IdentitySnapshot> identity = identity_->Current();
+  if (!policies_ || identity == nullptr) return;
+  if (policies_->policies.empty() && policies_->defaults.empty()) {
+    // Nothing written for this workload: behave as without a policy (mesh
+    // peers allowed; plaintext too on a permissive port).
+    compiled_policy_.store(nullptr);
+    return;
+  }
+  compiled_policy_.store(policy::CompiledPolicy::Compile(*policies_, identity->spiffe_id));
+}
+
+void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
+  if (!config_.policy_file.empty()) {
+    metrics_.PolicyUpdate("ignored", msg.version());
+    return;
+  }
+  if (msg.version() < policy_version_) return;  // an older one overtaken
+  absl::StatusOr<policy::PolicySet> set = policy::FromProto(msg);
+  if (!set.ok()) {
+    // Keep enforcing the previous policy rather than none.
+    metrics_.PolicyUpdate("rejected", msg.version());
+    std::cerr << "tether-proxy: ignored an invalid policy from the control plane: "
+              << set.status().message() << "\n";
+    return;
+  }
+  policies_ = *std::move(set);
+  policy_version_ = msg.version();
+  Recompile();
+  metrics_.PolicyUpdate("applied", msg.version());
+  if (msg.close_denied_connections()) {
+    for (auto& w : workers_) w->CloseDenied();
   }
 }
 

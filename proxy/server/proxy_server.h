@@ -50,12 +50,18 @@ class ProxyServer {
   ProxyServer(ProxyConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
   absl::Status Init(CaConnector* connector);
   void OnIdentityChange(const IdentitySnapshot& snapshot);
+  void OnPolicy(const tether::policy::v1::PolicySnapshot& msg);
+  // Recompile compiles the policy in force for the current identity.
+  void Recompile();
 
   const ProxyConfig config_;
   const Clock* const clock_;
   ProxyMetrics metrics_;
   std::unique_ptr<IdentityManager> identity_;
+  // The policy in force: --policy-file's, or the control plane's; touched only
+  // on the identity manager's thread (and in Init, before it starts).
   std::optional<policy::PolicySet> policies_;
+  uint64_t policy_version_ = 0;  // the control plane's; 0: none received
   std::atomic<std::shared_ptr<const policy::CompiledPolicy>> compiled_policy_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;

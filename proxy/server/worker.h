@@ -80,6 +80,9 @@ class Worker {
   // Stop resets what is still open and joins the thread.
   void Stop();
   size_t active_connections() const { return active_.load(std::memory_order_relaxed); }
+  // CloseDenied evaluates the current policy again for every open inbound
+  // connection and closes those it denies (on the worker's thread, soon).
+  void CloseDenied();
 
  private:
   void OnAccept(Direction direction);

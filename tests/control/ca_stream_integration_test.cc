@@ -69,19 +69,14 @@ class CaStreamTest : public ::testing::Test {
     return minted->token;
   }
 
-  // ReadWelcome reads Welcome, TrustBundle and RevocationList, in that order.
+  // ReadWelcome reads Welcome, TrustBundle, RevocationList and the policy.
   std::string ReadWelcome(CaTestClient& client) {
-    auto welcome = client.Read();
-    if (!welcome || !welcome->has_welcome()) {
-      grpc::Status st = client.Finish();
-      ADD_FAILURE() << "no Welcome: " << st.error_code() << " " << st.error_message();
+    absl::StatusOr<std::string> id = client.ReadWelcome();
+    if (!id.ok()) {
+      ADD_FAILURE() << "no Welcome: " << id.status();
       return "";
     }
-    auto bundle = client.Read();
-    EXPECT_TRUE(bundle && bundle->has_trust_bundle());
-    auto revocations = client.Read();
-    EXPECT_TRUE(revocations && revocations->has_revocations());
-    return welcome->welcome().spiffe_id();
+    return *id;
   }
 
   // Issue sends a CSR for `id` with a new key on an authenticated stream.
@@ -198,6 +193,30 @@ TEST_F(CaStreamTest, ExpiredTokenIsRefused) {
   grpc::Status st = client.Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(st.error_message().find("expired"), std::string::npos) << st.error_message();
+}
+
+TEST_F(CaStreamTest, PolicyChangesArePushedWithOnlyWhatSelectsTheWorkload) {
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(Token("shop", "cart")));
+  ASSERT_FALSE(ReadWelcome(client).empty());
+  auto policy = [](const std::string& name, const std::string& ns, const std::string& sa) {
+    return absl::StrCat("apiVersion: tether.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ",
+                        name, ", namespace: ", ns, "}\nspec:\n  selector: {serviceAccounts: [", sa,
+                        "]}\n  rules: [{from: [{namespace: web}]}]\n");
+  };
+  // A policy for another namespace changes nothing for cart: nothing is sent.
+  ASSERT_TRUE(cp_->policies()->Apply(policy("vault", "bank", "vault"), "a.yaml").ok());
+  ASSERT_TRUE(cp_->policies()->Apply(policy("cart-callers", "shop", "cart"), "b.yaml").ok());
+  auto resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_policy()) << (resp ? resp->DebugString() : "ended");
+  EXPECT_EQ(resp->policy().version(), cp_->policies()->Current()->version);
+  ASSERT_EQ(resp->policy().policies_size(), 1);
+  EXPECT_EQ(resp->policy().policies(0).name(), "cart-callers");
+  EXPECT_EQ(resp->policy().policies(0).rules(0).from(0).namespace_(), "web");
+  ASSERT_TRUE(cp_->policies()->Delete("AuthorizationPolicy", "shop", "cart-callers").ok());
+  resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_policy());
+  EXPECT_EQ(resp->policy().policies_size(), 0);
 }
 
 TEST_F(CaStreamTest, CsrForAnotherIdentityIsRejectedAndNothingIssued) {

@@ -91,8 +91,8 @@ class CaTestClient {
     return resp;
   }
 
-  // ReadWelcome reads Welcome, TrustBundle and RevocationList, in that
-  // order, and returns the Welcome's SPIFFE ID; when the stream ended
+  // ReadWelcome reads Welcome, TrustBundle, RevocationList and the
+  // workload's PolicySnapshot, in that order, and returns the Welcome's SPIFFE ID; when the stream ended
   // instead, its status; anything else is Internal.
   absl::StatusOr<std::string> ReadWelcome() {
     auto welcome = Read();
@@ -110,6 +110,10 @@ class CaTestClient {
     auto revocations = Read();
     if (!revocations || !revocations->has_revocations()) {
       return absl::InternalError("no RevocationList after TrustBundle");
+    }
+    auto policy = Read();
+    if (!policy || !policy->has_policy()) {
+      return absl::InternalError("no PolicySnapshot after RevocationList");
     }
     return welcome->welcome().spiffe_id();
   }

@@ -66,6 +66,14 @@ scenario_policy_deny c b
 expect "$DENY_CALL_FAILED" "c is denied by b's policy"
 expect $((DENY_COUNT >= 1)) "b counted the denial"
 
+scenario_policy_live c b
+expect $([[ $LIVE_APPLY == *"AuthorizationPolicy demo/b-callers configured"* ]] && echo 1 || echo 0) \
+  "tetherctl policy apply configured b-callers ($LIVE_APPLY)"
+expect $((LIVE_MS >= 0 && LIVE_MS < 1000)) "b enforced the applied policy within a second ($LIVE_MS ms)"
+expect "$LIVE_ALLOWED" "c is allowed after the live change"
+expect $([[ $LIVE_CHECK == "policy demo/b-callers rule 0 (ALLOW)" ]] && echo 1 || echo 0) \
+  "authz check names the rule ($LIVE_CHECK)"
+
 scenario_outside_plaintext b
 expect "$OUTSIDE_REFUSED" "plaintext from outside the mesh is refused"
 expect $((OUTSIDE_COUNTED >= 1)) "b counted the plaintext attempt"

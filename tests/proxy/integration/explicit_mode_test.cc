@@ -45,11 +45,15 @@ class ExplicitModeTest : public ::testing::Test {
     opts.grpc_listen = "127.0.0.1:0";
     opts.admin_listen = "127.0.0.1:0";
     opts.requests_per_minute = 600;
+    Configure(opts);
     auto cp = control::ControlPlane::Start(opts, RealClock::Default());
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", cp_->store()->Current()->bundle.ToPem()).ok());
   }
+
+  // Configure lets a test adjust the control plane's options before it starts.
+  virtual void Configure(control::ControlPlaneOptions& opts) {}
 
   void TearDown() override {
     for (auto& p : proxies_) p->Drain(absl::ZeroDuration());
@@ -328,6 +332,129 @@ TEST_F(ExplicitModeTest, OutboundWithoutCertificateNeverSendsPlaintext) {
   EXPECT_EQ(backend_.connections(), 0);
   EXPECT_TRUE(HasMetric(
       p, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"no_certificate\"}"));
+}
+
+// Policy from the control plane: `tetherctl policy apply` (here the store it
+// calls) reaches the proxies over their certificate stream.
+
+std::string OnlyFrom(const std::string& name, const std::vector<std::string>& callers) {
+  std::string yaml = absl::StrCat(
+      "apiVersion: tether.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ", name,
+      ", namespace: shop}\nspec:\n  selector: {serviceAccounts: [b]}\n  rules:\n    - from:\n");
+  for (const std::string& sa : callers) {
+    absl::StrAppend(&yaml, "        - spiffeId: spiffe://", kTd, "/ns/shop/sa/", sa, "\n");
+  }
+  return yaml;
+}
+
+// PolicyVersionWithin waits up to `limit` for `p` to enforce policy version
+// `version` and returns how long it took (or InfiniteDuration).
+absl::Duration PolicyVersionWithin(proxy::ProxyServer* p, uint64_t version, absl::Duration limit) {
+  const absl::Time start = absl::Now();
+  const std::string series = "\ntether_proxy_policy_version ";
+  while (absl::Now() - start < limit) {
+    std::string text = HttpGet(p->admin_port(), "/metrics");
+    size_t at = text.find(series);
+    if (at != std::string::npos &&
+        std::strtoull(text.c_str() + at + series.size(), nullptr, 10) >= version) {
+      return absl::Now() - start;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return absl::InfiniteDuration();
+}
+
+TEST_F(ExplicitModeTest, PolicyChangesFromTheControlPlaneReachTheProxyWithinASecond) {
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  // No policy yet: every mesh peer is allowed.
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c before"), "c before");
+
+  auto applied = cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->front(), "AuthorizationPolicy shop/callers created");
+  absl::Duration took =
+      PolicyVersionWithin(b, cp_->policies()->Current()->version, absl::Seconds(1));
+  EXPECT_LT(took, absl::Seconds(1)) << "deny did not reach b within a second";
+  std::cerr << "policy reached the proxy in " << took << "\n";
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c denied"), "");
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "a allowed"), "a allowed");
+
+  // The live deny flips to allow.
+  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a", "c"}), "callers.yaml").ok());
+  took = PolicyVersionWithin(b, cp_->policies()->Current()->version, absl::Seconds(1));
+  EXPECT_LT(took, absl::Seconds(1)) << "allow did not reach b within a second";
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c allowed"), "c allowed");
+
+  // An edit by hand in the policy directory is picked up the same way.
+  const std::string file = dir_ + "/state/policies/authorizationpolicy.shop.callers.yaml";
+  ASSERT_TRUE(WriteFileAtomic(file, OnlyFrom("callers", {"a"})).ok());
+  const uint64_t before = cp_->policies()->Current()->version;
+  took = PolicyVersionWithin(b, before + 1, absl::Seconds(1));
+  EXPECT_LT(took, absl::Seconds(1)) << "a hand edit did not reach b within a second";
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c denied again"), "");
+
+  // A broken edit changes nothing: the last good policy stays in force.
+  ASSERT_TRUE(WriteFileAtomic(file, "kind: AuthorizationPolicy\nspec: [").ok());
+  EXPECT_TRUE(WaitFor([&] { return !cp_->policies()->reload_error().empty(); }));
+  EXPECT_EQ(cp_->policies()->Current()->version, before + 1);
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "a still"), "a still");
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c still denied"), "");
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_policy_updates_total{result=\"applied\"}", 3));
+}
+
+TEST_F(ExplicitModeTest, ProxyWithAPolicyFileIgnoresTheControlPlanesPolicy) {
+  const std::string allow_all =
+      "apiVersion: tether.io/v1\nkind: DefaultPolicy\nmetadata: {name: open}\n"
+      "spec: {default: ALLOW_AUTHENTICATED}\n";
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", allow_all);
+  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_policy_updates_total{result=\"ignored\"}"));
+  EXPECT_EQ(Roundtrip(c->outbound_port(), "c by file"), "c by file");
+}
+
+class CloseDeniedTest : public ExplicitModeTest {
+ protected:
+  void Configure(control::ControlPlaneOptions& opts) override {
+    opts.close_denied_connections = true;
+  }
+};
+
+// Exchange writes `data` on `fd` and reads the echo (empty if the connection
+// was closed; reads give up after 5 s).
+std::string Exchange(int fd, const std::string& data) {
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (!testing::WriteAll(fd, data)) return "";
+  std::string got;
+  char buf[256];
+  while (got.size() < data.size()) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, n);
+  }
+  return got;
+}
+
+TEST_F(CloseDeniedTest, OpenConnectionsThatANewPolicyDeniesAreClosed) {
+  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  int from_a = ConnectLoopback(a->outbound_port());
+  int from_c = ConnectLoopback(c->outbound_port());
+  ASSERT_EQ(Exchange(from_a, "a1"), "a1");
+  ASSERT_EQ(Exchange(from_c, "c1"), "c1");
+
+  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
+  EXPECT_TRUE(HasMetric(b, "tether_proxy_connections_closed_by_policy_total", 1));
+  EXPECT_EQ(Exchange(from_c, "c2"), "");    // closed by b's proxy
+  EXPECT_EQ(Exchange(from_a, "a2"), "a2");  // still allowed, still open
+  EXPECT_TRUE(HasMetric(
+      b, "tether_proxy_connections_total{direction=\"inbound\",outcome=\"closed_by_policy\"}"));
+  close(from_a);
+  close(from_c);
 }
 
 }  // namespace
