@@ -102,8 +102,8 @@ scenario_policy_deny() {
 
 # scenario_policy_live CALLER TARGET: while the mesh runs, an operator also
 # allows CALLER to call TARGET with `tetherctl policy apply`. Sets LIVE_APPLY
-# (tetherctl's output), LIVE_MS (from the apply until TARGET's proxy enforces
-# the new version), LIVE_ALLOWED (1 if CALLER's call then succeeds) and
+# (tetherctl's output), LIVE_MS (from the end of the apply until TARGET's
+# proxy is seen enforcing the new version; includes one admin poll), LIVE_ALLOWED (1 if CALLER's call then succeeds) and
 # LIVE_CHECK (`tetherctl authz check` for CALLER -> TARGET).
 scenario_policy_live() {
   local caller=$1 target=$2 file="$TETHER_MESH_DIR/live-policy.yaml"
@@ -119,8 +119,8 @@ spec:
     - from: [{spiffeId: spiffe://$td/ns/demo/sa/a}, {spiffeId: spiffe://$td/ns/demo/sa/$caller}]
 POLICY
   local start want version
-  start=$(date +%s%N)
   LIVE_APPLY=$(mesh_ctl policy apply -f "$file" 2>&1)
+  start=$(date +%s%N)  # the control plane has pushed it when apply returns
   want=$(sed -n 's/^(version \([0-9]*\),.*/\1/p' <<<"$LIVE_APPLY")
   LIVE_MS=-1
   for _ in $(seq 1 500); do
