@@ -20,6 +20,7 @@
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
+#include "proxy/server/connection_limiter.h"
 #include "proxy/server/metrics.h"
 #include "proxy/server/worker.h"
 
@@ -47,13 +48,15 @@ class ProxyServer {
   size_t active_connections() const;
 
  private:
-  ProxyServer(ProxyConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
+  ProxyServer(ProxyConfig config, const Clock* clock)
+      : config_(std::move(config)), clock_(clock), limiter_(config_.max_connections) {}
   absl::Status Init(CaConnector* connector);
   void OnIdentityChange(const IdentitySnapshot& snapshot);
 
   const ProxyConfig config_;
   const Clock* const clock_;
   ProxyMetrics metrics_;
+  ConnectionLimiter limiter_;
   std::unique_ptr<IdentityManager> identity_;
   std::optional<policy::PolicySet> policies_;
   std::atomic<std::shared_ptr<const policy::CompiledPolicy>> compiled_policy_;
