@@ -50,7 +50,11 @@ scenario_wire() {
     sleep 1
     kill -INT "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null || true
     local d=(-d tcp.port==80,tls)
-    WIRE_NON_TLS=$(tshark -r "$cap" "${d[@]}" -Y 'tcp.len>0 && !tls' 2>/dev/null | wc -l)
+    # A retransmitted segment repeats bytes already on the wire (and checked
+    # there), and tshark does not dissect it as TLS again: not counted.
+    local not_tls='tcp.len>0 && !tls && !tcp.analysis.retransmission'
+    not_tls+=' && !tcp.analysis.fast_retransmission && !tcp.analysis.spurious_retransmission'
+    WIRE_NON_TLS=$(tshark -r "$cap" "${d[@]}" -Y "$not_tls" 2>/dev/null | wc -l)
     WIRE_TLS13=$(tshark -r "$cap" "${d[@]}" -Y \
       'tls.handshake.type==2 && tls.handshake.extensions.supported_version==0x0304' 2>/dev/null | wc -l)
     WIRE_ALPN=$(tshark -r "$cap" "${d[@]}" -Y 'tls.handshake.type==1' -T fields \
