@@ -67,6 +67,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.clock = clock_;
   ctx.policy = &compiled_policy_;
   ctx.access_log = access_log_.get();
+  ctx.limiter = &limiter_;
   std::optional<SocketAddress> inbound, outbound;
   if (!config_.inbound_listen.empty()) {
     auto a = SocketAddress::Parse(config_.inbound_listen);

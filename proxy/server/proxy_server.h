@@ -20,6 +20,7 @@
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
+#include "proxy/server/connection_limiter.h"
 #include "proxy/server/metrics.h"
 #include "proxy/server/worker.h"
 
@@ -47,7 +48,8 @@ class ProxyServer {
   size_t active_connections() const;
 
  private:
-  ProxyServer(ProxyConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
+  ProxyServer(ProxyConfig config, const Clock* clock)
+      : config_(std::move(config)), clock_(clock), limiter_(config_.max_connections) {}
   absl::Status Init(CaConnector* connector);
   void OnIdentityChange(const IdentitySnapshot& snapshot);
   void OnPolicy(const tether::policy::v1::PolicySnapshot& msg);
@@ -57,6 +59,7 @@ class ProxyServer {
   const ProxyConfig config_;
   const Clock* const clock_;
   ProxyMetrics metrics_;
+  ConnectionLimiter limiter_;
   std::unique_ptr<IdentityManager> identity_;
   // The policy in force: --policy-file's, or the control plane's; touched only
   // on the identity manager's thread (and in Init, before it starts).

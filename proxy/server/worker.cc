@@ -71,6 +71,7 @@ void Worker::Stop() {
     inbound_accept_.reset();
     outbound_accept_.reset();
     accept_retry_.reset();
+    for (const auto& [id, conn] : connections_) ctx_.limiter->Release(conn->direction);
     connections_.clear();  // relays abort both sides
     active_.store(0, std::memory_order_relaxed);
     dispatcher_->Exit();
@@ -119,8 +120,8 @@ void Worker::OnAccept(Direction direction) {
       return;
     }
     if (!fd->valid()) return;  // drained
-    if (active_.load(std::memory_order_relaxed) >=
-        static_cast<size_t>(ctx_.config->max_connections)) {
+    // The slot is given back in Close (or Stop) when the connection ends.
+    if (!ctx_.limiter->TryAcquire(direction)) {
       ctx_.metrics->ConnectionRefused(direction, "over_limit");
       AbortiveClose(std::move(*fd));
       continue;
@@ -163,6 +164,7 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
   std::unique_ptr<Connection> conn = std::move(it->second);
   connections_.erase(it);
   active_.fetch_sub(1, std::memory_order_relaxed);
+  ctx_.limiter->Release(conn->direction);
   std::string result(outcome);
   uint64_t up = 0, down = 0;
   if (stats != nullptr) {

@@ -28,6 +28,7 @@
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
+#include "proxy/server/connection_limiter.h"
 #include "proxy/server/metrics.h"
 #include "proxy/tls/tls_transport.h"
 
@@ -41,6 +42,7 @@ struct ProxyContext {
   const Clock* clock = nullptr;
   const std::atomic<std::shared_ptr<const policy::CompiledPolicy>>* policy = nullptr;
   AccessLog* access_log = nullptr;                // may be null
+  ConnectionLimiter* limiter = nullptr;           // --max-connections, all workers
   std::optional<SocketAddress> inbound_forward;   // explicit mode
   std::optional<SocketAddress> outbound_forward;  // explicit mode
 };

@@ -26,10 +26,28 @@ EchoServer::EchoServer() {
         break;
       }
       ++connections_;
+      ReapFinished();
+      auto done = std::make_shared<std::atomic<bool>>(false);
       std::lock_guard<std::mutex> lock(mu_);
-      workers_.emplace_back([this, fd] { Serve(fd); });
+      workers_.push_back(Worker{std::thread([fd, done] {
+                                  Serve(fd);
+                                  done->store(true);
+                                }),
+                                done});
     }
   });
+}
+
+void EchoServer::ReapFinished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void EchoServer::Serve(int fd) {
@@ -54,7 +72,7 @@ EchoServer::~EchoServer() {
   close(listen_fd_);
   acceptor_.join();
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : workers_) t.join();
+  for (auto& w : workers_) w.thread.join();
 }
 
 }  // namespace tether::testing

@@ -14,6 +14,7 @@
 #include "control/control_plane.h"
 #include "proxy/identity/ca_connector.h"
 #include "proxy/server/proxy_server.h"
+#include "tests/proxy/integration/mesh_fixture.h"
 #include "tests/testing/echo_server.h"
 #include "tests/testing/net_helpers.h"
 
@@ -22,18 +23,10 @@ namespace {
 
 using testing::ConnectLoopback;
 using testing::HttpGet;
+using testing::Roundtrip;
+using testing::WaitFor;
 
-constexpr char kTd[] = "mesh.test";
-
-// WaitFor polls `cond` every 20 ms for up to 15 s.
-template <typename F>
-bool WaitFor(F cond) {
-  for (int i = 0; i < 750; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
-}
+constexpr const char* kTd = testing::kTrustDomain;
 
 class ExplicitModeTest : public ::testing::Test {
  protected:
@@ -118,26 +111,7 @@ class ExplicitModeTest : public ::testing::Test {
 
   // HasMetric waits until `series` at the proxy's /metrics is at least `at_least`.
   static bool HasMetric(proxy::ProxyServer* p, const std::string& series, int at_least = 1) {
-    return WaitFor([&] {
-      std::string text = HttpGet(p->admin_port(), "/metrics");
-      // At the start of a line: # HELP and # TYPE lines name the metric too.
-      size_t at = text.find("\n" + series + " ");
-      if (at == std::string::npos) return false;
-      return std::strtod(text.c_str() + at + series.size() + 2, nullptr) >= at_least;
-    });
-  }
-
-  // Roundtrip sends `data` through `port`, half-closes, and returns the reply.
-  static std::string Roundtrip(int port, const std::string& data) {
-    int fd = ConnectLoopback(port);
-    if (fd < 0) return "<connect failed>";
-    std::string reply;
-    std::thread reader([&] { reply = testing::ReadAll(fd); });
-    testing::WriteAll(fd, data);
-    shutdown(fd, SHUT_WR);
-    reader.join();
-    close(fd);
-    return reply;
+    return testing::WaitForMetric(p->admin_port(), series, at_least);
   }
 
   // TlsClient connects to `port` with BoringSSL and reports whether data came
