@@ -6,8 +6,13 @@
 //   tetherctl revoke --serial 9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart
 //   tetherctl ca rotate [--overlap 2h]
 //   tetherctl ca bundle > roots.pem
+//   tetherctl inject -f deployment.yaml | kubectl apply -f -
+//   tetherctl uninject -f injected.yaml
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,12 +21,15 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
 #include "common/flags.h"
 #include "common/version.h"
+#include "control/inject/flags.h"
+#include "control/inject/injector.h"
 
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
 ABSL_FLAG(std::string, namespace, "", "token create: the workload's namespace");
@@ -31,6 +39,7 @@ ABSL_FLAG(std::string, serial, "", "revoke: a certificate serial (hex)");
 ABSL_FLAG(std::string, spiffe_id, "", "revoke: an identity; certs list: filter");
 ABSL_FLAG(absl::Duration, overlap, absl::ZeroDuration(),
           "ca rotate: how long the old root stays trusted (default: twice the cert TTL)");
+ABSL_FLAG(std::string, f, "", "inject, uninject: the YAML file to read ('-' for stdin)");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -44,7 +53,9 @@ constexpr char kUsage[] =
     "  tetherctl workloads\n"
     "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
     "  tetherctl ca rotate [--overlap DURATION]\n"
-    "  tetherctl ca bundle";
+    "  tetherctl ca bundle\n"
+    "  tetherctl inject -f FILE|- [--proxy-image IMAGE] [--inject-native-sidecar=false]\n"
+    "  tetherctl uninject -f FILE|-";
 
 std::string Time(int64_t unix) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix), absl::UTCTimeZone());
@@ -89,17 +100,84 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// InjectCommand runs `inject` or `uninject`: YAML from -f to stdout, one
+// line per object on stderr.
+int InjectCommand(bool inject) {
+  namespace inj = tether::control::inject;
+  const std::string file = absl::GetFlag(FLAGS_f);
+  if (file.empty()) {
+    return Usage(
+        absl::StrCat(inject ? "inject" : "uninject", " needs -f FILE (or -f - for stdin)"));
+  }
+  std::stringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "tetherctl: cannot read " << file << "\n";
+      return 1;
+    }
+    text << in.rdbuf();
+  }
+  std::vector<inj::InjectReport> reports;
+  absl::StatusOr<std::string> out;
+  if (inject) {
+    absl::StatusOr<inj::InjectOptions> options = inj::InjectOptionsFromFlags();
+    if (!options.ok()) return Usage(options.status().message());
+    out = inj::InjectYaml(text.str(), *options, &reports);
+  } else {
+    out = inj::UninjectYaml(text.str(), &reports);
+  }
+  if (!out.ok()) {
+    std::cerr << "tetherctl: " << (file == "-" ? "stdin" : file) << ": " << out.status().message()
+              << "\n";
+    return 1;
+  }
+  std::cout << *out;
+  for (const inj::InjectReport& r : reports) {
+    std::cerr << r.object << ": " << inj::InjectOutcomeName(r.outcome) << "\n";
+  }
+  return 0;
+}
+
+// FileFlagArgs rewrites kubectl's spellings `-f X` and `--filename X` (X
+// may be "-", which Abseil would question) as `--f=X`.
+std::vector<std::string> FileFlagArgs(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool file_flag = arg == "-f" || arg == "--f" || arg == "--filename";
+    if (file_flag && i + 1 < argc) {
+      out.push_back(absl::StrCat("--f=", argv[++i]));
+    } else if (absl::StartsWith(arg, "--filename=")) {
+      out.push_back(absl::StrCat("--f=", arg.substr(strlen("--filename="))));
+    } else {
+      out.push_back(arg);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = tether::ParseCommandLineWithDashes(argc, argv);
+  std::vector<std::string> rewritten = FileFlagArgs(argc, argv);
+  std::vector<char*> rewritten_argv;
+  rewritten_argv.reserve(rewritten.size());
+  for (std::string& a : rewritten) rewritten_argv.push_back(a.data());
+  std::vector<char*> args = tether::ParseCommandLineWithDashes(
+      static_cast<int>(rewritten_argv.size()), rewritten_argv.data());
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tetherctl") << "\n";
     return 0;
   }
   std::vector<std::string> words(args.begin() + 1, args.end());
   if (words.empty()) return Usage("no command");
+  if (words.size() == 1 && (words[0] == "inject" || words[0] == "uninject")) {
+    return InjectCommand(words[0] == "inject");
+  }
   auto stub = admin::AdminService::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_admin), grpc::InsecureChannelCredentials()));
   const std::string cmd = absl::StrJoin(words, " ");
