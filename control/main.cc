@@ -59,6 +59,9 @@ ABSL_FLAG(bool, kubernetes_publish, true,
           "--webhook-configuration's caBundle, at start, on every change, and every 30s");
 ABSL_FLAG(std::string, injection_namespace_selector, "tether.io/injection=enabled",
           "Label selector of the namespaces whose pods are injected");
+ABSL_FLAG(std::string, trust_bundle_namespaces, "",
+          "Comma-separated namespaces that get the trust bundle ConfigMap whatever their labels "
+          "(e.g. the control plane's own)");
 ABSL_FLAG(std::string, webhook_configuration, "tether-sidecar-injector",
           "The MutatingWebhookConfiguration whose caBundle is kept equal to the mesh roots "
           "(empty: left alone)");
@@ -166,6 +169,10 @@ int main(int argc, char** argv) {
     popts.configmap = opts.inject.trust_bundle_configmap;
     popts.namespace_selector = absl::GetFlag(FLAGS_injection_namespace_selector);
     popts.webhook_configuration = absl::GetFlag(FLAGS_webhook_configuration);
+    for (absl::string_view ns :
+         absl::StrSplit(absl::GetFlag(FLAGS_trust_bundle_namespaces), ',', absl::SkipEmpty())) {
+      popts.extra_namespaces.emplace_back(ns);
+    }
     publisher = std::make_unique<tether::control::kubernetes::ClusterPublisher>(popts);
     opts.publish_trust_bundle = [p = publisher.get()](const std::string& roots_pem) {
       return p->Publish(roots_pem);

@@ -43,32 +43,40 @@ absl::Status ClusterPublisher::Publish(absl::string_view roots_pem) {
 
   const std::string list_path =
       absl::StrCat("/api/v1/namespaces?labelSelector=", QueryEscape(options_.namespace_selector));
+  std::vector<std::string> namespaces = options_.extra_namespaces;
   absl::StatusOr<HttpResult> list = CallApi(options_.api, "GET", list_path, "", "");
+  const Json doc =
+      list.ok() && list->status == 200 ? Json::parse(list->body, nullptr, false) : Json();
   if (!list.ok() || list->status != 200) {
     note(Failure("listing the namespaces to inject", list));
+  } else if (!doc.is_object() || !doc.contains("items") || !doc["items"].is_array()) {
+    note(absl::UnavailableError("listing the namespaces to inject: not a NamespaceList"));
   } else {
-    const Json doc = Json::parse(list->body, nullptr, false);
-    if (!doc.is_object() || !doc.contains("items") || !doc["items"].is_array()) {
-      note(absl::UnavailableError("listing the namespaces to inject: not a NamespaceList"));
-    } else {
-      std::map<std::string, std::string> still;
-      for (const Json& item : doc["items"]) {
-        if (!item.is_object() || !item.contains("metadata") || !item["metadata"].is_object() ||
-            !item["metadata"].contains("name") || !item["metadata"]["name"].is_string()) {
-          continue;
-        }
-        const std::string ns = item["metadata"]["name"].get<std::string>();
-        auto it = applied_.find(ns);
-        if (!resync && it != applied_.end() && it->second == roots_pem) {
-          still[ns] = it->second;
-          continue;
-        }
-        absl::Status st = ApplyConfigMap(ns, roots_pem);
-        if (st.ok()) still[ns] = std::string(roots_pem);
-        note(std::move(st));
+    for (const Json& item : doc["items"]) {
+      if (item.is_object() && item.contains("metadata") && item["metadata"].is_object() &&
+          item["metadata"].contains("name") && item["metadata"]["name"].is_string()) {
+        namespaces.push_back(item["metadata"]["name"].get<std::string>());
       }
-      applied_ = std::move(still);
     }
+  }
+  std::map<std::string, std::string> still;
+  for (const std::string& ns : namespaces) {
+    if (still.count(ns) != 0) continue;
+    auto it = applied_.find(ns);
+    if (!resync && it != applied_.end() && it->second == roots_pem) {
+      still[ns] = it->second;
+      continue;
+    }
+    absl::Status st = ApplyConfigMap(ns, roots_pem);
+    if (st.ok()) still[ns] = std::string(roots_pem);
+    note(std::move(st));
+  }
+  // After a failed listing, keep what is known so that nothing is rewritten
+  // needlessly once the API server answers again.
+  if (list.ok() && list->status == 200) {
+    applied_ = std::move(still);
+  } else {
+    applied_.merge(still);
   }
   if (!options_.webhook_configuration.empty()) note(PatchWebhookCaBundle(roots_pem));
   return first;

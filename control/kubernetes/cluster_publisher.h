@@ -23,6 +23,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -34,6 +35,9 @@ struct ClusterPublisherOptions {
   ApiServer api;  // resolved (ResolveApiServer)
   std::string configmap = "tether-trust-bundle";
   std::string namespace_selector = "tether.io/injection=enabled";
+  // Namespaces that get the ConfigMap whatever their labels (the control
+  // plane's own, for operators and tools).
+  std::vector<std::string> extra_namespaces;
   // Empty: the caBundle is left alone.
   std::string webhook_configuration = "tether-sidecar-injector";
   // Every this many passes, every namespace's ConfigMap is applied again

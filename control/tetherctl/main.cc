@@ -6,6 +6,7 @@
 //   tetherctl revoke --serial 9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart
 //   tetherctl ca rotate [--overlap 2h]
 //   tetherctl ca bundle > roots.pem
+//   tetherctl ca init --out cacerts [--trust-domain cluster.local]   # offline
 //   tetherctl inject -f deployment.yaml | kubectl apply -f -
 //   tetherctl uninject -f injected.yaml
 #include <cstdio>
@@ -26,7 +27,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/files.h"
 #include "common/flags.h"
+#include "common/pki/certs.h"
+#include "common/pki/issuer.h"
+#include "common/pki/keys.h"
 #include "common/version.h"
 #include "control/inject/flags.h"
 #include "control/inject/injector.h"
@@ -39,6 +44,9 @@ ABSL_FLAG(std::string, serial, "", "revoke: a certificate serial (hex)");
 ABSL_FLAG(std::string, spiffe_id, "", "revoke: an identity; certs list: filter");
 ABSL_FLAG(absl::Duration, overlap, absl::ZeroDuration(),
           "ca rotate: how long the old root stays trusted (default: twice the cert TTL)");
+ABSL_FLAG(std::string, out, "", "ca init: the directory to write the CA into (created)");
+ABSL_FLAG(std::string, trust_domain, "cluster.local", "ca init: the mesh's trust domain");
+ABSL_FLAG(absl::Duration, validity, absl::Hours(24 * 3650), "ca init: the root's lifetime");
 ABSL_FLAG(std::string, f, "", "inject, uninject: the YAML file to read ('-' for stdin)");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
@@ -54,6 +62,7 @@ constexpr char kUsage[] =
     "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
     "  tetherctl ca rotate [--overlap DURATION]\n"
     "  tetherctl ca bundle\n"
+    "  tetherctl ca init --out DIR [--trust-domain cluster.local] [--validity 87600h]\n"
     "  tetherctl inject -f FILE|- [--proxy-image IMAGE] [--inject-native-sidecar=false]\n"
     "  tetherctl uninject -f FILE|-";
 
@@ -98,6 +107,56 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
     }
     std::cout << line << "\n";
   }
+}
+
+// CaInit writes a new self-signed root CA in the layout of Istio's cacerts
+// Secret, which tether-control --ca-dir reads: every replica given it signs
+// alike. Nothing is overwritten.
+int CaInit() {
+  const std::string dir = absl::GetFlag(FLAGS_out);
+  if (dir.empty()) return Usage("ca init needs --out DIR");
+  const char* kFiles[] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"};
+  for (const char* f : kFiles) {
+    if (tether::FileExists(absl::StrCat(dir, "/", f))) {
+      std::cerr << "tetherctl: " << dir << "/" << f << " exists; not overwriting a CA\n";
+      return 1;
+    }
+  }
+  auto key = tether::pki::GenerateP256Key();
+  if (!key.ok()) return Usage(key.status().message());
+  auto root = tether::pki::CreateRootCa(key->get(), absl::GetFlag(FLAGS_trust_domain), absl::Now(),
+                                        absl::GetFlag(FLAGS_validity));
+  if (!root.ok()) {
+    std::cerr << "tetherctl: " << root.status().message() << "\n";
+    return 1;
+  }
+  const std::string cert = tether::pki::CertToPem(root->get());
+  struct File {
+    const char* name;
+    std::string contents;
+    mode_t mode;
+  };
+  const File files[] = {{"ca-key.pem", tether::pki::PrivateKeyToPem(key->get()), 0600},
+                        {"ca-cert.pem", cert, 0644},
+                        {"cert-chain.pem", cert, 0644},
+                        {"root-cert.pem", cert, 0644}};
+  if (absl::Status st = tether::MakeDirs(dir, 0700); !st.ok()) {
+    std::cerr << "tetherctl: " << st.message() << "\n";
+    return 1;
+  }
+  for (const File& f : files) {
+    if (absl::Status st =
+            tether::WriteFileAtomic(absl::StrCat(dir, "/", f.name), f.contents, f.mode);
+        !st.ok()) {
+      std::cerr << "tetherctl: " << st.message() << "\n";
+      return 1;
+    }
+  }
+  std::cout << "wrote a root CA for trust domain " << absl::GetFlag(FLAGS_trust_domain) << " to "
+            << dir << " (ca-key.pem is the secret: store it as a Kubernetes Secret, e.g.\n"
+            << "  kubectl -n tether-system create secret generic tether-cacerts --from-file=" << dir
+            << ")\n";
+  return 0;
 }
 
 // InjectCommand runs `inject` or `uninject`: YAML from -f to stdout, one
@@ -175,6 +234,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> words(args.begin() + 1, args.end());
   if (words.empty()) return Usage("no command");
+  if (words == std::vector<std::string>{"ca", "init"}) return CaInit();
   if (words.size() == 1 && (words[0] == "inject" || words[0] == "uninject")) {
     return InjectCommand(words[0] == "inject");
   }

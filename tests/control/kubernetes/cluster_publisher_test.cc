@@ -218,6 +218,15 @@ TEST_F(ClusterPublisherTest, WritesBundlesToLabelledNamespacesAndTheWebhookCaBun
   EXPECT_THAT(CaBundles(), ElementsAre(absl::Base64Escape(kRoots2), absl::Base64Escape(kRoots2)));
 }
 
+TEST_F(ClusterPublisherTest, ExtraNamespacesGetTheBundleWhateverTheirLabels) {
+  options_.extra_namespaces = {"tether-system", "shop"};
+  ClusterPublisher publisher(options_);
+  ASSERT_TRUE(publisher.Publish(kRoots1).ok());
+  absl::MutexLock lock(&api_.mu_);
+  EXPECT_EQ(api_.configmaps_.size(), 3u);
+  EXPECT_EQ(api_.configmaps_["tether-system"]["data"]["roots.pem"], kRoots1);
+}
+
 TEST_F(ClusterPublisherTest, ResyncsEverythingNowAndThen) {
   options_.full_resync_every = 2;
   ClusterPublisher publisher(options_);
