@@ -30,12 +30,12 @@ demo: deps
 	@tools/demo.sh
 
 test: deps
-	@$(DEPS) mesh
+	@$(DEPS) mesh k8s
 	@echo "==> running every test"
 	@tools/run-tests.sh
 
 test-sanitizers: deps
-	@$(DEPS) mesh
+	@$(DEPS) mesh k8s
 	@for c in asan ubsan tsan; do \
 	  echo "==> tests under --config=$$c"; \
 	  tools/run-tests.sh --config=$$c || exit 1; \

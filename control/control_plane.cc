@@ -12,6 +12,7 @@
 #include "common/http/metrics_handler.h"
 #include "common/pki/certs.h"
 #include "common/pki/keys.h"
+#include "control/webhook/admission.h"
 
 namespace tether::control {
 
@@ -93,6 +94,9 @@ absl::Status ControlPlane::Init() {
     (void)RenewServingCertificate();
     streams_->BroadcastTrustBundle();
     UpdateCaMetrics();
+    MutexLock lock(&publish_mu_);
+    publish_requested_ = true;
+    publish_cv_.SignalAll();
   });
   ca_->SetObserver([this](absl::string_view outcome, absl::Duration latency) {
     metrics_.RecordSign(outcome, latency);
@@ -168,6 +172,11 @@ absl::Status ControlPlane::Init() {
                      " (--admin-listen): ", admin_port.status().message()));
   }
   admin_port_ = *admin_port;
+  if (absl::Status st = StartWebhook(); !st.ok()) {
+    grpc_server_->Shutdown();
+    admin_http_->Stop();
+    return st;
+  }
   UpdateCaMetrics();
 
   maintenance_ = std::thread([this] {
@@ -184,6 +193,68 @@ absl::Status ControlPlane::Init() {
       last_error = std::move(error);
     }
   });
+  if (options_.publish_trust_bundle) publisher_ = std::thread([this] { PublishLoop(); });
+  return absl::OkStatus();
+}
+
+void ControlPlane::PublishLoop() {
+  std::string last_error;
+  for (;;) {
+    {
+      MutexLock lock(&publish_mu_);
+      publish_cv_.WaitFor(
+          &publish_mu_,
+          [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(publish_mu_) {
+            return publish_requested_ || publish_stopping_;
+          },
+          options_.publish_interval);
+      if (publish_stopping_) return;
+      publish_requested_ = false;
+    }
+    const absl::Status st = options_.publish_trust_bundle(store_->Current()->bundle.ToPem());
+    const std::string error(st.message());
+    if (!st.ok() && error != last_error) {
+      audit_->Record("kubernetes_publish_error", {{"message", error}});
+    } else if (st.ok() && !last_error.empty()) {
+      audit_->Record("kubernetes_publish_recovered", nlohmann::json::object());
+    }
+    last_error = st.ok() ? "" : error;
+  }
+}
+
+absl::Status ControlPlane::StartWebhook() {
+  if (options_.webhook_listen.empty()) return absl::OkStatus();
+  http::AdminServerOptions opts;
+  opts.allow_remote = true;  // the API server calls it
+  opts.max_connections = 64;
+  // A pod's AdmissionReview (object and, on updates, old object) stays
+  // under etcd's 1.5 MiB object limit twice over.
+  opts.limits.max_body = 4 << 20;
+  opts.stream_factory = webhook_tls_.Factory();
+  webhook_ = std::make_unique<http::AdminServer>(opts);
+  webhook_->Handle("POST", "/inject", [this](const http::HttpRequest& request) {
+    std::optional<absl::string_view> type = request.Header("Content-Type");
+    if (!type.has_value() || !absl::StartsWithIgnoreCase(*type, "application/json")) {
+      metrics_.RecordAdmission(
+          webhook::AdmissionOutcomeName(webhook::AdmissionOutcome::kMalformed));
+      return http::HttpResponse::Text("an AdmissionReview is sent as application/json\n", 415);
+    }
+    webhook::WebhookAnswer answer = webhook::ReviewAdmission(request.body, options_.inject);
+    metrics_.RecordAdmission(webhook::AdmissionOutcomeName(answer.outcome));
+    http::HttpResponse response;
+    response.status = answer.http_status;
+    response.content_type = answer.content_type;
+    response.body = std::move(answer.body);
+    return response;
+  });
+  webhook_->Handle("GET", "/healthz",
+                   [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
+  absl::StatusOr<int> port = webhook_->Start(options_.webhook_listen);
+  if (!port.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.webhook_listen,
+                                               " (--webhook-listen): ", port.status().message()));
+  }
+  webhook_port_ = *port;
   return absl::OkStatus();
 }
 
@@ -211,16 +282,16 @@ absl::Status ControlPlane::RenewServingCertificate() {
   if (!leaf.ok()) return leaf.status();
   if (absl::Status st = MakeDirs(ServingDir(), 0700); !st.ok()) return st;
   // Key first: gRPC re-reads all three, and a key/cert mismatch is skipped.
-  if (absl::Status st =
-          WriteFileAtomic(ServingDir() + "/key.pem", pki::PrivateKeyToPem(key->get()), 0600);
-      !st.ok()) {
+  const std::string key_pem = pki::PrivateKeyToPem(key->get());
+  const std::string chain_pem = pki::ChainToPem(ca->issuer->ChainFor(leaf->get()));
+  if (absl::Status st = WriteFileAtomic(ServingDir() + "/key.pem", key_pem, 0600); !st.ok()) {
     return st;
   }
-  if (absl::Status st = WriteFileAtomic(ServingDir() + "/chain.pem",
-                                        pki::ChainToPem(ca->issuer->ChainFor(leaf->get())), 0644);
-      !st.ok()) {
+  if (absl::Status st = WriteFileAtomic(ServingDir() + "/chain.pem", chain_pem, 0644); !st.ok()) {
     return st;
   }
+  // The webhook serves the same certificate, from its next connection on.
+  if (absl::Status st = webhook_tls_.SetCertificate(key_pem, chain_pem); !st.ok()) return st;
   if (absl::Status st = WriteFileAtomic(ServingDir() + "/roots.pem", ca->bundle.ToPem(), 0644);
       !st.ok()) {
     return st;
@@ -256,12 +327,19 @@ void ControlPlane::Stop() {
   stopping_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   if (policy_watch_.joinable()) policy_watch_.join();
+  {
+    MutexLock lock(&publish_mu_);
+    publish_stopping_ = true;
+    publish_cv_.SignalAll();
+  }
+  if (publisher_.joinable()) publisher_.join();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
   // Workers and the Hello watchdog report to metrics_ and the audit log:
   // they must be done before any member is destroyed.
   if (streams_) streams_->Stop();
   if (admin_http_) admin_http_->Stop();
+  if (webhook_) webhook_->Stop();
   if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);
   if (registry_) registry_->SetOnChange(nullptr);

@@ -1,5 +1,6 @@
 // ControlPlane: tether-control assembled: the CA, its certificate stream
-// (mTLS gRPC), the admin API, and the background maintenance (serving
+// (mTLS gRPC), the admin API, the injection webhook (HTTPS), and the
+// background maintenance (serving
 // certificate renewal, dropping rotated-out roots, forgetting expired
 // certificates).
 //
@@ -13,6 +14,7 @@
 #ifndef TETHER_CONTROL_CONTROL_PLANE_H_
 #define TETHER_CONTROL_CONTROL_PLANE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http/server.h"
+#include "common/http/tls_stream.h"
 #include "common/sync/notification.h"
 #include "control/admin_service.h"
 #include "control/ca/audit_log.h"
@@ -33,6 +36,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
+#include "control/inject/injector.h"
 #include "control/metrics.h"
 #include "control/policy/policy_store.h"
 
@@ -74,6 +78,17 @@ struct ControlPlaneOptions {
   bool close_denied_connections = false;
   // How often the serving-certificate files are re-read by gRPC.
   absl::Duration serving_refresh = absl::Seconds(1);
+  // The sidecar-injection webhook (HTTPS, POST /inject, with the serving
+  // certificate, which names tether-control.tether-system.svc); empty: off.
+  std::string webhook_listen;
+  inject::InjectOptions inject;
+  // Writes the trust bundle (PEM) where the cluster needs it (the trust
+  // bundle ConfigMaps, the webhook's caBundle: kubernetes::ClusterPublisher).
+  // Called from a thread of its own at start, on every change of the bundle,
+  // and every publish_interval; a failure is audited (once per message) and
+  // retried. Null: nothing is published.
+  std::function<absl::Status(const std::string& roots_pem)> publish_trust_bundle;
+  absl::Duration publish_interval = absl::Seconds(30);
 };
 
 // The identity of the control plane's serving certificate.
@@ -93,6 +108,7 @@ class ControlPlane {
 
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_port_; }
+  int webhook_port() const { return webhook_port_; }
   CaStore* store() { return store_.get(); }
   CertificateRegistry* registry() { return registry_.get(); }
   StreamService* streams() { return streams_.get(); }
@@ -108,6 +124,8 @@ class ControlPlane {
   explicit ControlPlane(ControlPlaneOptions options, const Clock* clock)
       : options_(std::move(options)), clock_(clock) {}
   absl::Status Init();
+  absl::Status StartWebhook();
+  void PublishLoop();
   absl::Status RenewServingCertificate();
   void UpdateCaMetrics();
   std::string ServingDir() const { return options_.state_dir + "/serving"; }
@@ -128,6 +146,9 @@ class ControlPlane {
   ControlMetrics metrics_;
   int grpc_port_ = 0;
   int admin_port_ = 0;
+  http::TlsServerContext webhook_tls_;
+  std::unique_ptr<http::AdminServer> webhook_;
+  int webhook_port_ = 0;
 
   Mutex mu_;
   absl::Time serving_renew_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
@@ -135,6 +156,11 @@ class ControlPlane {
   Notification stopping_;
   std::thread maintenance_;
   std::thread policy_watch_;
+  std::thread publisher_;
+  Mutex publish_mu_;
+  CondVar publish_cv_;  // signalled when a publish is requested or Stop begins
+  bool publish_requested_ ABSL_GUARDED_BY(publish_mu_) = true;
+  bool publish_stopping_ ABSL_GUARDED_BY(publish_mu_) = false;
   bool stopped_ = false;
 };
 

@@ -22,6 +22,8 @@
 #include "common/flags.h"
 #include "common/version.h"
 #include "control/control_plane.h"
+#include "control/inject/flags.h"
+#include "control/kubernetes/cluster_publisher.h"
 #include "control/kubernetes/token_review.h"
 
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
@@ -56,6 +58,21 @@ ABSL_FLAG(std::string, kubernetes_token_file, tether::control::kubernetes::kDefa
           "on every review)");
 ABSL_FLAG(std::string, kubernetes_audience, "tether",
           "Audience the workloads' projected tokens must be issued for");
+ABSL_FLAG(bool, kubernetes_publish, true,
+          "With --kubernetes: write the trust bundle ConfigMap (--trust-bundle-configmap) into "
+          "every namespace matching --injection-namespace-selector, and the mesh root into "
+          "--webhook-configuration's caBundle, at start, on every change, and every 30s");
+ABSL_FLAG(std::string, injection_namespace_selector, "tether.io/injection=enabled",
+          "Label selector of the namespaces whose pods are injected");
+ABSL_FLAG(std::string, trust_bundle_namespaces, "",
+          "Comma-separated namespaces that get the trust bundle ConfigMap whatever their labels "
+          "(e.g. the control plane's own)");
+ABSL_FLAG(std::string, webhook_configuration, "tether-sidecar-injector",
+          "The MutatingWebhookConfiguration whose caBundle is kept equal to the mesh roots "
+          "(empty: left alone)");
+ABSL_FLAG(std::string, webhook_listen, "",
+          "Address of the sidecar-injection webhook (HTTPS, POST /inject), e.g. 0.0.0.0:15017; "
+          "empty: off. Pods are injected as `tetherctl inject` does (--proxy-image, --inject-*)");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -122,6 +139,14 @@ int main(int argc, char** argv) {
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {
     opts.serving_dns_names.emplace_back(n);
   }
+  opts.webhook_listen = absl::GetFlag(FLAGS_webhook_listen);
+  absl::StatusOr<tether::control::inject::InjectOptions> inject =
+      tether::control::inject::InjectOptionsFromFlags();
+  if (!inject.ok()) {
+    std::cerr << "tether-control: " << inject.status().message() << "\n";
+    return 1;
+  }
+  opts.inject = *inject;
 
   // Declared before the control plane, which uses it until it is destroyed.
   std::unique_ptr<tether::control::kubernetes::TokenReviewAuthenticator> kubernetes;
@@ -138,6 +163,36 @@ int main(int argc, char** argv) {
               << ":" << kubernetes->options().api_port << std::endl;
   }
 
+  // Also declared before the control plane, whose publisher thread calls it.
+  std::unique_ptr<tether::control::kubernetes::ClusterPublisher> publisher;
+  if (kubernetes != nullptr && absl::GetFlag(FLAGS_kubernetes_publish)) {
+    tether::control::kubernetes::ClusterPublisherOptions popts;
+    const auto& k = kubernetes->options();
+    popts.api.host = k.api_host;
+    popts.api.port = k.api_port;
+    popts.api.server_name = k.server_name;
+    popts.api.ca_file = k.ca_file;
+    popts.api.token_file = k.token_file;
+    popts.configmap = opts.inject.trust_bundle_configmap;
+    popts.namespace_selector = absl::GetFlag(FLAGS_injection_namespace_selector);
+    popts.webhook_configuration = absl::GetFlag(FLAGS_webhook_configuration);
+    for (absl::string_view ns :
+         absl::StrSplit(absl::GetFlag(FLAGS_trust_bundle_namespaces), ',', absl::SkipEmpty())) {
+      popts.extra_namespaces.emplace_back(ns);
+    }
+    publisher = std::make_unique<tether::control::kubernetes::ClusterPublisher>(popts);
+    opts.publish_trust_bundle = [p = publisher.get()](const std::string& roots_pem) {
+      return p->Publish(roots_pem);
+    };
+    std::cerr << "tether-control: the trust bundle goes to ConfigMap " << popts.configmap
+              << " in namespaces matching " << popts.namespace_selector
+              << (popts.webhook_configuration.empty()
+                      ? std::string()
+                      : absl::StrCat(" and to the caBundle of MutatingWebhookConfiguration ",
+                                     popts.webhook_configuration))
+              << std::endl;
+  }
+
   auto cp = tether::control::ControlPlane::Start(opts, tether::RealClock::Default());
   if (!cp.ok()) {
     std::cerr << "tether-control: " << cp.status().message() << "\n";
@@ -146,7 +201,12 @@ int main(int argc, char** argv) {
   auto ca = (*cp)->store()->Current();
   std::cerr << "tether-control: CA for trust domain " << ca->trust_domain << " (root "
             << ca->active_root_serial << "), certificate stream on port " << (*cp)->grpc_port()
-            << ", admin on port " << (*cp)->admin_port() << std::endl;
+            << ", admin on port " << (*cp)->admin_port();
+  if ((*cp)->webhook_port() != 0) {
+    std::cerr << ", injection webhook on port " << (*cp)->webhook_port() << " (proxy image "
+              << opts.inject.proxy_image << ")";
+  }
+  std::cerr << std::endl;
 
   int sig = 0;
   sigwait(&signals, &sig);

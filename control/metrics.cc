@@ -37,6 +37,10 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                        .Help("Roots in the trust bundle (2 during a CA rotation)")
                        .Register(*registry_)
                        .Add({});
+  admissions_ = &prometheus::BuildCounter()
+                     .Name("tether_control_webhook_reviews_total")
+                     .Help("Admission reviews answered by the injection webhook, by outcome")
+                     .Register(*registry_);
 }
 
 void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latency) {
@@ -46,6 +50,10 @@ void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latenc
   } else {
     rejected_->Add({{"reason", std::string(outcome)}}).Increment();
   }
+}
+
+void ControlMetrics::RecordAdmission(absl::string_view outcome) {
+  admissions_->Add({{"outcome", std::string(outcome)}}).Increment();
 }
 
 void ControlMetrics::RecordStreamRejected(absl::string_view reason) {

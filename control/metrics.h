@@ -32,6 +32,8 @@ class ControlMetrics {
     root_expiry_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
   }
   void SetBundleRoots(size_t n) { bundle_roots_->Set(static_cast<double>(n)); }
+  // outcome: "injected", "skipped", "denied" or "malformed" (the webhook).
+  void RecordAdmission(absl::string_view outcome);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -42,6 +44,7 @@ class ControlMetrics {
   prometheus::Histogram* signing_;
   prometheus::Gauge* root_expiry_;
   prometheus::Gauge* bundle_roots_;
+  prometheus::Family<prometheus::Counter>* admissions_;
 };
 
 }  // namespace tether::control

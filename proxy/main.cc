@@ -45,23 +45,28 @@ int RunProxy() {
     std::cerr << "tether-proxy: " << server.status().message() << "\n";
     return 1;
   }
-  std::cerr << "tether-proxy: " << (config->transparent ? "transparent" : "explicit")
-            << " mode; inbound :" << (*server)->inbound_port()
-            << ", outbound :" << (*server)->outbound_port()
-            << ", admin :" << (*server)->admin_port() << "; control plane "
-            << config->control_address << std::endl;
+  const bool quiet = config->log_level == "warning" || config->log_level == "error";
+  if (!quiet) {
+    std::cerr << "tether-proxy: " << (config->transparent ? "transparent" : "explicit")
+              << " mode; inbound :" << (*server)->inbound_port()
+              << ", outbound :" << (*server)->outbound_port()
+              << ", admin :" << (*server)->admin_port() << "; control plane "
+              << config->control_address << std::endl;
+  }
 
   const timespec tick = {0, 200 * 1000 * 1000};
   while (true) {
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
-      std::cerr << "tether-proxy: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining "
-                << (*server)->active_connections() << " connections (up to "
-                << absl::FormatDuration(config->drain_timeout) << ")" << std::endl;
+      if (!quiet) {
+        std::cerr << "tether-proxy: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining "
+                  << (*server)->active_connections() << " connections (up to "
+                  << absl::FormatDuration(config->drain_timeout) << ")" << std::endl;
+      }
       break;
     }
     if ((*server)->WaitForQuit(absl::ZeroDuration())) {
-      std::cerr << "tether-proxy: /quitquitquit, draining" << std::endl;
+      if (!quiet) std::cerr << "tether-proxy: /quitquitquit, draining" << std::endl;
       break;
     }
   }

@@ -6,7 +6,13 @@
 # Groups: build (default: compilers, Bazel, gRPC, Protobuf, Abseil,
 # prometheus-cpp, test libraries), mesh (network namespaces, iptables, packet
 # capture for the local mesh and its end-to-end tests), bench (HAProxy, nginx,
-# stunnel and load generators for tests/bench).
+# stunnel and load generators for tests/bench), k8s (node and npm, then the
+# pinned npm packages that validate deploy/'s Kubernetes manifests offline,
+# into ~/.cache/tether/k8s-validate).
+#
+# An entry PKG:COMMAND counts as present when COMMAND is on the PATH, however
+# it was installed (a NodeSource nodejs, say, which conflicts with Debian's
+# npm package).
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
@@ -18,6 +24,7 @@ declare -A GROUPS_PKGS=(
   [mesh]="iproute2 iptables procps psmisc curl tshark"
   [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client
            python3-matplotlib"
+  [k8s]="nodejs:node npm:npm"
 )
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
@@ -35,10 +42,14 @@ fi
 missing=()
 for group in "${groups[@]}"; do
   if [[ -z "${GROUPS_PKGS[$group]+x}" ]]; then
-    echo "install-deps: unknown group '$group' (build, mesh, bench)" >&2
+    echo "install-deps: unknown group '$group' (build, mesh, bench, k8s)" >&2
     exit 2
   fi
-  for pkg in ${GROUPS_PKGS[$group]}; do
+  for entry in ${GROUPS_PKGS[$group]}; do
+    pkg=${entry%%:*}
+    if [[ "$entry" == *:* ]] && command -v "${entry#*:}" >/dev/null 2>&1; then
+      continue
+    fi
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$pkg")
     fi
@@ -67,5 +78,9 @@ for group in "${groups[@]}"; do
   if [[ "$group" == build ]]; then
     tree=$("$(dirname "$0")/../third_party/boringssl/fetch.sh")
     log "BoringSSL source: $tree"
+  fi
+  if [[ "$group" == k8s ]]; then
+    dir=$("$(dirname "$0")/k8s-validate/install.sh")
+    log "Kubernetes manifest validator: $dir"
   fi
 done

@@ -118,6 +118,25 @@ std::string SerializeResponse(const HttpResponse& response, bool keep_alive, boo
   return out;
 }
 
+// SocketStream: the plain TCP connection.
+class SocketStream final : public ByteStream {
+ public:
+  explicit SocketStream(int fd) : fd_(fd) {}
+  ssize_t Read(char* buf, size_t n, int16_t* out_wait) override {
+    const ssize_t r = recv(fd_, buf, n, MSG_DONTWAIT);
+    *out_wait = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? POLLIN : 0;
+    return r;
+  }
+  ssize_t Write(const char* buf, size_t n, int16_t* out_wait) override {
+    const ssize_t w = send(fd_, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    *out_wait = w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? POLLOUT : 0;
+    return w;
+  }
+
+ private:
+  const int fd_;
+};
+
 int PollMillis(absl::Duration left) {
   if (left <= absl::ZeroDuration()) return 0;
   // Round up, so that a wake-up never comes before the deadline.
@@ -255,6 +274,14 @@ void AdminServer::AcceptLoop() {
 
     MutexLock lock(&mu_);
     ReapLocked();
+    if (static_cast<int>(connections_.size()) >= options_.max_connections &&
+        options_.stream_factory) {
+      // A plaintext answer means nothing to a TLS client: just close.
+      Log(absl::StrCat("admin server: ", connections_.size(), " connections open; refusing ",
+                       PeerName(peer)));
+      close(fd);
+      continue;
+    }
     if (static_cast<int>(connections_.size()) >= options_.max_connections) {
       Log(absl::StrCat("admin server: ", connections_.size(), " connections open; refusing ",
                        PeerName(peer), " with 503"));
@@ -305,15 +332,17 @@ AdminServer::Io AdminServer::Wait(int fd, int16_t events, absl::Time deadline) {
   }
 }
 
-bool AdminServer::WriteAll(int fd, absl::string_view data, absl::Time deadline) {
+bool AdminServer::WriteAll(ByteStream& stream, int fd, absl::string_view data,
+                           absl::Time deadline) {
   while (!data.empty()) {
-    const ssize_t n = send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    int16_t wait = 0;
+    const ssize_t n = stream.Write(data.data(), data.size(), &wait);
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      if (Wait(fd, POLLOUT, deadline) != Io::kReady) return false;
+    if (n < 0 && wait != 0) {
+      if (Wait(fd, wait, deadline) != Io::kReady) return false;
       continue;
     }
     return false;
@@ -321,7 +350,8 @@ bool AdminServer::WriteAll(int fd, absl::string_view data, absl::Time deadline) 
   return true;
 }
 
-void AdminServer::LingeringClose(int fd) {
+void AdminServer::LingeringClose(ByteStream& stream, int fd) {
+  stream.Shutdown();
   // Close only after the client has seen our FIN (or a short while), so that
   // unread request bytes do not turn the close into a reset that destroys the
   // response in flight.
@@ -375,7 +405,17 @@ void AdminServer::ServeConnection(int fd) {
     MutexLock lock(&mu_);
     handoff = http2_handoff_;
   }
-  if (handoff) {
+  std::unique_ptr<ByteStream> stream;
+  if (options_.stream_factory) {
+    stream = options_.stream_factory(fd);
+    if (stream == nullptr) {
+      close(fd);
+      return;
+    }
+  } else {
+    stream = std::make_unique<SocketStream>(fd);
+  }
+  if (handoff && !options_.stream_factory) {
     bool ok = false;
     if (SniffHttp2(fd, deadline, &ok)) {
       handoff(fd);  // it owns fd now
@@ -393,23 +433,25 @@ void AdminServer::ServeConnection(int fd) {
     HttpParseResult parsed = ParseHttpRequest(buffer, options_.limits);
     if (parsed.state == HttpParseResult::State::kNeedMore) {
       if (parsed.expect_continue && !sent_continue) {
-        if (!WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline)) break;
+        if (!WriteAll(*stream, fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline)) break;
         sent_continue = true;
       }
-      if (Wait(fd, POLLIN, deadline) != Io::kReady) break;  // timeout, Stop() or error
       const size_t old_size = buffer.size();
       buffer.resize(old_size + kReadChunk);
-      const ssize_t n = recv(fd, buffer.data() + old_size, kReadChunk, MSG_DONTWAIT);
+      int16_t wait = 0;
+      const ssize_t n = stream->Read(buffer.data() + old_size, kReadChunk, &wait);
       buffer.resize(old_size + static_cast<size_t>(std::max<ssize_t>(n, 0)));
-      if (n == 0) break;  // the client closed
-      if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+      if (n > 0) continue;
+      if (n == 0 || wait == 0) break;                     // the client closed, or an error
+      if (Wait(fd, wait, deadline) != Io::kReady) break;  // timeout, Stop() or error
       continue;
     }
     if (parsed.state == HttpParseResult::State::kError) {
       const HttpResponse error =
           HttpResponse::Text(absl::StrCat(parsed.error_reason, "\n"), parsed.error_status);
-      if (WriteAll(fd, SerializeResponse(error, /*keep_alive=*/false, /*head=*/false), deadline)) {
-        LingeringClose(fd);
+      if (WriteAll(*stream, fd, SerializeResponse(error, /*keep_alive=*/false, /*head=*/false),
+                   deadline)) {
+        LingeringClose(*stream, fd);
         return;
       }
       break;
@@ -421,12 +463,12 @@ void AdminServer::ServeConnection(int fd) {
     const bool keep_alive = request.KeepAlive();
     const HttpResponse response = Dispatch(request);
     const absl::Time write_deadline = absl::Now() + options_.read_timeout;
-    if (!WriteAll(fd, SerializeResponse(response, keep_alive, request.method == "HEAD"),
+    if (!WriteAll(*stream, fd, SerializeResponse(response, keep_alive, request.method == "HEAD"),
                   write_deadline)) {
       break;
     }
     if (!keep_alive) {
-      LingeringClose(fd);
+      LingeringClose(*stream, fd);
       return;
     }
     deadline = absl::Now() + options_.read_timeout;

@@ -17,6 +17,10 @@
 // With SetHttp2Handoff, a connection that opens with the HTTP/2 client preface
 // is handed over as a file descriptor, so one port can also serve gRPC
 // (grpc::AddInsecureChannelFromFd).
+//
+// With a `stream_factory` (AdminServerOptions), every connection's bytes go
+// through the ByteStream it makes: TlsServerContext (common/http/tls_stream.h)
+// serves HTTPS this way.
 #ifndef TETHER_COMMON_HTTP_SERVER_H_
 #define TETHER_COMMON_HTTP_SERVER_H_
 
@@ -24,6 +28,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -39,6 +44,26 @@
 
 namespace tether::http {
 
+// ByteStream carries one connection's bytes: the socket itself, or TLS over
+// it. Calls never block: one that cannot proceed now returns -1 with
+// `*out_wait` set to POLLIN or POLLOUT (what to wait for before calling
+// again); -1 with `*out_wait` 0 is a failure, and the connection is closed.
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+  // Read returns bytes read (> 0), 0 at the end of the stream, or -1.
+  virtual ssize_t Read(char* buf, size_t n, int16_t* out_wait) = 0;
+  // Write returns bytes written (> 0) or -1.
+  virtual ssize_t Write(const char* buf, size_t n, int16_t* out_wait) = 0;
+  // Shutdown says goodbye (TLS close_notify), best effort, before the
+  // server closes the socket.
+  virtual void Shutdown() {}
+};
+
+// A ByteStreamFactory wraps an accepted socket (which stays owned by the
+// server); null refuses the connection.
+using ByteStreamFactory = std::function<std::unique_ptr<ByteStream>(int fd)>;
+
 struct AdminServerOptions {
   // A request must be complete within this long after the connection became
   // idle; otherwise the server closes the connection. Also bounds each write.
@@ -48,6 +73,9 @@ struct AdminServerOptions {
   // Serve non-loopback peers. Off by default: admin endpoints expose internals.
   bool allow_remote = false;
   HttpParseLimits limits;
+  // How connections carry bytes; null: plain TCP. A factory and
+  // SetHttp2Handoff do not mix (the handoff is ignored).
+  ByteStreamFactory stream_factory;
   // Receives one line per notable event (refused peer, over the cap). Default:
   // standard error.
   std::function<void(absl::string_view)> log;
@@ -105,8 +133,8 @@ class AdminServer {
   bool SniffHttp2(int fd, absl::Time deadline, bool* out_ok);
   HttpResponse Dispatch(const HttpRequest& request);
   Io Wait(int fd, int16_t events, absl::Time deadline);
-  bool WriteAll(int fd, absl::string_view data, absl::Time deadline);
-  void LingeringClose(int fd);
+  bool WriteAll(ByteStream& stream, int fd, absl::string_view data, absl::Time deadline);
+  void LingeringClose(ByteStream& stream, int fd);
   void Log(absl::string_view line);
 
   const AdminServerOptions options_;

@@ -6,8 +6,14 @@
 //   tetherctl revoke --serial 9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart
 //   tetherctl ca rotate [--overlap 2h]
 //   tetherctl ca bundle > roots.pem
+//   tetherctl ca init --out cacerts [--trust-domain cluster.local]   # offline
+//   tetherctl inject -f deployment.yaml | kubectl apply -f -
+//   tetherctl uninject -f injected.yaml
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,12 +22,19 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
+#include "common/files.h"
 #include "common/flags.h"
+#include "common/pki/certs.h"
+#include "common/pki/issuer.h"
+#include "common/pki/keys.h"
 #include "common/version.h"
+#include "control/inject/flags.h"
+#include "control/inject/injector.h"
 #include "control/tetherctl/policy_commands.h"
 
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
@@ -32,6 +45,11 @@ ABSL_FLAG(std::string, serial, "", "revoke: a certificate serial (hex)");
 ABSL_FLAG(std::string, spiffe_id, "", "revoke: an identity; certs list: filter");
 ABSL_FLAG(absl::Duration, overlap, absl::ZeroDuration(),
           "ca rotate: how long the old root stays trusted (default: twice the cert TTL)");
+ABSL_FLAG(std::string, out, "", "ca init: the directory to write the CA into (created)");
+ABSL_FLAG(std::string, trust_domain, "cluster.local", "ca init: the mesh's trust domain");
+ABSL_FLAG(absl::Duration, validity, absl::Hours(24 * 3650), "ca init: the root's lifetime");
+ABSL_FLAG(std::string, f, "",
+          "inject, uninject, policy apply: the YAML file to read ('-' for stdin)");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -46,6 +64,9 @@ constexpr char kUsage[] =
     "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
     "  tetherctl ca rotate [--overlap DURATION]\n"
     "  tetherctl ca bundle\n"
+    "  tetherctl ca init --out DIR [--trust-domain cluster.local] [--validity 87600h]\n"
+    "  tetherctl inject -f FILE|- [--proxy-image IMAGE] [--inject-native-sidecar=false]\n"
+    "  tetherctl uninject -f FILE|-\n"
     "  tetherctl policy apply -f FILE|-\n"
     "  tetherctl policy list [--output table|yaml]\n"
     "  tetherctl policy delete [--kind AuthorizationPolicy|DefaultPolicy] --namespace NS --name N\n"
@@ -94,17 +115,135 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// CaInit writes a new self-signed root CA in the layout of Istio's cacerts
+// Secret, which tether-control --ca-dir reads: every replica given it signs
+// alike. Nothing is overwritten.
+int CaInit() {
+  const std::string dir = absl::GetFlag(FLAGS_out);
+  if (dir.empty()) return Usage("ca init needs --out DIR");
+  const char* kFiles[] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"};
+  for (const char* f : kFiles) {
+    if (tether::FileExists(absl::StrCat(dir, "/", f))) {
+      std::cerr << "tetherctl: " << dir << "/" << f << " exists; not overwriting a CA\n";
+      return 1;
+    }
+  }
+  auto key = tether::pki::GenerateP256Key();
+  if (!key.ok()) return Usage(key.status().message());
+  auto root = tether::pki::CreateRootCa(key->get(), absl::GetFlag(FLAGS_trust_domain), absl::Now(),
+                                        absl::GetFlag(FLAGS_validity));
+  if (!root.ok()) {
+    std::cerr << "tetherctl: " << root.status().message() << "\n";
+    return 1;
+  }
+  const std::string cert = tether::pki::CertToPem(root->get());
+  struct File {
+    const char* name;
+    std::string contents;
+    mode_t mode;
+  };
+  const File files[] = {{"ca-key.pem", tether::pki::PrivateKeyToPem(key->get()), 0600},
+                        {"ca-cert.pem", cert, 0644},
+                        {"cert-chain.pem", cert, 0644},
+                        {"root-cert.pem", cert, 0644}};
+  if (absl::Status st = tether::MakeDirs(dir, 0700); !st.ok()) {
+    std::cerr << "tetherctl: " << st.message() << "\n";
+    return 1;
+  }
+  for (const File& f : files) {
+    if (absl::Status st =
+            tether::WriteFileAtomic(absl::StrCat(dir, "/", f.name), f.contents, f.mode);
+        !st.ok()) {
+      std::cerr << "tetherctl: " << st.message() << "\n";
+      return 1;
+    }
+  }
+  std::cout << "wrote a root CA for trust domain " << absl::GetFlag(FLAGS_trust_domain) << " to "
+            << dir << " (ca-key.pem is the secret: store it as a Kubernetes Secret, e.g.\n"
+            << "  kubectl -n tether-system create secret generic tether-cacerts --from-file=" << dir
+            << ")\n";
+  return 0;
+}
+
+// InjectCommand runs `inject` or `uninject`: YAML from -f to stdout, one
+// line per object on stderr.
+int InjectCommand(bool inject) {
+  namespace inj = tether::control::inject;
+  const std::string file = absl::GetFlag(FLAGS_f);
+  if (file.empty()) {
+    return Usage(
+        absl::StrCat(inject ? "inject" : "uninject", " needs -f FILE (or -f - for stdin)"));
+  }
+  std::stringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "tetherctl: cannot read " << file << "\n";
+      return 1;
+    }
+    text << in.rdbuf();
+  }
+  std::vector<inj::InjectReport> reports;
+  absl::StatusOr<std::string> out;
+  if (inject) {
+    absl::StatusOr<inj::InjectOptions> options = inj::InjectOptionsFromFlags();
+    if (!options.ok()) return Usage(options.status().message());
+    out = inj::InjectYaml(text.str(), *options, &reports);
+  } else {
+    out = inj::UninjectYaml(text.str(), &reports);
+  }
+  if (!out.ok()) {
+    std::cerr << "tetherctl: " << (file == "-" ? "stdin" : file) << ": " << out.status().message()
+              << "\n";
+    return 1;
+  }
+  std::cout << *out;
+  for (const inj::InjectReport& r : reports) {
+    std::cerr << r.object << ": " << inj::InjectOutcomeName(r.outcome) << "\n";
+  }
+  return 0;
+}
+
+// FileFlagArgs rewrites kubectl's spellings `-f X` and `--filename X` (X
+// may be "-", which Abseil would question) as `--f=X`.
+std::vector<std::string> FileFlagArgs(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool file_flag = arg == "-f" || arg == "--f" || arg == "--filename";
+    if (file_flag && i + 1 < argc) {
+      out.push_back(absl::StrCat("--f=", argv[++i]));
+    } else if (absl::StartsWith(arg, "--filename=")) {
+      out.push_back(absl::StrCat("--f=", arg.substr(strlen("--filename="))));
+    } else {
+      out.push_back(arg);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = tether::ParseCommandLineWithDashes(argc, argv);
+  std::vector<std::string> rewritten = FileFlagArgs(argc, argv);
+  std::vector<char*> rewritten_argv;
+  rewritten_argv.reserve(rewritten.size());
+  for (std::string& a : rewritten) rewritten_argv.push_back(a.data());
+  std::vector<char*> args = tether::ParseCommandLineWithDashes(
+      static_cast<int>(rewritten_argv.size()), rewritten_argv.data());
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tetherctl") << "\n";
     return 0;
   }
   std::vector<std::string> words(args.begin() + 1, args.end());
   if (words.empty()) return Usage("no command");
+  if (words == std::vector<std::string>{"ca", "init"}) return CaInit();
+  if (words.size() == 1 && (words[0] == "inject" || words[0] == "uninject")) {
+    return InjectCommand(words[0] == "inject");
+  }
   auto stub = admin::AdminService::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_admin), grpc::InsecureChannelCredentials()));
   const std::string cmd = absl::StrJoin(words, " ");

@@ -13,7 +13,6 @@
 #include "common/policy/policy.h"
 #include "common/policy/policy_proto.h"
 
-ABSL_FLAG(std::string, f, "", "policy apply: the YAML file ('-' for standard input)");
 ABSL_FLAG(std::string, kind, "AuthorizationPolicy",
           "policy delete: AuthorizationPolicy or DefaultPolicy");
 ABSL_FLAG(std::string, name, "", "policy delete: the policy's name");
@@ -23,6 +22,7 @@ ABSL_FLAG(std::string, to, "", "authz check: the destination's SPIFFE ID");
 ABSL_FLAG(int, port, 0, "authz check: the destination port");
 ABSL_FLAG(std::string, policy_file, "",
           "authz check: evaluate this YAML file instead of the control plane's policy");
+ABSL_DECLARE_FLAG(std::string, f);
 ABSL_DECLARE_FLAG(std::string, namespace);
 ABSL_DECLARE_FLAG(std::string, admin);
 

@@ -58,9 +58,8 @@ std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status
   return j.dump(2) + "\n";
 }
 
-void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
-                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
-                            AdminHooks hooks) {
+void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identity,
+                             const Clock* clock, const AdminHooks& hooks) {
   server.Handle("GET", "/live",
                 [](const http::HttpRequest&) { return http::HttpResponse::Text("live\n"); });
   server.Handle("GET", "/ready", [identity, clock, hooks](const http::HttpRequest&) {
@@ -84,6 +83,12 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
     }
     return r;
   });
+}
+
+void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
+                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
+                            const AdminHooks& hooks) {
+  RegisterHealthEndpoints(server, identity, clock, hooks);
   server.Handle("GET", "/metrics", [identity, metrics](const http::HttpRequest&) {
     // The stream's state is read when scraped rather than pushed on change.
     metrics->SetControlStreamConnected(identity->status().stream_state == "connected");
@@ -117,6 +122,8 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
         {"handshake_timeout", absl::FormatDuration(config.handshake_timeout)},
         {"idle_timeout", absl::FormatDuration(config.idle_timeout)},
         {"drain_timeout", absl::FormatDuration(config.drain_timeout)},
+        {"health_listen", config.health_listen},
+        {"log_level", config.log_level},
     };
     return Json(j);
   });

@@ -1,4 +1,6 @@
 // Admin: the proxy's operator endpoints on --admin-listen (127.0.0.1:15000).
+// The health listener (--health-listen, e.g. 0.0.0.0:15021 in a pod) serves
+// only /ready and /live, to any peer.
 //
 //   GET  /ready          200 once a certificate is held (and not draining), else 503 + why
 //   GET  /live           200 while the process runs
@@ -28,7 +30,13 @@ struct AdminHooks {
 
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
                             IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
-                            AdminHooks hooks);
+                            const AdminHooks& hooks);
+
+// RegisterHealthEndpoints registers only GET /ready and /live: what the
+// health listener (--health-listen, reachable by the kubelet's probes)
+// serves. The admin endpoints include them.
+void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identity,
+                             const Clock* clock, const AdminHooks& hooks);
 
 // CertsJson renders what /certs shows (exposed for tests and `tetherctl`).
 std::string CertsJson(const IdentitySnapshot* snapshot, const IdentityStatus& status,

@@ -24,6 +24,11 @@ ABSL_FLAG(std::string, outbound_expect_identity, "",
 ABSL_FLAG(bool, permissive, false, "Inbound also accepts plaintext (migration)");
 ABSL_FLAG(std::string, policy_file, "", "Authorization policies (YAML) enforced on inbound");
 ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15000", "Admin endpoint");
+ABSL_FLAG(std::string, health_listen, "",
+          "Health endpoint (/ready, /live) for any peer, e.g. 0.0.0.0:15021 for the kubelet's "
+          "probes; empty: none");
+ABSL_FLAG(std::string, log_level, "info",
+          "error, warning, info or debug (debug: access log on stdout unless --access-log)");
 ABSL_FLAG(int, workers, 1, "Worker threads, each with its own event loop");
 ABSL_FLAG(int, max_connections, 65536, "Open connections per direction before refusing");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Upstream connect timeout");
@@ -59,6 +64,11 @@ absl::Status Validate(const ProxyConfig& c) {
     return absl::InvalidArgumentError("--workers must be between 1 and 256");
   }
   if (c.max_connections < 1) return absl::InvalidArgumentError("--max-connections must be >= 1");
+  if (c.log_level != "error" && c.log_level != "warning" && c.log_level != "info" &&
+      c.log_level != "debug") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level \"", c.log_level, "\" is not error, warning, info or debug"));
+  }
   return absl::OkStatus();
 }
 
@@ -104,6 +114,9 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
+  c.health_listen = absl::GetFlag(FLAGS_health_listen);
+  c.log_level = absl::GetFlag(FLAGS_log_level);
+  if (c.log_level == "debug" && c.access_log.empty()) c.access_log = "-";
   if (absl::Status st = Validate(c); !st.ok()) return st;
   return c;
 }

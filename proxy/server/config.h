@@ -1,8 +1,10 @@
 // ProxyConfig: how one tether-proxy runs, from its flags.
 //
-// Transparent mode (a pod, iptables from `tether-proxy init`):
-//   tether-proxy --control tether-control.tether-system.svc:15012 --ca-bundle /etc/tether/roots.pem
-//       --kubernetes-token-file /var/run/secrets/tether/token
+// Transparent mode (a pod, iptables from `tether-proxy init`; what
+// `tetherctl inject` writes):
+//   tether-proxy --control tether-control.tether-system.svc:15012
+//       --ca-bundle /var/run/tether/trust/roots.pem
+//       --kubernetes-token-file /var/run/secrets/tether/token --health-listen 0.0.0.0:15021
 // Explicit mode (no iptables: a VM, a test, a benchmark):
 //   tether-proxy --control 127.0.0.1:15012 --ca-bundle roots.pem --join-token-file token
 //       --inbound-listen 127.0.0.1:8443 --inbound-forward 127.0.0.1:8080
@@ -45,6 +47,12 @@ struct ProxyConfig {
   std::string policy_file;
 
   std::string admin_listen = "127.0.0.1:15000";
+  // /ready and /live only, for any peer (the kubelet's probes); empty: off.
+  std::string health_listen;
+  // error, warning, info or debug. debug also turns the access log on
+  // (stdout) unless access_log names a file; warning and error keep the
+  // proxy quiet about its start.
+  std::string log_level = "info";
   int workers = 1;
   size_t buffer_size = 32 * 1024;
   int max_connections = 65536;

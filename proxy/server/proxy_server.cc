@@ -111,7 +111,19 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   };
   hooks.quit = [this] { Quit(); };
   hooks.draining = [this] { return draining_.load(); };
-  RegisterAdminEndpoints(*admin_, config_, identity_.get(), &metrics_, clock_, std::move(hooks));
+  if (!config_.health_listen.empty()) {
+    http::AdminServerOptions health_opts;
+    health_opts.allow_remote = true;  // the kubelet probes from the node
+    health_ = std::make_unique<http::AdminServer>(health_opts);
+    RegisterHealthEndpoints(*health_, identity_.get(), clock_, hooks);
+    auto health_port = health_->Start(config_.health_listen);
+    if (!health_port.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--health-listen ", config_.health_listen,
+                                                     ": ", health_port.status().message()));
+    }
+    health_port_ = *health_port;
+  }
+  RegisterAdminEndpoints(*admin_, config_, identity_.get(), &metrics_, clock_, hooks);
   auto port = admin_->Start(config_.admin_listen);
   if (!port.ok()) {
     return absl::InvalidArgumentError(
@@ -192,6 +204,7 @@ void ProxyServer::Drain(absl::Duration deadline) {
   }
   for (auto& w : workers_) w->Stop();
   if (admin_) admin_->Stop();
+  if (health_) health_->Stop();
   if (identity_) identity_->Stop();
 }
 

@@ -36,6 +36,8 @@ class ProxyServer {
   int inbound_port() const;
   int outbound_port() const;
   int admin_port() const { return admin_port_; }
+  // health_port: the --health-listen port; 0 when there is none.
+  int health_port() const { return health_port_; }
   IdentityManager* identity() { return identity_.get(); }
   ProxyMetrics* metrics() { return &metrics_; }
 
@@ -70,6 +72,8 @@ class ProxyServer {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<http::AdminServer> admin_;
   int admin_port_ = 0;
+  std::unique_ptr<http::AdminServer> health_;
+  int health_port_ = 0;
   std::atomic<bool> draining_{false};
   Notification quit_;
   bool stopped_ = false;

@@ -431,5 +431,52 @@ TEST_F(CloseDeniedTest, OpenConnectionsThatANewPolicyDeniesAreClosed) {
   close(from_c);
 }
 
+TEST_F(ExplicitModeTest, HealthListenerServesOnlyReadinessAndLiveness) {
+  // A proxy that cannot get a certificate: not ready on either port.
+  proxy::ProxyConfig conf = BaseConfig("bad", "tjt_not-a-token");
+  conf.outbound_listen = "127.0.0.1:0";
+  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.health_listen = "127.0.0.1:0";
+  proxy::ProxyServer* bad = Run(conf, /*wait_ready=*/false);
+  ASSERT_NE(bad, nullptr);
+  ASSERT_NE(bad->health_port(), 0);
+  EXPECT_NE(HttpGet(bad->health_port(), "/ready").find("503"), std::string::npos);
+  EXPECT_NE(HttpGet(bad->health_port(), "/live").find("200"), std::string::npos);
+
+  conf = BaseConfig("a");
+  conf.outbound_listen = "127.0.0.1:0";
+  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.health_listen = "127.0.0.1:0";
+  proxy::ProxyServer* a = Run(conf);
+  ASSERT_NE(a, nullptr);
+  std::string ready = HttpGet(a->health_port(), "/ready");
+  EXPECT_NE(ready.find("200"), std::string::npos) << ready;
+  EXPECT_NE(ready.find("spiffe://mesh.test/ns/shop/sa/a"), std::string::npos) << ready;
+  // The operator's endpoints stay on the admin port only.
+  for (const char* path : {"/metrics", "/certs", "/config"}) {
+    EXPECT_NE(HttpGet(a->health_port(), path).find("404"), std::string::npos) << path;
+  }
+  EXPECT_NE(HttpGet(a->admin_port(), "/ready").find("200"), std::string::npos);
+  EXPECT_NE(HttpGet(a->admin_port(), "/config").find("\"health_listen\": \"127.0.0.1:0\""),
+            std::string::npos);
+  // Without --health-listen there is no health port.
+  EXPECT_EQ(StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "")->health_port(), 0);
+}
+
+TEST(ProxyConfigTest, LogLevelIsChecked) {
+  proxy::ProxyConfig c;
+  c.control_address = "127.0.0.1:1";
+  c.ca_bundle_file = "roots.pem";
+  c.bootstrap.join_token_file = "token";
+  for (const char* level : {"error", "warning", "info", "debug"}) {
+    c.log_level = level;
+    EXPECT_TRUE(proxy::Validate(c).ok()) << level;
+  }
+  c.log_level = "verbose";
+  absl::Status st = proxy::Validate(c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("--log-level"), std::string::npos) << st;
+}
+
 }  // namespace
 }  // namespace tether
