@@ -45,6 +45,9 @@ struct ProxyConfig {
   std::string policy_file;
 
   std::string admin_listen = "127.0.0.1:15000";
+  // Outbound: resume TLS sessions with upstream peers (tickets kept per
+  // worker and upstream); the peer is verified again on every resumption.
+  bool session_resumption = true;
   int workers = 1;
   size_t buffer_size = 32 * 1024;
   int max_connections = 65536;

@@ -174,7 +174,9 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
                                     stats->error.empty() ? "tls_error" : stats->error);
     }
   }
-  if (conn->tls.done) ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time);
+  if (conn->tls.done) {
+    ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time, conn->tls.resumed);
+  }
   ctx_.metrics->ConnectionClosed(conn->direction, result, up, down);
   if (ctx_.access_log != nullptr) {
     nlohmann::json line = {

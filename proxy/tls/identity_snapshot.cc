@@ -54,6 +54,9 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> MakeContext(bool server, EVP_PKEY* key,
   if (server) {
     SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAlpn, nullptr);
   } else {
+    // Tickets from upstream peers go to the connection's TlsSessionCache.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+    SSL_CTX_sess_set_new_cb(ctx.get(), TlsTransport::NewSession);
     std::string wire =
         absl::StrCat(std::string(1, static_cast<char>(strlen(kTetherAlpn))), kTetherAlpn);
     SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const uint8_t*>(wire.data()), wire.size());

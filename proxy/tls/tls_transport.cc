@@ -68,6 +68,12 @@ TlsTransport::TlsTransport(UniqueFd fd, Options options)
     SSL_set_accept_state(ssl_.get());
   } else {
     SSL_set_connect_state(ssl_.get());
+    if (options_.session_cache != nullptr) {
+      const auto now = static_cast<uint64_t>(absl::ToUnixSeconds(options_.clock->Now()));
+      bssl::UniquePtr<SSL_SESSION> session =
+          options_.session_cache->Take(options_.session_key, now);
+      if (session != nullptr) SSL_set_session(ssl_.get(), session.get());
+    }
   }
 }
 
@@ -75,12 +81,26 @@ TlsTransport::~TlsTransport() { ssl_.reset(); }
 
 enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) {
   auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
-  const STACK_OF(CRYPTO_BUFFER)* bufs = SSL_get0_peer_certificates(ssl);
+  return self->CheckPeer(out_alert) ? ssl_verify_ok : ssl_verify_invalid;
+}
+
+int TlsTransport::NewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
+  if (self == nullptr || self->options_.session_cache == nullptr) return 0;
+  // Only a session whose handshake verified its peer is worth keeping.
+  if (self->peer_.serial_hex.empty()) return 0;
+  self->options_.session_cache->Put(self->options_.session_key,
+                                    bssl::UniquePtr<SSL_SESSION>(session));
+  return 1;  // the cache owns it now
+}
+
+bool TlsTransport::CheckPeer(uint8_t* out_alert) {
+  const STACK_OF(CRYPTO_BUFFER)* bufs = SSL_get0_peer_certificates(ssl_.get());
   if (bufs == nullptr || sk_CRYPTO_BUFFER_num(bufs) == 0) {
-    self->error_ = "no_client_certificate";
-    self->error_detail_ = "the peer presented no certificate";
+    error_ = "no_client_certificate";
+    error_detail_ = "the peer presented no certificate";
     *out_alert = SSL_AD_CERTIFICATE_REQUIRED;
-    return ssl_verify_invalid;
+    return false;
   }
   std::vector<bssl::UniquePtr<X509>> owned;
   std::vector<X509*> chain;
@@ -88,34 +108,34 @@ enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) 
     X509* cert = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(bufs, i));
     if (cert == nullptr) {
       ERR_clear_error();
-      self->error_ = "untrusted";
-      self->error_detail_ = "the peer's certificate does not parse";
+      error_ = "untrusted";
+      error_detail_ = "the peer's certificate does not parse";
       *out_alert = SSL_AD_BAD_CERTIFICATE;
-      return ssl_verify_invalid;
+      return false;
     }
     owned.emplace_back(cert);
     chain.push_back(cert);
   }
-  const IdentitySnapshot& id = *self->options_.identity;
+  const IdentitySnapshot& id = *options_.identity;
   absl::StatusOr<pki::VerifiedPeer> peer = pki::VerifyChain(
-      chain, id.bundle, self->options_.clock->Now(), id.revocations,
-      self->options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer,
+      chain, id.bundle, options_.clock->Now(), id.revocations,
+      options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer,
       id.spiffe_id.trust_domain);
   if (!peer.ok()) {
-    self->error_ = pki::ReasonOf(peer.status());
-    self->error_detail_ = std::string(peer.status().message());
-    *out_alert = AlertFor(self->error_);
-    return ssl_verify_invalid;
+    error_ = pki::ReasonOf(peer.status());
+    error_detail_ = std::string(peer.status().message());
+    *out_alert = AlertFor(error_);
+    return false;
   }
-  if (self->options_.expected_peer && peer->spiffe_id != *self->options_.expected_peer) {
-    self->error_ = "identity_mismatch";
-    self->error_detail_ = absl::StrCat("expected ", self->options_.expected_peer->ToString(),
-                                       ", the peer is ", peer->spiffe_id.ToString());
-    *out_alert = AlertFor(self->error_);
-    return ssl_verify_invalid;
+  if (options_.expected_peer && peer->spiffe_id != *options_.expected_peer) {
+    error_ = "identity_mismatch";
+    error_detail_ = absl::StrCat("expected ", options_.expected_peer->ToString(), ", the peer is ",
+                                 peer->spiffe_id.ToString());
+    *out_alert = AlertFor(error_);
+    return false;
   }
-  self->peer_ = std::move(*peer);
-  return ssl_verify_ok;
+  peer_ = std::move(*peer);
+  return true;
 }
 
 IoStatus TlsTransport::Fail(int ssl_result, absl::string_view during) {
@@ -157,6 +177,19 @@ IoStatus TlsTransport::Handshake() {
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_.get());
   TlsObservation* obs = options_.observation;
+  if (rc == 1 && SSL_session_reused(ssl_.get()) && peer_.serial_hex.empty()) {
+    // Resumed: no certificate crossed the wire, so the verify callback did
+    // not run. Check the chain the session remembers, as for a new one.
+    uint8_t alert = SSL_AD_BAD_CERTIFICATE;
+    if (!CheckPeer(&alert)) {
+      SSL_send_fatal_alert(ssl_.get(), alert);
+      if (obs != nullptr) {
+        obs->error = error_;
+        obs->error_detail = absl::StrCat(error_detail_, " (resumed session)");
+      }
+      return IoStatus::kError;
+    }
+  }
   if (rc == 1) {
     if (obs != nullptr && !obs->done) {
       obs->done = true;
