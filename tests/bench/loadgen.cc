@@ -46,7 +46,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "common/flags.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -54,6 +53,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:8080", "host:port to send HTTP/1.1 GETs to");
 ABSL_FLAG(std::string, path, "/", "request path");
@@ -106,7 +106,7 @@ struct Conn {
   int fd = -1;
   bool connected = false;
   bool busy = false;
-  bool idle = false;  // rate mode: in the idle list
+  bool idle = false;   // rate mode: in the idle list
   int64_t due_ns = 0;  // when the outstanding request was due
   std::string out;     // unsent bytes of the request
   Response in;
@@ -266,7 +266,8 @@ int Loadgen::RunRate() {
   std::vector<Conn*> idle;
   int64_t next_due = start;
   std::vector<epoll_event> evs(256);
-  latencies_.reserve(static_cast<size_t>(rate * absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration)) * 1.1));
+  latencies_.reserve(
+      static_cast<size_t>(rate * absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration)) * 1.1));
   auto dispatch = [&] {
     while (!queue.empty() && !idle.empty()) {
       Conn* c = idle.back();
@@ -292,7 +293,8 @@ int Loadgen::RunRate() {
       errors_ += queue.size();
       break;
     }
-    int n = Wait(evs.data(), static_cast<int>(evs.size()), next_due < end ? next_due : now + 1000000);
+    int n =
+        Wait(evs.data(), static_cast<int>(evs.size()), next_due < end ? next_due : now + 1000000);
     for (int i = 0; i < n; ++i) {
       Conn* c = static_cast<Conn*>(evs[i].data.ptr);
       int r = OnEvent(c, evs[i].events);

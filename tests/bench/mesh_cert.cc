@@ -18,12 +18,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "common/flags.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "common/flags.h"
 #include "common/pki/certs.h"
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
