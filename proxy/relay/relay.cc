@@ -85,23 +85,25 @@ void Relay::Start() {
   // Both fds stay registered for both kinds of readiness for the relay's whole
   // life (edge-triggered: no epoll_ctl per read or write). Registering reports
   // the current readiness, which starts the handshakes.
-  downstream_event_ = dispatcher_.CreateFileEvent(
-      downstream_->fd(), kBoth, [this](uint32_t) { OnFdEvent(RelaySide::kDownstream); });
+  downstream_event_ = dispatcher_.CreateFileEvent(downstream_->fd(), kBoth, [this](uint32_t ready) {
+    OnFdEvent(RelaySide::kDownstream, ready);
+  });
   upstream_event_ = dispatcher_.CreateFileEvent(
-      upstream_->fd(), kBoth, [this](uint32_t) { OnFdEvent(RelaySide::kUpstream); });
+      upstream_->fd(), kBoth, [this](uint32_t ready) { OnFdEvent(RelaySide::kUpstream, ready); });
   timer_ = dispatcher_.CreateTimer([this] { OnTimer(); });
   absl::Duration first =
       state_ == State::kConnecting ? options_.connect_timeout : options_.handshake_timeout;
   if (Enabled(first)) timer_->Enable(first);
 }
 
-void Relay::OnFdEvent(RelaySide side) {
+void Relay::OnFdEvent(RelaySide side, uint32_t ready) {
   // Any event on a socket may unblock every operation on its transport (a TLS
   // read may have waited for writability, a write for readability).
   Direction& reading = side == RelaySide::kDownstream ? to_upstream_ : to_downstream_;
   Direction& writing = side == RelaySide::kDownstream ? to_downstream_ : to_upstream_;
   reading.can_read = true;
   writing.can_write = true;
+  if (ready & FileEvent::kReadClosed) reading.peer_closed = true;
   switch (state_) {
     case State::kConnecting:
       if (side == RelaySide::kUpstream) {
@@ -244,6 +246,9 @@ bool Relay::Step(Direction& dir) {
       case IoStatus::kOk:
         dir.buffer.Commit(n);
         --dir.reads_left;
+        // The socket is empty: the next bytes will come with an event.
+        // (Unless its end arrived already: reading it brings no new event.)
+        if (dir.from->Drained() && !dir.peer_closed) dir.can_read = false;
         progress = true;
         stats_.peak_buffered_bytes = std::max(stats_.peak_buffered_bytes, buffered_bytes());
         break;

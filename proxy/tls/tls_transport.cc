@@ -59,11 +59,12 @@ uint8_t AlertFor(absl::string_view reason) {
 }  // namespace
 
 TlsTransport::TlsTransport(UniqueFd fd, Options options)
-    : fd_(std::move(fd)), options_(std::move(options)) {
+    : fd_(std::move(fd)), bio_(fd_.get()), options_(std::move(options)) {
   const IdentitySnapshot& id = *options_.identity;
   ssl_.reset(SSL_new(options_.role == Role::kServer ? id.server_ctx.get() : id.client_ctx.get()));
   SSL_set_ex_data(ssl_.get(), TransportIndex(), this);
-  SSL_set_fd(ssl_.get(), fd_.get());
+  BIO_up_ref(bio_.bio());  // SSL_set_bio takes one reference for both directions
+  SSL_set_bio(ssl_.get(), bio_.bio(), bio_.bio());
   if (options_.role == Role::kServer) {
     SSL_set_accept_state(ssl_.get());
   } else {
@@ -211,6 +212,7 @@ IoStatus TlsTransport::Handshake() {
 
 IoStatus TlsTransport::Read(uint8_t* buf, size_t len, size_t* n) {
   ERR_clear_error();
+  bio_.ForgetDrained();
   int rc = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(len, INT_MAX)));
   if (rc > 0) {
     *n = static_cast<size_t>(rc);
@@ -232,6 +234,10 @@ IoStatus TlsTransport::Write(const uint8_t* buf, size_t len, size_t* n) {
 
 bool TlsTransport::HasBufferedData() const {
   return SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get());
+}
+
+bool TlsTransport::Drained() const {
+  return bio_.drained() && SSL_pending(ssl_.get()) == 0 && !SSL_has_pending(ssl_.get());
 }
 
 IoStatus TlsTransport::ShutdownWrite() {

@@ -37,6 +37,7 @@
 #include "proxy/net/transport.h"
 #include "proxy/tls/identity_snapshot.h"
 #include "proxy/tls/session_cache.h"
+#include "proxy/tls/socket_bio.h"
 
 namespace tether::proxy {
 
@@ -75,6 +76,7 @@ class TlsTransport final : public Transport {
   IoStatus Read(uint8_t* buf, size_t len, size_t* n) override;
   IoStatus Write(const uint8_t* buf, size_t len, size_t* n) override;
   bool HasBufferedData() const override;
+  bool Drained() const override;
   IoStatus ShutdownWrite() override;
   void Abort() override;
   int fd() const override { return fd_.get(); }
@@ -98,6 +100,7 @@ class TlsTransport final : public Transport {
   bool CheckPeer(uint8_t* out_alert);
 
   UniqueFd fd_;
+  SocketBio bio_;
   Options options_;
   absl::Time handshake_start_ = absl::InfinitePast();
   bssl::UniquePtr<SSL> ssl_;
