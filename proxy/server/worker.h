@@ -110,6 +110,7 @@ class Worker {
   // Outbound TLS sessions by upstream; declared before connections_, whose
   // transports use it, so that it outlives them.
   TlsSessionCache session_cache_;
+  VerifiedPeerCache peer_cache_;  // both directions' peers
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
   std::atomic<size_t> active_{0};

@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pool.h>
+#include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
 #include "proxy/sniff/protocol_detector.h"
@@ -89,6 +90,17 @@ absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> IdentitySnapshot::Build(
   snap->client_ctx = std::move(*client);
   snap->key = std::move(key);
   snap->chain = std::move(chain);
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  for (const auto& root : bundle.roots()) {
+    std::string der = pki::CertToDer(root.get());
+    SHA256_Update(&sha, der.data(), der.size());
+    pki::CertInfo root_info = pki::DescribeCert(root.get());
+    snap->roots_valid_from = std::max(snap->roots_valid_from, root_info.not_before);
+    snap->roots_valid_until = std::min(snap->roots_valid_until, root_info.not_after);
+  }
+  snap->bundle_digest.resize(SHA256_DIGEST_LENGTH);
+  SHA256_Final(reinterpret_cast<uint8_t*>(snap->bundle_digest.data()), &sha);
   snap->bundle = std::move(bundle);
   snap->revocations = std::move(revocations);
   return std::shared_ptr<const IdentitySnapshot>(std::move(snap));

@@ -1,5 +1,6 @@
 #include "proxy/tls/tls_transport.h"
 
+#include <algorithm>
 #include <climits>
 #include <vector>
 
@@ -103,6 +104,23 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
     *out_alert = SSL_AD_CERTIFICATE_REQUIRED;
     return false;
   }
+  const IdentitySnapshot& id = *options_.identity;
+  const pki::Purpose purpose =
+      options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer;
+  const absl::Time now = options_.clock->Now();
+  std::string key;
+  if (options_.peer_cache != nullptr) {
+    std::vector<absl::string_view> ders;
+    for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs); ++i) {
+      const CRYPTO_BUFFER* buf = sk_CRYPTO_BUFFER_value(bufs, i);
+      ders.emplace_back(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(buf)),
+                        CRYPTO_BUFFER_len(buf));
+    }
+    key = VerifiedPeerCache::Key(id.bundle_digest, id.spiffe_id.trust_domain, purpose, ders);
+    if (const VerifiedPeerCache::Entry* e = options_.peer_cache->Find(key, now, id.revocations)) {
+      return AcceptPeer(e->peer, out_alert);
+    }
+  }
   std::vector<bssl::UniquePtr<X509>> owned;
   std::vector<X509*> chain;
   for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs) && i <= pki::kMaxChainLength; ++i) {
@@ -117,25 +135,35 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
     owned.emplace_back(cert);
     chain.push_back(cert);
   }
-  const IdentitySnapshot& id = *options_.identity;
-  absl::StatusOr<pki::VerifiedPeer> peer = pki::VerifyChain(
-      chain, id.bundle, options_.clock->Now(), id.revocations,
-      options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer,
-      id.spiffe_id.trust_domain);
+  absl::StatusOr<pki::VerifiedPeer> peer =
+      pki::VerifyChain(chain, id.bundle, now, id.revocations, purpose, id.spiffe_id.trust_domain);
   if (!peer.ok()) {
     error_ = pki::ReasonOf(peer.status());
     error_detail_ = std::string(peer.status().message());
     *out_alert = AlertFor(error_);
     return false;
   }
-  if (options_.expected_peer && peer->spiffe_id != *options_.expected_peer) {
+  if (options_.peer_cache != nullptr) {
+    VerifiedPeerCache::Entry entry{*peer, id.roots_valid_from, id.roots_valid_until};
+    for (X509* cert : chain) {
+      pki::CertInfo info = pki::DescribeCert(cert);
+      entry.valid_from = std::max(entry.valid_from, info.not_before);
+      entry.valid_until = std::min(entry.valid_until, info.not_after);
+    }
+    options_.peer_cache->Insert(std::move(key), std::move(entry));
+  }
+  return AcceptPeer(*std::move(peer), out_alert);
+}
+
+bool TlsTransport::AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert) {
+  if (options_.expected_peer && peer.spiffe_id != *options_.expected_peer) {
     error_ = "identity_mismatch";
     error_detail_ = absl::StrCat("expected ", options_.expected_peer->ToString(), ", the peer is ",
-                                 peer->spiffe_id.ToString());
+                                 peer.spiffe_id.ToString());
     *out_alert = AlertFor(error_);
     return false;
   }
-  peer_ = std::move(*peer);
+  peer_ = std::move(peer);
   return true;
 }
 

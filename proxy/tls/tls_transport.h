@@ -36,6 +36,7 @@
 #include "proxy/net/socket.h"
 #include "proxy/net/transport.h"
 #include "proxy/tls/identity_snapshot.h"
+#include "proxy/tls/peer_cache.h"
 #include "proxy/tls/session_cache.h"
 #include "proxy/tls/socket_bio.h"
 
@@ -67,6 +68,8 @@ class TlsTransport final : public Transport {
     // tickets the peer sends.
     TlsSessionCache* session_cache = nullptr;
     std::string session_key;
+    // Optional, not owned: peers verified before (see peer_cache.h).
+    VerifiedPeerCache* peer_cache = nullptr;
   };
 
   TlsTransport(UniqueFd fd, Options options);
@@ -98,6 +101,8 @@ class TlsTransport final : public Transport {
   // CheckPeer verifies the peer's chain (fresh or remembered by a resumed
   // session) and sets peer_, or sets error_ and *out_alert and returns false.
   bool CheckPeer(uint8_t* out_alert);
+  // AcceptPeer checks a verified peer against `expected_peer` and keeps it.
+  bool AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert);
 
   UniqueFd fd_;
   SocketBio bio_;

@@ -6,8 +6,6 @@
 #include <sys/socket.h>
 
 #include "common/pki/certs.h"
-#include "common/pki/issuer.h"
-#include "common/pki/keys.h"
 #include "common/pki/spiffe_id.h"
 #include "common/pki/verify.h"
 #include "common/testing/fake_clock.h"
@@ -15,6 +13,7 @@
 #include "proxy/tls/identity_snapshot.h"
 #include "proxy/tls/session_cache.h"
 #include "proxy/tls/tls_transport.h"
+#include "tests/proxy/testing/test_mesh.h"
 
 namespace tether::proxy {
 namespace {
@@ -25,36 +24,8 @@ constexpr char kKey[] = "127.0.0.1:15006|spiffe://mesh.test/ns/shop/sa/b";
 class SessionResumptionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca_key = pki::GenerateP256Key();
-    ASSERT_TRUE(ca_key.ok());
-    auto root = pki::CreateRootCa(ca_key->get(), kTd, now_, absl::Hours(24));
-    ASSERT_TRUE(root.ok());
-    X509_up_ref(root->get());
-    bundle_roots_.emplace_back(root->get());
-    pki::Authority authority;
-    authority.cert = std::move(*root);
-    authority.key = std::move(*ca_key);
-    issuer_ = std::make_unique<pki::Issuer>(std::move(authority));
-    client_ = Snapshot("a", absl::Hours(1));
-    server_ = Snapshot("b", absl::Hours(2));
-  }
-
-  std::shared_ptr<const IdentitySnapshot> Snapshot(const std::string& sa, absl::Duration ttl) {
-    auto key = pki::GenerateP256Key();
-    pki::LeafRequest req;
-    req.public_key = key->get();
-    req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", sa);
-    req.now = now_;
-    req.ttl = ttl;
-    auto leaf = issuer_->SignLeaf(req);
-    EXPECT_TRUE(leaf.ok()) << leaf.status();
-    pki::CertChain chain;
-    chain.push_back(std::move(*leaf));
-    auto bundle = pki::TrustBundle::FromCerts(pki::CopyChain(bundle_roots_));
-    auto snap = IdentitySnapshot::Build(std::move(*key), std::move(chain), std::move(*bundle),
-                                        pki::Revocations());
-    EXPECT_TRUE(snap.ok()) << snap.status();
-    return *snap;
+    client_ = mesh_.Snapshot("a", absl::Hours(1));
+    server_ = mesh_.Snapshot("b", absl::Hours(2));
   }
 
   struct Result {
@@ -80,19 +51,16 @@ class SessionResumptionTest : public ::testing::Test {
     c.observation = &r.client_obs;
     c.session_cache = cache != nullptr ? cache : &cache_;
     c.session_key = kKey;
+    c.peer_cache = &client_peers_;
     TlsTransport::Options s;
     s.role = TlsTransport::Role::kServer;
     s.identity = server_;
     s.clock = &server_clock_;
     s.observation = &r.server_obs;
+    s.peer_cache = &server_peers_;
     TlsTransport client(UniqueFd(fds[0]), std::move(c));
     TlsTransport server(UniqueFd(fds[1]), std::move(s));
-    IoStatus cs = IoStatus::kWouldBlock, ss = IoStatus::kWouldBlock;
-    for (int i = 0; i < 20 && (cs == IoStatus::kWouldBlock || ss == IoStatus::kWouldBlock); ++i) {
-      if (cs == IoStatus::kWouldBlock) cs = client.Handshake();
-      if (ss == IoStatus::kWouldBlock) ss = server.Handshake();
-    }
-    if (cs != IoStatus::kOk || ss != IoStatus::kOk) return r;
+    if (!testing::HandshakeOverPair(client, server)) return r;
     r.client_resumed = client.resumed();
     r.server_resumed = server.resumed();
     size_t n = 0;
@@ -111,13 +79,15 @@ class SessionResumptionTest : public ::testing::Test {
   // BoringSSL stamps sessions and checks tickets with the real clock; the
   // transports' clocks start there and are moved by hand.
   absl::Time now_ = absl::Now();
+  testing::TestMesh mesh_{kTd, now_};
   FakeClock client_clock_{now_};
   FakeClock server_clock_{now_};
-  pki::CertChain bundle_roots_;
-  std::unique_ptr<pki::Issuer> issuer_;
   std::shared_ptr<const IdentitySnapshot> client_;
   std::shared_ptr<const IdentitySnapshot> server_;
   TlsSessionCache cache_;
+  // As in a worker: the chains each side verified.
+  VerifiedPeerCache client_peers_;
+  VerifiedPeerCache server_peers_;
 };
 
 TEST_F(SessionResumptionTest, SecondConnectionResumesAndStillKnowsThePeers) {
@@ -169,6 +139,22 @@ TEST_F(SessionResumptionTest, ResumedSessionWithTheWrongIdentityIsRefused) {
   EXPECT_EQ(r.client_obs.error, "identity_mismatch");
   EXPECT_NE(r.client_obs.error_detail.find("resumed session"), std::string::npos)
       << r.client_obs.error_detail;
+}
+
+TEST_F(SessionResumptionTest, ARevokedPeerIsRefusedThoughItsChainWasVerifiedBefore) {
+  ASSERT_TRUE(Connect().ok);
+  EXPECT_GT(client_peers_.size(), 0u);
+  // b is revoked: the client's new snapshot says so (same key and chain).
+  pki::Revocations revoked;
+  revoked.spiffe_ids.insert("spiffe://mesh.test/ns/shop/sa/b");
+  auto bundle = pki::TrustBundle::FromCerts(pki::CopyChain(client_->bundle.roots()));
+  ASSERT_TRUE(bundle.ok());
+  auto with = client_->WithTrust(*std::move(bundle), revoked);
+  ASSERT_TRUE(with.ok());
+  client_ = *with;
+  Result r = Connect();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.client_obs.error, "revoked");
 }
 
 TEST_F(SessionResumptionTest, ServerRefusesAResumedClientWhoseCertificateExpired) {
