@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-ORDER = ["direct", "tether", "haproxy", "nginx", "stunnel"]
+ORDER = ["direct", "tether", "baseline", "haproxy", "nginx", "stunnel"]
 PEERS = ["haproxy", "nginx", "stunnel"]
 PCTS = ["p50", "p90", "p99", "p99.9"]
 
@@ -74,6 +74,12 @@ def headline(r):
         v, who = _best_peer(mem, idle, higher_is_better=False)
         rows.append(("RSS idle per proxy (MB, the larger of the pair)", _f(idle(mem["tether"]), 1),
                      f"{_f(v, 1)} ({who})", _ratio(idle(mem["tether"]), v, False), "≤ 8 MB"))
+        if "idle_uss_kb" in mem["tether"]:
+            uss = lambda x: max(x.get("idle_uss_kb", [0])) / 1024  # noqa: E731
+            v, who = _best_peer(mem, uss, higher_is_better=False)
+            rows.append(("private memory idle per proxy (MB, USS: RSS less shared libraries)",
+                         _f(uss(mem["tether"]), 1), f"{_f(v, 1)} ({who})",
+                         _ratio(uss(mem["tether"]), v, False), ""))
         top = str(max(int(k) for k in mem["tether"]["held"]))
         per = lambda x: max(x["held"][top]["bytes_per_conn"]) / 1024 if top in x["held"] else None  # noqa: E731,E501
         v, who = _best_peer(mem, per, higher_is_better=False)
@@ -94,7 +100,7 @@ def markdown(r):
     out.append(f"Run: {m.get('date', '?')}, commit {m.get('commit', '?')}, "
                f"{m.get('cpus', '?')} CPUs ({m.get('cpu_model', '')}), kernel {m.get('kernel', '')}, "
                f"load average at the end {' '.join(m.get('loadavg_at_end', []))}, "
-               f"{m.get('seconds', 0):.0f} s{' (quick)' if m.get('quick') else ''}.")
+               f"{m.get('seconds', 0):.0f} s" + (f" ({m['profile']} profile)" if m.get("profile", "full") != "full" else "") + ".")
     if m.get("pinned"):
         out.append(f"Load generator and backend pinned to CPU {m['load_cpus']}, both proxies of "
                    f"the pair to CPU {m['proxy_cpus']}.")
@@ -181,11 +187,12 @@ def markdown(r):
         out.append("### 5. Memory (RSS of the client-side / server-side proxy)")
         out.append("")
         head = " | ".join(f"{c} held: MB | bytes/conn" for c in counts)
-        out.append(f"| contender | idle MB | {head} |")
-        out.append("| --- | ---: |" + " ---: | ---: |" * len(counts))
+        out.append(f"| contender | idle RSS MB | idle private MB | {head} |")
+        out.append("| --- | ---: | ---: |" + " ---: | ---: |" * len(counts))
         for n in _names(mem["by_contender"]):
             x = mem["by_contender"][n]
-            cells = [" / ".join(f"{v / 1024:.1f}" for v in x["idle_rss_kb"])]
+            cells = [" / ".join(f"{v / 1024:.1f}" for v in x["idle_rss_kb"]),
+                     " / ".join(f"{v / 1024:.1f}" for v in x.get("idle_uss_kb", []))]
             for c in counts:
                 h = x["held"].get(c)
                 if h is None:
@@ -210,6 +217,35 @@ def markdown(r):
     return "\n".join(out) + "\n"
 
 
+def document(r, md, charts_dir):
+    """RESULTS.md: the command, the date, the machine, the tables and charts."""
+    m = r.get("meta", {})
+    v = m.get("versions", {})
+    return f"""# Benchmark results
+
+Command: `make bench` (`tests/bench/run.sh`, which runs
+`{m.get('command', '')}`), on {m.get('date', '?')}, commit `{m.get('commit', '?')}`.
+
+The machine is a shared 2-vCPU VM on which other people build while the
+benchmark runs (load average {' '.join(m.get('loadavg_at_end', []))} at the end of this
+run), and where a system call costs about 3-6 µs (several times bare metal):
+absolute numbers move from run to run, often by 2×. Read the ratios between
+contenders of the same run; `tests/bench/README.md` explains each scenario and
+what bounds the results.
+
+Peers: {v.get('haproxy', '')}; {v.get('nginx', '')}; {v.get('stunnel', '')};
+{v.get('openssl', '')} under all three. Tether: BoringSSL (Debian's
+android-platform-external-boringssl), statically linked.
+
+{md}
+![latency added over direct]({charts_dir}/latency.png)
+
+![throughput]({charts_dir}/throughput.png)
+
+Raw numbers: [`{charts_dir}/results.json`]({charts_dir}/results.json).
+"""
+
+
 def charts(r, out_dir):
     try:
         import matplotlib
@@ -220,7 +256,7 @@ def charts(r, out_dir):
               file=sys.stderr)
         return
     colors = {"direct": "#999999", "tether": "#1f77b4", "haproxy": "#ff7f0e", "nginx": "#2ca02c",
-              "stunnel": "#9467bd"}
+              "stunnel": "#9467bd", "baseline": "#17becf"}
     fr = r.get("fixed_rate")
     if fr:
         groups = sorted(fr["by_connections"], key=int)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """mesh_bench: Tether side by side with HAProxy, nginx and stunnel, in one run.
 
-    tests/bench/run.sh                      # builds, then runs everything (make bench)
+    make bench                              # installs, builds, runs everything (run.sh)
     tests/bench/mesh_bench.py --bin-dir bazel-bin --out /tmp/bench [--quick]
 
 Every contender runs the same sidecar pair on loopback:
@@ -105,6 +105,21 @@ def rss_kb(pid):
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def uss_kb(pid):
+    """Private memory (Private_Clean + Private_Dirty) of pid and its descendants:
+    what the process costs beyond the shared libraries it maps."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
                         total += int(line.split()[1])
         except OSError:
             pass
@@ -300,11 +315,12 @@ class Direct(Contender):
 
 class Tether(Contender):
     name = "tether"
+    binary = None  # default: BIN_DIR/proxy/tether-proxy
 
     def _proxy(self, sa, extra, admin):
         e = self.env
         return e.spawn([
-            f"{e.bin}/proxy/tether-proxy", "--control", f"127.0.0.1:{self.mesh.grpc}",
+            self.binary or f"{e.bin}/proxy/tether-proxy", "--control", f"127.0.0.1:{self.mesh.grpc}",
             "--ca-bundle", self.mesh.roots, "--join-token-file", self.mesh.token_file(sa),
             "--workers", "1", "--admin-listen", f"127.0.0.1:{admin}", "--drain-timeout", "1s",
             *extra], e.proxy_cpus, f"{self.tag}-{sa}.log")
@@ -474,12 +490,17 @@ requireCert = yes
         wait_port(self.entry, self.client)
 
 
+class TetherBaseline(Tether):
+    """Another tether-proxy binary (--baseline-proxy), to compare two builds."""
+    name = "baseline"
+
+
 KINDS = {"direct": Direct, "tether": Tether, "haproxy": HAProxy, "nginx": Nginx,
-         "stunnel": Stunnel}
+         "stunnel": Stunnel, "baseline": TetherBaseline}
 
 
 def available(name):
-    return {"direct": True, "tether": True, "haproxy": shutil.which("haproxy"),
+    return {"direct": True, "tether": True, "baseline": True, "haproxy": shutil.which("haproxy"),
             "nginx": shutil.which("nginx"), "stunnel": shutil.which("stunnel4")}[name]
 
 
@@ -487,14 +508,22 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.env = Env(args)
-        self.q = args.quick
+        self.profile = "smoke" if args.smoke else "quick" if args.quick else "full"
         self.results = {}
         self.names = [n for n in args.contenders.split(",") if n]
+        if args.baseline_proxy:
+            TetherBaseline.binary = os.path.abspath(args.baseline_proxy)
+            self.names.insert(self.names.index("tether") + 1 if "tether" in self.names else 0,
+                              "baseline")
         for n in self.names:
             if n not in KINDS:
                 raise SystemExit(f"unknown contender {n}")
             if not available(n):
                 raise SystemExit(f"{n} is not installed: tools/install-deps.sh bench")
+
+    def pick(self, full, quick, smoke):
+        """The value for this run's profile."""
+        return {"full": full, "quick": quick, "smoke": smoke}[self.profile]
 
     def loadgen(self, target_port, *flags, timeout=900):
         out = self.env.run([f"{self.env.bin}/tests/bench/loadgen", "--target",
@@ -519,9 +548,9 @@ class Bench:
 
     # 1. Keep-alive throughput, wrk.
     def keepalive(self, cs):
-        secs = 3 if self.q else 10
+        secs = self.pick(10, 3, 1)
         res = {}
-        for rnd in range(1 if self.q else 2):
+        for rnd in range(self.pick(2, 1, 1)):
             for n, c in cs.items():
                 out = self.env.run(["wrk", "-t1", "-c64", f"-d{secs}s", "--latency",
                                     f"http://127.0.0.1:{c.entry}/"], self.env.load_cpus)
@@ -534,7 +563,7 @@ class Bench:
 
     # 2. Fixed rate (open loop), and 6. CPU at that rate.
     def fixed_rate(self, cs):
-        secs = 3 if self.q else 20
+        secs = self.pick(20, 3, 1)
         rate = 1000
         res = {}
         for conns in (16, 64):
@@ -543,7 +572,7 @@ class Bench:
                 before = {p: cpu_seconds(p) for p in c.pids()}
                 t0 = time.time()
                 r = self.loadgen(c.entry, "--mode", "rate", "--rate", str(rate), "--connections",
-                                 str(conns), "--duration", f"{secs}s", "--warmup", "1s")
+                                 str(conns), "--duration", f"{secs}s", "--warmup", self.pick("1s", "1s", "0.2s"))
                 wall = time.time() - t0
                 cpu = [cpu_seconds(p) - before[p] for p in c.pids()]
                 r["proxy_vcpu"] = [x / wall for x in cpu]
@@ -556,11 +585,11 @@ class Bench:
 
     # 3. New connections, with and without session resumption.
     def new_connections(self, cs_resume):
-        secs = 3 if self.q else 10
+        secs = self.pick(10, 3, 1)
         res = {"resumption": {}, "full_handshake": {}}
         for n, c in cs_resume.items():
             r = self.loadgen(c.entry, "--mode", "new-connections", "--connections", "16",
-                             "--duration", f"{secs}s", "--warmup", "1s")
+                             "--duration", f"{secs}s", "--warmup", self.pick("1s", "1s", "0.2s"))
             res["resumption"][n] = r
             log(f"new connections (resumption) {n}: {r['rate']:.0f}/s errors {r['errors']}")
             if isinstance(c, Tether):
@@ -571,7 +600,7 @@ class Bench:
         try:
             for n, c in cs_full.items():
                 r = self.loadgen(c.entry, "--mode", "new-connections", "--connections", "16",
-                                 "--duration", f"{secs}s", "--warmup", "1s")
+                                 "--duration", f"{secs}s", "--warmup", self.pick("1s", "1s", "0.2s"))
                 res["full_handshake"][n] = r
                 log(f"new connections (full handshake) {n}: {r['rate']:.0f}/s errors {r['errors']}")
         finally:
@@ -582,7 +611,7 @@ class Bench:
 
     # 4. Bulk throughput over one connection, iperf3.
     def bulk(self):
-        secs = 2 if self.q else 8
+        secs = self.pick(8, 2, 1)
         port = free_port()
         iperf = self.env.spawn(["iperf3", "-s", "-p", str(port)], self.env.load_cpus, "iperf3.log")
         wait_port(port, iperf)
@@ -610,7 +639,7 @@ class Bench:
     def memory(self):
         # 10,000 where the descriptor limit allows (two per connection).
         top = min(10000, MAX_CONNS // 1000 * 1000)
-        counts = [100, 1000] if self.q else [1000, top]
+        counts = self.pick([1000, top], [100, 1000], [10, 50])
         res = {}
         for n in [x for x in self.names if x != "direct"]:
             c = KINDS[n](self.env, self.mesh, self.backend.port)
@@ -618,7 +647,8 @@ class Bench:
             try:
                 time.sleep(0.5)
                 idle = [rss_kb(p) for p in c.pids()]
-                r = {"idle_rss_kb": idle, "held": {}}
+                r = {"idle_rss_kb": idle, "idle_uss_kb": [uss_kb(p) for p in c.pids()],
+                     "held": {}}
                 for count in counts:
                     p = self.env.spawn([f"{self.env.bin}/tests/bench/loadgen", "--target",
                                         f"127.0.0.1:{c.entry}", "--mode", "hold", "--connections",
@@ -644,23 +674,37 @@ class Bench:
     # 7. Control plane: signing rate and memory with many streams.
     def control_plane(self):
         res = {}
-        n = 200 if self.q else 2000
+        n = self.pick(2000, 200, 20)
         out = self.env.run([f"{self.env.bin}/tests/bench/mesh_cert", "--control",
                             f"127.0.0.1:{self.mesh.grpc}", "--ca-bundle", self.mesh.roots,
                             "--join-token-file", self.mesh.token_file("signer"), "--sign", str(n)],
                            self.env.load_cpus)
         res["signing"] = json.loads(out.strip().splitlines()[-1])
         log(f"control plane: {res['signing']['per_second']:.0f} certificates/s")
-        streams = self.args.control_streams or (200 if self.q else 10000)
+        streams = self.args.control_streams or self.pick(10000, 200, 20)
+        ident = self.mesh.pem_identity("streams")
         out = self.env.run([f"{self.env.bin}/tests/bench/ca_stream_load", "--control",
                             f"127.0.0.1:{self.mesh.grpc}", "--admin", f"127.0.0.1:{self.mesh.admin}",
                             "--ca-bundle", self.mesh.roots, "--control-pid", str(self.mesh.proc.pid),
-                            "--streams", str(streams), "--auth", "certificate", "--hold", "2s",
+                            "--streams", str(streams), "--identity-key", ident["key"],
+                            "--identity-chain", ident["crt"], "--hold", "2s",
                             "--max-pending", "500"], self.env.load_cpus, timeout=3600)
         res["streams"] = parse_stream_load(out)
         res["streams"]["requested"] = streams
         log(f"control plane streams: {res['streams']}")
         self.results["control_plane"] = res
+
+    def serve(self):
+        """Starts the contenders and waits, for profiling by hand."""
+        cs = self.start_set(self.backend.port)
+        for n, c in cs.items():
+            print(f"{n}: http://127.0.0.1:{c.entry}/ pids {c.pids()}", flush=True)
+        try:
+            time.sleep(self.args.serve)
+        except KeyboardInterrupt:
+            pass
+        self.stop_set(cs)
+        return {}
 
     def run(self):
         t0 = time.time()
@@ -668,6 +712,8 @@ class Bench:
             self.mesh = Mesh(self.env)
             self.backend = Backend(self.env)
             scen = set(self.args.scenarios.split(","))
+            if self.args.serve:
+                return self.serve()
             if scen & {"keepalive", "latency", "newconn"}:
                 cs = self.start_set(self.backend.port)
                 try:
@@ -719,7 +765,7 @@ def parse_stream_load(out):
     for line in out.splitlines():
         if "established:" in line:
             r["established"] = int(line.split("established:")[1].split()[0])
-        if "control plane RSS" in line:
+        if "control plane RSS" in line and "streams open" in line:
             r["rss_line"] = line.strip()
             nums = [w for w in line.replace("(", " ").replace(")", " ").split()]
             for i, w in enumerate(nums):
@@ -753,7 +799,7 @@ def meta(args, env, seconds):
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(sys.argv),
-        "quick": args.quick,
+        "profile": "smoke" if args.smoke else "quick" if args.quick else "full",
         "cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
         "pinned": env.pin, "load_cpus": env.load_cpus, "proxy_cpus": env.proxy_cpus,
         "loadavg_at_end": load, "seconds": round(seconds, 1), "versions": versions,
@@ -762,21 +808,35 @@ def meta(args, env, seconds):
 
 
 def main():
+    # haproxy and nginx live in /usr/sbin, which a test's PATH may lack.
+    os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+    # SIGTERM ends the run like Ctrl-C: every process started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--bin-dir", default="bazel-bin", help="Bazel's output tree (bazel-bin)")
     ap.add_argument("--out", default="bench-out", help="where results.{json,md} and charts go")
-    ap.add_argument("--quick", action="store_true", help="a few seconds per scenario (smoke run)")
+    ap.add_argument("--quick", action="store_true", help="a few seconds per scenario")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a second per scenario, tiny counts: checks that the harness works")
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
     ap.add_argument("--scenarios", default="keepalive,latency,newconn,bulk,memory,control")
     ap.add_argument("--control-streams", type=int, default=0,
                     help="certificate streams for the control-plane scenario (default 10000)")
+    ap.add_argument("--serve", type=int, default=0, metavar="SECONDS",
+                    help="only start the contenders and print where they listen (profiling)")
+    ap.add_argument("--baseline-proxy", metavar="PATH",
+                    help="also run this tether-proxy binary, as contender 'baseline' (before/after)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     ap.add_argument("--no-charts", action="store_true")
+    ap.add_argument("--results-doc", metavar="PATH",
+                    help="also write the tables as a document (tests/bench/RESULTS.md)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     # Through JSON and back, so the report sees what results.json holds.
     results = json.loads(json.dumps(Bench(args).run()))
+    if args.serve:
+        return
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -786,6 +846,10 @@ def main():
         f.write(md)
     if not args.no_charts:
         bench_report.charts(results, args.out)
+    if args.results_doc:
+        charts = os.path.relpath(args.out, os.path.dirname(os.path.abspath(args.results_doc)))
+        with open(args.results_doc, "w") as f:
+            f.write(bench_report.document(results, md, charts))
     print(md)
     log(f"wrote {args.out}/results.json, results.md" + ("" if args.no_charts else ", charts"))
 
