@@ -239,7 +239,10 @@ void Relay::Pump() {
 
 bool Relay::Step(Direction& dir) {
   bool progress = false;
-  if (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
+  // Read as much as there is room for before writing: a TLS side hands out
+  // one record (16 KiB at most) per read, and one write of several costs
+  // fewer system calls than one write each.
+  while (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
     absl::Span<uint8_t> space = dir.buffer.WritableSpan();
     size_t n = 0;
     switch (dir.from->Read(space.data(), space.size(), &n)) {
