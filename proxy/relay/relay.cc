@@ -54,11 +54,14 @@ Relay::Relay(Dispatcher& dispatcher, std::unique_ptr<Transport> downstream,
     : dispatcher_(dispatcher),
       options_(options),
       on_close_(std::move(on_close)),
-      memory_(std::make_unique_for_overwrite<uint8_t[]>(2 * BufferSize(options))),
+      memory_(options.buffer_pool != nullptr
+                  ? nullptr
+                  : std::make_unique_for_overwrite<uint8_t[]>(2 * BufferSize(options))),
       downstream_(std::move(downstream)),
       upstream_(std::move(upstream)),
       to_upstream_(memory_.get(), BufferSize(options)),
-      to_downstream_(memory_.get() + BufferSize(options), BufferSize(options)),
+      to_downstream_(memory_ != nullptr ? memory_.get() + BufferSize(options) : nullptr,
+                     BufferSize(options)),
       state_(upstream_state == Upstream::kConnecting ? State::kConnecting : State::kHandshaking) {
   to_upstream_.from = downstream_.get();
   to_upstream_.to = upstream_.get();
@@ -222,6 +225,7 @@ void Relay::Pump() {
     moved = true;
   }
   if (moved && Enabled(options_.idle_timeout)) last_activity_ = dispatcher_.MonotonicNow();
+  if (to_upstream_.buffer.empty() && to_downstream_.buffer.empty()) ReleaseBuffers();
   if (to_upstream_.shut && to_downstream_.shut) {
     state_ = State::kClosing;  // kOk: both streams ended cleanly
     return;
@@ -243,6 +247,7 @@ bool Relay::Step(Direction& dir) {
   // one record (16 KiB at most) per read, and one write of several costs
   // fewer system calls than one write each.
   while (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
+    if (!dir.buffer.attached()) AttachBuffers();
     absl::Span<uint8_t> space = dir.buffer.WritableSpan();
     size_t n = 0;
     switch (dir.from->Read(space.data(), space.size(), &n)) {
@@ -337,7 +342,22 @@ void Relay::Teardown(bool abort_downstream, bool abort_upstream) {
   to_downstream_.from = to_downstream_.to = nullptr;
   to_upstream_.buffer.Clear();
   to_downstream_.buffer.Clear();
+  ReleaseBuffers();
   state_ = State::kClosed;
+}
+
+void Relay::AttachBuffers() {
+  if (memory_ == nullptr) memory_ = options_.buffer_pool->Get();
+  const size_t size = BufferSize(options_);
+  to_upstream_.buffer.Attach(memory_.get());
+  to_downstream_.buffer.Attach(memory_.get() + size);
+}
+
+void Relay::ReleaseBuffers() {
+  if (options_.buffer_pool == nullptr || memory_ == nullptr) return;
+  to_upstream_.buffer.Attach(nullptr);
+  to_downstream_.buffer.Attach(nullptr);
+  options_.buffer_pool->Put(std::move(memory_));
 }
 
 void Relay::Finish() {

@@ -14,7 +14,10 @@ constexpr int kMaxAcceptsPerEvent = 64;
 }  // namespace
 
 Worker::Worker(ProxyContext context, int index)
-    : ctx_(std::move(context)), index_(index), dispatcher_(Dispatcher::Create()) {}
+    : ctx_(std::move(context)),
+      index_(index),
+      dispatcher_(Dispatcher::Create()),
+      buffer_pool_(2 * ctx_.config->buffer_size, /*max_free=*/64) {}
 
 Worker::~Worker() { Stop(); }
 
@@ -81,6 +84,7 @@ void Worker::Stop() {
 RelayOptions Worker::MakeRelayOptions() const {
   RelayOptions o;
   o.buffer_size = ctx_.config->buffer_size;
+  o.buffer_pool = &buffer_pool_;
   o.connect_timeout = ctx_.config->connect_timeout;
   o.handshake_timeout = ctx_.config->handshake_timeout;
   o.idle_timeout = ctx_.config->idle_timeout;
