@@ -44,6 +44,12 @@ def headline(r):
         v, who = _best_peer(ka, lambda x: x["rps"])
         rows.append(("keep-alive requests/s", _f(ka["tether"]["rps"]), f"{_f(v)} ({who})",
                      _ratio(ka["tether"]["rps"], v), "≥ 1.5×"))
+        if "cpu_us_per_request" in ka["tether"]:
+            cpu = lambda x: (sum(x["cpu_us_per_request"]) / len(x["cpu_us_per_request"])  # noqa: E731
+                             if x.get("cpu_us_per_request") else None)
+            v, who = _best_peer(ka, cpu, higher_is_better=False)
+            rows.append(("CPU per request at full load (µs, per proxy)", _f(cpu(ka["tether"]), 1),
+                         f"{_f(v, 1)} ({who})", _ratio(cpu(ka["tether"]), v, False), ""))
     nc = r.get("new_connections", {}).get("full_handshake")
     if nc and "tether" in nc:
         v, who = _best_peer(nc, lambda x: x["rate"])
@@ -103,7 +109,7 @@ def markdown(r):
                f"{m.get('seconds', 0):.0f} s" + (f" ({m['profile']} profile)" if m.get("profile", "full") != "full" else "") + ".")
     if m.get("pinned"):
         out.append(f"Load generator and backend pinned to CPU {m['load_cpus']}, both proxies of "
-                   f"the pair to CPU {m['proxy_cpus']}.")
+                   f"the pair to CPU {m['proxy_cpus']}; everything at nice {m.get('nice', '0')}.")
     out.append("")
     rows = headline(r)
     if rows:
@@ -121,19 +127,25 @@ def markdown(r):
     if ka:
         out.append("### 1. Keep-alive throughput (wrk, 1 thread, 64 connections)")
         out.append("")
-        out.append("| contender | requests/s | p50 µs | p99 µs | vs Tether |")
-        out.append("| --- | ---: | ---: | ---: | ---: |")
+        out.append("| contender | requests/s | p50 µs | p99 µs | Tether's ratio | CPU µs per request "
+                   "(client, server proxy) |")
+        out.append("| --- | ---: | ---: | ---: | ---: | --- |")
         for n in _names(ka):
             x = ka[n]
             vs = _ratio(ka["tether"]["rps"], x["rps"]) if "tether" in ka else "–"
+            cpu = ", ".join(f"{v:.1f}" for v in x.get("cpu_us_per_request", [])) or "–"
             out.append(f"| {n} | {_f(x['rps'])} | {_f(x.get('p50_us'))} | {_f(x.get('p99_us'))} "
-                       f"| {vs} |")
+                       f"| {vs} | {cpu} |")
         out.append("")
     fr = r.get("fixed_rate")
     if fr:
         out.append(f"### 2. Fixed rate, open loop: {fr['rate']} requests/s, 1 KB responses "
                    "(latency added over direct, µs) and 6. CPU")
         out.append("")
+        if fr.get("sched_fifo"):
+            out.append("Run under SCHED_FIFO (load generator, backend and proxies), so that other "
+                       "tenants' time slices do not add milliseconds of wake-up delay.")
+            out.append("")
         for conns in sorted(fr["by_connections"], key=int):
             d = fr["by_connections"][conns]
             out.append(f"{conns} connections:")
