@@ -765,6 +765,8 @@ class Bench:
 
     def run(self):
         t0 = time.time()
+        with open("/proc/loadavg") as f:
+            self.load_at_start = f.read().split()[:3]
         try:
             self.mesh = Mesh(self.env)
             self.backend = Backend(self.env)
@@ -791,6 +793,7 @@ class Bench:
         finally:
             self.env.cleanup()
         self.results["meta"] = meta(self.args, self.env, time.time() - t0)
+        self.results["meta"]["loadavg_at_start"] = self.load_at_start
         return self.results
 
 
@@ -841,8 +844,9 @@ def meta(args, env, seconds):
         "haproxy": cmd("haproxy", "-v").splitlines()[0] if shutil.which("haproxy") else "",
         "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         if shutil.which("nginx") else "",
-        "stunnel": (subprocess.run(["stunnel4", "-version"], capture_output=True, text=True)
-                    .stderr.splitlines() or [""])[0] if shutil.which("stunnel4") else "",
+        "stunnel": next((line.strip() for line in subprocess.run(
+            ["stunnel4", "-version"], capture_output=True, text=True).stderr.splitlines()
+            if line.startswith("stunnel")), "") if shutil.which("stunnel4") else "",
         "openssl": cmd("openssl", "version"),
     }
     with open("/proc/loadavg") as f:
@@ -859,7 +863,7 @@ def meta(args, env, seconds):
         "profile": "smoke" if args.smoke else "quick" if args.quick else "full",
         "cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
         "pinned": env.pin, "load_cpus": env.load_cpus, "proxy_cpus": env.proxy_cpus,
-        "nice": " ".join(env.nice[1:]) if env.nice else "0",
+        "nice": env.nice[-1] if env.nice else "0",
         "loadavg_at_end": load, "seconds": round(seconds, 1), "versions": versions,
         "commit": cmd("git", "rev-parse", "--short", "HEAD"),
     }
