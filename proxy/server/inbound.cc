@@ -88,8 +88,9 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
   conn->pending_event = dispatcher_->CreateFileEvent(raw_fd, FileEvent::kRead | FileEvent::kWrite,
                                                      [this, id](uint32_t ready) {
                                                        auto it = connections_.find(id);
-                                                       if (it != connections_.end())
+                                                       if (it != connections_.end()) {
                                                          ContinueInbound(it->second.get(), ready);
+                                                       }
                                                      });
   ContinueInbound(conn, 0);
 }

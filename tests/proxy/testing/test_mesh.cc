@@ -25,8 +25,8 @@ TestMesh::TestMesh(std::string trust_domain, absl::Time now)
     : trust_domain_(std::move(trust_domain)), now_(now) {
   pki::Authority authority;
   authority.key = Must(pki::GenerateP256Key());
-  authority.cert = Must(pki::CreateRootCa(authority.key.get(), trust_domain_, now_,
-                                          absl::Hours(24)));
+  authority.cert =
+      Must(pki::CreateRootCa(authority.key.get(), trust_domain_, now_, absl::Hours(24)));
   X509_up_ref(authority.cert.get());
   roots_.emplace_back(authority.cert.get());
   issuer_ = std::make_unique<pki::Issuer>(std::move(authority));
