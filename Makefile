@@ -6,7 +6,7 @@ BAZEL ?= bazel
 DEPS := tools/install-deps.sh
 FUZZ_SECONDS ?= 60
 
-.PHONY: help deps build demo test test-sanitizers fuzz lint format clean
+.PHONY: help deps build demo test test-sanitizers fuzz lint format bench clean
 
 help:
 	@echo "make demo             the local mesh demo (installs what is missing, builds, runs)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-sanitizers  the test suite under ASan, UBSan and TSan"
 	@echo "make fuzz             every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make lint             clang-format and clang-tidy over our code"
+	@echo "make bench            Tether side by side with HAProxy, nginx and stunnel (~15 min)"
 
 deps:
 	@$(DEPS) build
@@ -30,12 +31,12 @@ demo: deps
 	@tools/demo.sh
 
 test: deps
-	@$(DEPS) mesh k8s
+	@$(DEPS) mesh k8s bench
 	@echo "==> running every test"
 	@tools/run-tests.sh
 
 test-sanitizers: deps
-	@$(DEPS) mesh k8s
+	@$(DEPS) mesh k8s bench
 	@for c in asan ubsan tsan; do \
 	  echo "==> tests under --config=$$c"; \
 	  tools/run-tests.sh --config=$$c || exit 1; \
@@ -43,6 +44,9 @@ test-sanitizers: deps
 
 fuzz: deps
 	@tools/fuzz.sh $(FUZZ_SECONDS)
+
+bench: deps
+	@tests/bench/run.sh
 
 lint: deps
 	@tools/lint.sh

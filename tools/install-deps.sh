@@ -2,11 +2,13 @@
 # install-deps.sh [GROUP...]: installs what Tether needs from Debian's packages,
 # only what is missing, and fetches BoringSSL's source. Idempotent; works as
 # root or through sudo.
+# install-deps.sh --check GROUP...: installs nothing; exits 0 when every package
+# of the groups is installed, 1 otherwise (tests use it to know what to expect).
 #
 # Groups: build (default: compilers, Bazel, gRPC, Protobuf, Abseil,
 # prometheus-cpp, test libraries), mesh (network namespaces, iptables, packet
 # capture for the local mesh and its end-to-end tests), bench (HAProxy, nginx,
-# stunnel and load generators for tests/bench), k8s (node and npm, then the
+# stunnel, load generators, perf and valgrind for tests/bench), k8s (node and npm, then the
 # pinned npm packages that validate deploy/'s Kubernetes manifests offline,
 # into ~/.cache/tether/k8s-validate).
 #
@@ -23,12 +25,17 @@ declare -A GROUPS_PKGS=(
            clang-tidy"
   [mesh]="iproute2 iptables procps psmisc curl tshark"
   [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client
-           python3-matplotlib"
+           python3-matplotlib procps linux-perf valgrind"
   [k8s]="nodejs:node npm:npm"
 )
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
+check_only=0
+if [[ "${1:-}" == --check ]]; then
+  check_only=1
+  shift
+fi
 groups=("$@")
 [[ ${#groups[@]} -eq 0 ]] && groups=(build)
 
@@ -55,6 +62,11 @@ for group in "${groups[@]}"; do
     fi
   done
 done
+
+if [[ $check_only -eq 1 ]]; then
+  [[ ${#missing[@]} -eq 0 ]] || echo "install-deps: not installed: ${missing[*]}" >&2
+  exit $((${#missing[@]} > 0))
+fi
 
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 && -z "$SUDO" ]]; then

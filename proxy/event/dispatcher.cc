@@ -29,6 +29,13 @@ int16_t ToLibevent(uint32_t events) {
   return what;
 }
 
+// Watched: reading also watches for the peer's end of stream (EPOLLRDHUP).
+int16_t Watched(uint32_t events) {
+  int16_t what = ToLibevent(events);
+  if (events & FileEvent::kRead) what |= EV_CLOSED;
+  return what;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- FileEvent
@@ -58,7 +65,7 @@ struct FileEvent::State {
 
 void FileEvent::State::Assign(uint32_t events) {
   event_del(ev);
-  int16_t what = ToLibevent(events);
+  int16_t what = Watched(events);
   if (event_assign(ev, dispatcher->base_, fd, static_cast<int16_t>(what | EV_ET | EV_PERSIST),
                    &State::OnEvent, this) != 0) {
     Die("event_assign failed");
@@ -71,6 +78,7 @@ void FileEvent::State::OnEvent(int /*fd*/, int16_t what, void* arg) {
   uint32_t ready = 0;
   if (what & EV_READ) ready |= kRead;
   if (what & EV_WRITE) ready |= kWrite;
+  if (what & EV_CLOSED) ready |= kRead | kReadClosed;
   state->in_callback = true;
   state->cb(ready);
   if (state->orphaned) {

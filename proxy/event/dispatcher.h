@@ -48,6 +48,10 @@ class FileEvent {
  public:
   static constexpr uint32_t kRead = 1;
   static constexpr uint32_t kWrite = 2;
+  // Reported, never asked for: with kRead, the peer has ended its sending
+  // side (EPOLLRDHUP): a short read does not mean nothing is left (the end
+  // of the stream still is).
+  static constexpr uint32_t kReadClosed = 4;
   using Callback = std::function<void(uint32_t ready)>;
 
   ~FileEvent();

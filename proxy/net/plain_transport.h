@@ -25,6 +25,7 @@ class PlainTransport final : public Transport {
   IoStatus Handshake() override { return IoStatus::kOk; }
   IoStatus Read(uint8_t* buf, size_t len, size_t* n) override;
   IoStatus Write(const uint8_t* buf, size_t len, size_t* n) override;
+  bool Drained() const override { return drained_; }
   bool HasBufferedData() const override { return false; }
   IoStatus ShutdownWrite() override;
   void Abort() override;
@@ -36,6 +37,7 @@ class PlainTransport final : public Transport {
 
   UniqueFd fd_;
   std::string error_;
+  bool drained_ = false;  // the last recv() came back short
 };
 
 }  // namespace tether::proxy

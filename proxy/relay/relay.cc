@@ -54,11 +54,14 @@ Relay::Relay(Dispatcher& dispatcher, std::unique_ptr<Transport> downstream,
     : dispatcher_(dispatcher),
       options_(options),
       on_close_(std::move(on_close)),
-      memory_(std::make_unique_for_overwrite<uint8_t[]>(2 * BufferSize(options))),
+      memory_(options.buffer_pool != nullptr
+                  ? nullptr
+                  : std::make_unique_for_overwrite<uint8_t[]>(2 * BufferSize(options))),
       downstream_(std::move(downstream)),
       upstream_(std::move(upstream)),
       to_upstream_(memory_.get(), BufferSize(options)),
-      to_downstream_(memory_.get() + BufferSize(options), BufferSize(options)),
+      to_downstream_(memory_ != nullptr ? memory_.get() + BufferSize(options) : nullptr,
+                     BufferSize(options)),
       state_(upstream_state == Upstream::kConnecting ? State::kConnecting : State::kHandshaking) {
   to_upstream_.from = downstream_.get();
   to_upstream_.to = upstream_.get();
@@ -85,23 +88,25 @@ void Relay::Start() {
   // Both fds stay registered for both kinds of readiness for the relay's whole
   // life (edge-triggered: no epoll_ctl per read or write). Registering reports
   // the current readiness, which starts the handshakes.
-  downstream_event_ = dispatcher_.CreateFileEvent(
-      downstream_->fd(), kBoth, [this](uint32_t) { OnFdEvent(RelaySide::kDownstream); });
+  downstream_event_ = dispatcher_.CreateFileEvent(downstream_->fd(), kBoth, [this](uint32_t ready) {
+    OnFdEvent(RelaySide::kDownstream, ready);
+  });
   upstream_event_ = dispatcher_.CreateFileEvent(
-      upstream_->fd(), kBoth, [this](uint32_t) { OnFdEvent(RelaySide::kUpstream); });
+      upstream_->fd(), kBoth, [this](uint32_t ready) { OnFdEvent(RelaySide::kUpstream, ready); });
   timer_ = dispatcher_.CreateTimer([this] { OnTimer(); });
   absl::Duration first =
       state_ == State::kConnecting ? options_.connect_timeout : options_.handshake_timeout;
   if (Enabled(first)) timer_->Enable(first);
 }
 
-void Relay::OnFdEvent(RelaySide side) {
+void Relay::OnFdEvent(RelaySide side, uint32_t ready) {
   // Any event on a socket may unblock every operation on its transport (a TLS
   // read may have waited for writability, a write for readability).
   Direction& reading = side == RelaySide::kDownstream ? to_upstream_ : to_downstream_;
   Direction& writing = side == RelaySide::kDownstream ? to_downstream_ : to_upstream_;
   reading.can_read = true;
   writing.can_write = true;
+  if (ready & FileEvent::kReadClosed) reading.peer_closed = true;
   switch (state_) {
     case State::kConnecting:
       if (side == RelaySide::kUpstream) {
@@ -220,6 +225,7 @@ void Relay::Pump() {
     moved = true;
   }
   if (moved && Enabled(options_.idle_timeout)) last_activity_ = dispatcher_.MonotonicNow();
+  if (to_upstream_.buffer.empty() && to_downstream_.buffer.empty()) ReleaseBuffers();
   if (to_upstream_.shut && to_downstream_.shut) {
     state_ = State::kClosing;  // kOk: both streams ended cleanly
     return;
@@ -237,13 +243,20 @@ void Relay::Pump() {
 
 bool Relay::Step(Direction& dir) {
   bool progress = false;
-  if (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
+  // Read as much as there is room for before writing: a TLS side hands out
+  // one record (16 KiB at most) per read, and one write of several costs
+  // fewer system calls than one write each.
+  while (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
+    if (!dir.buffer.attached()) AttachBuffers();
     absl::Span<uint8_t> space = dir.buffer.WritableSpan();
     size_t n = 0;
     switch (dir.from->Read(space.data(), space.size(), &n)) {
       case IoStatus::kOk:
         dir.buffer.Commit(n);
         --dir.reads_left;
+        // The socket is empty: the next bytes will come with an event.
+        // (Unless its end arrived already: reading it brings no new event.)
+        if (dir.from->Drained() && !dir.peer_closed) dir.can_read = false;
         progress = true;
         stats_.peak_buffered_bytes = std::max(stats_.peak_buffered_bytes, buffered_bytes());
         break;
@@ -329,7 +342,22 @@ void Relay::Teardown(bool abort_downstream, bool abort_upstream) {
   to_downstream_.from = to_downstream_.to = nullptr;
   to_upstream_.buffer.Clear();
   to_downstream_.buffer.Clear();
+  ReleaseBuffers();
   state_ = State::kClosed;
+}
+
+void Relay::AttachBuffers() {
+  if (memory_ == nullptr) memory_ = options_.buffer_pool->Get();
+  const size_t size = BufferSize(options_);
+  to_upstream_.buffer.Attach(memory_.get());
+  to_downstream_.buffer.Attach(memory_.get() + size);
+}
+
+void Relay::ReleaseBuffers() {
+  if (options_.buffer_pool == nullptr || memory_ == nullptr) return;
+  to_upstream_.buffer.Attach(nullptr);
+  to_downstream_.buffer.Attach(nullptr);
+  options_.buffer_pool->Put(std::move(memory_));
 }
 
 void Relay::Finish() {

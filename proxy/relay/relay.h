@@ -43,6 +43,7 @@
 #include "absl/time/time.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/net/transport.h"
+#include "proxy/relay/buffer_pool.h"
 #include "proxy/relay/ring_buffer.h"
 
 namespace tether::proxy {
@@ -50,6 +51,10 @@ namespace tether::proxy {
 struct RelayOptions {
   // Bytes buffered per direction; the relay holds at most 2x this.
   size_t buffer_size = 32 * 1024;
+  // Optional, not owned, must outlive the relay: where the buffers come from
+  // (blocks of 2 x buffer_size), taken only while bytes are in flight. Without
+  // a pool the relay allocates its buffers once, up front.
+  BufferPool* buffer_pool = nullptr;
   // Reads per direction in one turn before yielding to other connections.
   int max_reads_per_event = 16;
   // Zero (or negative) disables a timeout.
@@ -126,12 +131,13 @@ class Relay {
     // Not known to block: cleared by kWouldBlock, set by any event of the fd.
     bool can_read = true;
     bool can_write = true;
-    bool eof = false;    // `from` ended its stream
-    bool shut = false;   // ShutdownWrite on `to` done
-    int reads_left = 0;  // fairness budget for this turn
+    bool eof = false;          // `from` ended its stream
+    bool peer_closed = false;  // `from`'s end of stream has arrived (not yet read)
+    bool shut = false;         // ShutdownWrite on `to` done
+    int reads_left = 0;        // fairness budget for this turn
   };
 
-  void OnFdEvent(RelaySide side);
+  void OnFdEvent(RelaySide side, uint32_t ready);
   void OnTimer();
   void CheckConnect();
   void DriveHandshake(RelaySide side);
@@ -146,11 +152,14 @@ class Relay {
   // Finish tears down and calls on_close; *this may be gone afterwards.
   void Finish();
   void Teardown(bool abort_downstream, bool abort_upstream);
+  // With a pool: take buffers before reading; give them back once empty.
+  void AttachBuffers();
+  void ReleaseBuffers();
 
   Dispatcher& dispatcher_;
   const RelayOptions options_;
   CloseCallback on_close_;
-  std::unique_ptr<uint8_t[]> memory_;  // both buffers, one allocation
+  std::unique_ptr<uint8_t[]> memory_;  // both buffers, one allocation (may be null with a pool)
   std::unique_ptr<Transport> downstream_;
   std::unique_ptr<Transport> upstream_;
   Direction to_upstream_;

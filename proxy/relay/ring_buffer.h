@@ -52,6 +52,14 @@ class RingBuffer {
 
   void Clear() { head_ = size_ = 0; }
 
+  // Attach points an empty buffer at other memory (or none, with nullptr:
+  // then it may be neither read nor written until attached again).
+  void Attach(uint8_t* memory) {
+    mem_ = memory;
+    head_ = size_ = 0;
+  }
+  bool attached() const { return mem_ != nullptr; }
+
  private:
   uint8_t* mem_;
   size_t capacity_;

@@ -116,6 +116,7 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
          config.outbound_expect_identity ? config.outbound_expect_identity->ToString() : ""},
         {"inbound_mode", config.permissive ? "permissive" : "strict"},
         {"policy_file", config.policy_file},
+        {"session_resumption", config.session_resumption},
         {"workers", config.workers},
         {"max_connections", config.max_connections},
         {"connect_timeout", absl::FormatDuration(config.connect_timeout)},

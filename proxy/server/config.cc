@@ -29,6 +29,8 @@ ABSL_FLAG(std::string, health_listen, "",
           "probes; empty: none");
 ABSL_FLAG(std::string, log_level, "info",
           "error, warning, info or debug (debug: access log on stdout unless --access-log)");
+ABSL_FLAG(bool, session_resumption, true,
+          "Outbound: resume TLS sessions with upstream peers (the peer is re-verified each time)");
 ABSL_FLAG(int, workers, 1, "Worker threads, each with its own event loop");
 ABSL_FLAG(int, max_connections, 65536, "Open connections per direction before refusing");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Upstream connect timeout");
@@ -107,6 +109,7 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.permissive = absl::GetFlag(FLAGS_permissive);
   c.policy_file = absl::GetFlag(FLAGS_policy_file);
   c.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  c.session_resumption = absl::GetFlag(FLAGS_session_resumption);
   c.workers = absl::GetFlag(FLAGS_workers);
   c.max_connections = absl::GetFlag(FLAGS_max_connections);
   c.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);

@@ -53,6 +53,9 @@ struct ProxyConfig {
   // (stdout) unless access_log names a file; warning and error keep the
   // proxy quiet about its start.
   std::string log_level = "info";
+  // Outbound: resume TLS sessions with upstream peers (tickets kept per
+  // worker and upstream); the peer is verified again on every resumption.
+  bool session_resumption = true;
   int workers = 1;
   size_t buffer_size = 32 * 1024;
   int max_connections = 65536;

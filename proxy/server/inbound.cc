@@ -75,6 +75,7 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
     tls.identity = std::move(identity);
     tls.clock = ctx_.clock;
     tls.observation = &conn->tls;
+    tls.peer_cache = &peer_cache_;
     conn->pending = std::make_unique<TlsTransport>(std::move(fd), std::move(tls));
     conn->pending_timer = dispatcher_->CreateTimer([this, id] {
       auto it = connections_.find(id);
@@ -87,8 +88,9 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
   conn->pending_event = dispatcher_->CreateFileEvent(raw_fd, FileEvent::kRead | FileEvent::kWrite,
                                                      [this, id](uint32_t ready) {
                                                        auto it = connections_.find(id);
-                                                       if (it != connections_.end())
+                                                       if (it != connections_.end()) {
                                                          ContinueInbound(it->second.get(), ready);
+                                                       }
                                                      });
   ContinueInbound(conn, 0);
 }
@@ -110,6 +112,7 @@ void Worker::ContinueInbound(Connection* conn, uint32_t ready) {
       tls.identity = ctx_.identity->Current();
       tls.clock = ctx_.clock;
       tls.observation = &conn->tls;
+      tls.peer_cache = &peer_cache_;
       conn->pending = std::make_unique<TlsTransport>(std::move(conn->pending_fd), std::move(tls));
       conn->pending_timer->Enable(ctx_.config->handshake_timeout);
     } else {

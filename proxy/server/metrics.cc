@@ -27,6 +27,10 @@ ProxyMetrics::ProxyMetrics() : registry_(std::make_shared<prometheus::Registry>(
                             .Name("tether_proxy_tls_handshake_seconds")
                             .Help("mTLS handshake latency, by direction")
                             .Register(*registry_);
+  sessions_resumed_ = &prometheus::BuildCounter()
+                           .Name("tether_proxy_tls_sessions_resumed_total")
+                           .Help("mTLS handshakes that resumed a TLS session, by direction")
+                           .Register(*registry_);
   authorization_ = &prometheus::BuildCounter()
                         .Name("tether_proxy_authorization_decisions_total")
                         .Help("Inbound authorization decisions (allow, deny, audit)")
@@ -91,7 +95,10 @@ void ProxyMetrics::HandshakeFailed(Direction d, absl::string_view reason) {
       .Increment();
 }
 
-void ProxyMetrics::HandshakeDone(Direction d, absl::Duration latency) {
+void ProxyMetrics::HandshakeDone(Direction d, absl::Duration latency, bool resumed) {
+  if (resumed) {
+    sessions_resumed_->Add({{"direction", std::string(DirectionName(d))}}).Increment();
+  }
   handshake_seconds_
       ->Add({{"direction", std::string(DirectionName(d))}},
             prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

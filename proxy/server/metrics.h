@@ -32,7 +32,8 @@ class ProxyMetrics {
   // Connections refused before a relay existed (never opened).
   void ConnectionRefused(Direction d, absl::string_view outcome);
   void HandshakeFailed(Direction d, absl::string_view reason);
-  void HandshakeDone(Direction d, absl::Duration latency);
+  // resumed: the handshake resumed a TLS session (no certificate exchange).
+  void HandshakeDone(Direction d, absl::Duration latency, bool resumed);
   // decision: "allow", "deny"; audited: an AUDIT policy matched.
   void Authorization(absl::string_view decision, bool audited);
   void SetCertificate(absl::Time not_after);
@@ -49,6 +50,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>* bytes_;
   prometheus::Family<prometheus::Counter>* handshake_failures_;
   prometheus::Family<prometheus::Histogram>* handshake_seconds_;
+  prometheus::Family<prometheus::Counter>* sessions_resumed_;
   prometheus::Family<prometheus::Counter>* authorization_;
   prometheus::Gauge* cert_expiry_;
   prometheus::Gauge* control_connected_;

@@ -41,6 +41,12 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   tls.clock = ctx_.clock;
   tls.expected_peer = ctx_.config->outbound_expect_identity;
   tls.observation = &conn->tls;
+  tls.peer_cache = &peer_cache_;
+  if (ctx_.config->session_resumption) {
+    tls.session_cache = &session_cache_;
+    tls.session_key = conn->destination.ToString();
+    if (tls.expected_peer) absl::StrAppend(&tls.session_key, "|", tls.expected_peer->ToString());
+  }
   StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
              std::make_unique<TlsTransport>(std::move(*up), std::move(tls)));
 }

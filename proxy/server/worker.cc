@@ -14,7 +14,10 @@ constexpr int kMaxAcceptsPerEvent = 64;
 }  // namespace
 
 Worker::Worker(ProxyContext context, int index)
-    : ctx_(std::move(context)), index_(index), dispatcher_(Dispatcher::Create()) {}
+    : ctx_(std::move(context)),
+      index_(index),
+      dispatcher_(Dispatcher::Create()),
+      buffer_pool_(2 * ctx_.config->buffer_size, /*max_free=*/64) {}
 
 Worker::~Worker() { Stop(); }
 
@@ -82,6 +85,7 @@ void Worker::Stop() {
 RelayOptions Worker::MakeRelayOptions() const {
   RelayOptions o;
   o.buffer_size = ctx_.config->buffer_size;
+  o.buffer_pool = &buffer_pool_;
   o.connect_timeout = ctx_.config->connect_timeout;
   o.handshake_timeout = ctx_.config->handshake_timeout;
   o.idle_timeout = ctx_.config->idle_timeout;
@@ -176,7 +180,9 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
                                     stats->error.empty() ? "tls_error" : stats->error);
     }
   }
-  if (conn->tls.done) ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time);
+  if (conn->tls.done) {
+    ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time, conn->tls.resumed);
+  }
   ctx_.metrics->ConnectionClosed(conn->direction, result, up, down);
   if (ctx_.access_log != nullptr) {
     nlohmann::json line = {

@@ -112,6 +112,13 @@ class Worker {
   std::unique_ptr<FileEvent> inbound_accept_;
   std::unique_ptr<FileEvent> outbound_accept_;
   std::unique_ptr<Timer> accept_retry_;
+  // Outbound TLS sessions by upstream; declared before connections_, whose
+  // transports use it, so that it outlives them.
+  TlsSessionCache session_cache_;
+  VerifiedPeerCache peer_cache_;  // both directions' peers
+  // Relay buffers, taken while bytes are in flight (mutable: MakeRelayOptions
+  // is const and hands it out).
+  mutable BufferPool buffer_pool_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
   std::atomic<size_t> active_{0};

@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pool.h>
+#include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
 #include "proxy/sniff/protocol_detector.h"
@@ -54,6 +55,9 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> MakeContext(bool server, EVP_PKEY* key,
   if (server) {
     SSL_CTX_set_alpn_select_cb(ctx.get(), SelectAlpn, nullptr);
   } else {
+    // Tickets from upstream peers go to the connection's TlsSessionCache.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+    SSL_CTX_sess_set_new_cb(ctx.get(), TlsTransport::NewSession);
     std::string wire =
         absl::StrCat(std::string(1, static_cast<char>(strlen(kTetherAlpn))), kTetherAlpn);
     SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
@@ -86,6 +90,17 @@ absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> IdentitySnapshot::Build(
   snap->client_ctx = std::move(*client);
   snap->key = std::move(key);
   snap->chain = std::move(chain);
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  for (const auto& root : bundle.roots()) {
+    std::string der = pki::CertToDer(root.get());
+    SHA256_Update(&sha, der.data(), der.size());
+    pki::CertInfo root_info = pki::DescribeCert(root.get());
+    snap->roots_valid_from = std::max(snap->roots_valid_from, root_info.not_before);
+    snap->roots_valid_until = std::min(snap->roots_valid_until, root_info.not_after);
+  }
+  snap->bundle_digest.resize(SHA256_DIGEST_LENGTH);
+  SHA256_Final(reinterpret_cast<uint8_t*>(snap->bundle_digest.data()), &sha);
   snap->bundle = std::move(bundle);
   snap->revocations = std::move(revocations);
   return std::shared_ptr<const IdentitySnapshot>(std::move(snap));

@@ -30,6 +30,11 @@ struct IdentitySnapshot {
   bssl::UniquePtr<EVP_PKEY> key;
   pki::CertChain chain;  // leaf first, then intermediates
   pki::TrustBundle bundle;
+  // SHA-256 of the bundle's roots, and when every one of them is valid: what
+  // VerifiedPeerCache keys and bounds its entries with.
+  std::string bundle_digest;
+  absl::Time roots_valid_from = absl::InfinitePast();
+  absl::Time roots_valid_until = absl::InfiniteFuture();
   pki::Revocations revocations;
   // TLS 1.3 only, ALPN "tether", the chain and key loaded, peer
   // verification through VerifyPeer (see tls_transport.h).

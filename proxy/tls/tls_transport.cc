@@ -1,5 +1,6 @@
 #include "proxy/tls/tls_transport.h"
 
+#include <algorithm>
 #include <climits>
 #include <vector>
 
@@ -59,15 +60,22 @@ uint8_t AlertFor(absl::string_view reason) {
 }  // namespace
 
 TlsTransport::TlsTransport(UniqueFd fd, Options options)
-    : fd_(std::move(fd)), options_(std::move(options)) {
+    : fd_(std::move(fd)), bio_(fd_.get()), options_(std::move(options)) {
   const IdentitySnapshot& id = *options_.identity;
   ssl_.reset(SSL_new(options_.role == Role::kServer ? id.server_ctx.get() : id.client_ctx.get()));
   SSL_set_ex_data(ssl_.get(), TransportIndex(), this);
-  SSL_set_fd(ssl_.get(), fd_.get());
+  BIO_up_ref(bio_.bio());  // SSL_set_bio takes one reference for both directions
+  SSL_set_bio(ssl_.get(), bio_.bio(), bio_.bio());
   if (options_.role == Role::kServer) {
     SSL_set_accept_state(ssl_.get());
   } else {
     SSL_set_connect_state(ssl_.get());
+    if (options_.session_cache != nullptr) {
+      const auto now = static_cast<uint64_t>(absl::ToUnixSeconds(options_.clock->Now()));
+      bssl::UniquePtr<SSL_SESSION> session =
+          options_.session_cache->Take(options_.session_key, now);
+      if (session != nullptr) SSL_set_session(ssl_.get(), session.get());
+    }
   }
 }
 
@@ -75,12 +83,43 @@ TlsTransport::~TlsTransport() { ssl_.reset(); }
 
 enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) {
   auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
-  const STACK_OF(CRYPTO_BUFFER)* bufs = SSL_get0_peer_certificates(ssl);
+  return self->CheckPeer(out_alert) ? ssl_verify_ok : ssl_verify_invalid;
+}
+
+int TlsTransport::NewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
+  if (self == nullptr || self->options_.session_cache == nullptr) return 0;
+  // Only a session whose handshake verified its peer is worth keeping.
+  if (self->peer_.serial_hex.empty()) return 0;
+  self->options_.session_cache->Put(self->options_.session_key,
+                                    bssl::UniquePtr<SSL_SESSION>(session));
+  return 1;  // the cache owns it now
+}
+
+bool TlsTransport::CheckPeer(uint8_t* out_alert) {
+  const STACK_OF(CRYPTO_BUFFER)* bufs = SSL_get0_peer_certificates(ssl_.get());
   if (bufs == nullptr || sk_CRYPTO_BUFFER_num(bufs) == 0) {
-    self->error_ = "no_client_certificate";
-    self->error_detail_ = "the peer presented no certificate";
+    error_ = "no_client_certificate";
+    error_detail_ = "the peer presented no certificate";
     *out_alert = SSL_AD_CERTIFICATE_REQUIRED;
-    return ssl_verify_invalid;
+    return false;
+  }
+  const IdentitySnapshot& id = *options_.identity;
+  const pki::Purpose purpose =
+      options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer;
+  const absl::Time now = options_.clock->Now();
+  std::string key;
+  if (options_.peer_cache != nullptr) {
+    std::vector<absl::string_view> ders;
+    for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs); ++i) {
+      const CRYPTO_BUFFER* buf = sk_CRYPTO_BUFFER_value(bufs, i);
+      ders.emplace_back(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(buf)),
+                        CRYPTO_BUFFER_len(buf));
+    }
+    key = VerifiedPeerCache::Key(id.bundle_digest, id.spiffe_id.trust_domain, purpose, ders);
+    if (const VerifiedPeerCache::Entry* e = options_.peer_cache->Find(key, now, id.revocations)) {
+      return AcceptPeer(e->peer, out_alert);
+    }
   }
   std::vector<bssl::UniquePtr<X509>> owned;
   std::vector<X509*> chain;
@@ -88,34 +127,44 @@ enum ssl_verify_result_t TlsTransport::VerifyPeer(SSL* ssl, uint8_t* out_alert) 
     X509* cert = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(bufs, i));
     if (cert == nullptr) {
       ERR_clear_error();
-      self->error_ = "untrusted";
-      self->error_detail_ = "the peer's certificate does not parse";
+      error_ = "untrusted";
+      error_detail_ = "the peer's certificate does not parse";
       *out_alert = SSL_AD_BAD_CERTIFICATE;
-      return ssl_verify_invalid;
+      return false;
     }
     owned.emplace_back(cert);
     chain.push_back(cert);
   }
-  const IdentitySnapshot& id = *self->options_.identity;
-  absl::StatusOr<pki::VerifiedPeer> peer = pki::VerifyChain(
-      chain, id.bundle, self->options_.clock->Now(), id.revocations,
-      self->options_.role == Role::kServer ? pki::Purpose::kClient : pki::Purpose::kServer,
-      id.spiffe_id.trust_domain);
+  absl::StatusOr<pki::VerifiedPeer> peer =
+      pki::VerifyChain(chain, id.bundle, now, id.revocations, purpose, id.spiffe_id.trust_domain);
   if (!peer.ok()) {
-    self->error_ = pki::ReasonOf(peer.status());
-    self->error_detail_ = std::string(peer.status().message());
-    *out_alert = AlertFor(self->error_);
-    return ssl_verify_invalid;
+    error_ = pki::ReasonOf(peer.status());
+    error_detail_ = std::string(peer.status().message());
+    *out_alert = AlertFor(error_);
+    return false;
   }
-  if (self->options_.expected_peer && peer->spiffe_id != *self->options_.expected_peer) {
-    self->error_ = "identity_mismatch";
-    self->error_detail_ = absl::StrCat("expected ", self->options_.expected_peer->ToString(),
-                                       ", the peer is ", peer->spiffe_id.ToString());
-    *out_alert = AlertFor(self->error_);
-    return ssl_verify_invalid;
+  if (options_.peer_cache != nullptr) {
+    VerifiedPeerCache::Entry entry{*peer, id.roots_valid_from, id.roots_valid_until};
+    for (X509* cert : chain) {
+      pki::CertInfo info = pki::DescribeCert(cert);
+      entry.valid_from = std::max(entry.valid_from, info.not_before);
+      entry.valid_until = std::min(entry.valid_until, info.not_after);
+    }
+    options_.peer_cache->Insert(std::move(key), std::move(entry));
   }
-  self->peer_ = std::move(*peer);
-  return ssl_verify_ok;
+  return AcceptPeer(*std::move(peer), out_alert);
+}
+
+bool TlsTransport::AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert) {
+  if (options_.expected_peer && peer.spiffe_id != *options_.expected_peer) {
+    error_ = "identity_mismatch";
+    error_detail_ = absl::StrCat("expected ", options_.expected_peer->ToString(), ", the peer is ",
+                                 peer.spiffe_id.ToString());
+    *out_alert = AlertFor(error_);
+    return false;
+  }
+  peer_ = std::move(peer);
+  return true;
 }
 
 IoStatus TlsTransport::Fail(int ssl_result, absl::string_view during) {
@@ -157,6 +206,19 @@ IoStatus TlsTransport::Handshake() {
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_.get());
   TlsObservation* obs = options_.observation;
+  if (rc == 1 && SSL_session_reused(ssl_.get()) && peer_.serial_hex.empty()) {
+    // Resumed: no certificate crossed the wire, so the verify callback did
+    // not run. Check the chain the session remembers, as for a new one.
+    uint8_t alert = SSL_AD_BAD_CERTIFICATE;
+    if (!CheckPeer(&alert)) {
+      SSL_send_fatal_alert(ssl_.get(), alert);
+      if (obs != nullptr) {
+        obs->error = error_;
+        obs->error_detail = absl::StrCat(error_detail_, " (resumed session)");
+      }
+      return IoStatus::kError;
+    }
+  }
   if (rc == 1) {
     if (obs != nullptr && !obs->done) {
       obs->done = true;
@@ -178,6 +240,7 @@ IoStatus TlsTransport::Handshake() {
 
 IoStatus TlsTransport::Read(uint8_t* buf, size_t len, size_t* n) {
   ERR_clear_error();
+  bio_.ForgetDrained();
   int rc = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(len, INT_MAX)));
   if (rc > 0) {
     *n = static_cast<size_t>(rc);
@@ -199,6 +262,10 @@ IoStatus TlsTransport::Write(const uint8_t* buf, size_t len, size_t* n) {
 
 bool TlsTransport::HasBufferedData() const {
   return SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get());
+}
+
+bool TlsTransport::Drained() const {
+  return bio_.drained() && SSL_pending(ssl_.get()) == 0 && !SSL_has_pending(ssl_.get());
 }
 
 IoStatus TlsTransport::ShutdownWrite() {

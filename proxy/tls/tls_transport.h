@@ -11,7 +11,11 @@
 // pki::VerifyChain against the snapshot's bundle and revocations at the
 // injected clock's time, for the right purpose (clientAuth on the server
 // side, serverAuth on the client side), and against `expected_peer` when
-// given. A failed handshake leaves a reason word in error():
+// given. A resumed session (TLS 1.3 PSK, offered by a client from its
+// TlsSessionCache) skips the certificate exchange, so the peer chain that the
+// session remembers is verified again, the same way, when the handshake
+// completes: a peer revoked, expired or not `expected_peer` since cannot
+// resume. A failed handshake leaves a reason word in error():
 //   untrusted, expired, not_yet_valid, revoked, bad_usage, weak_key,
 //   chain_too_long, bad_identity   (from VerifyChain)
 //   identity_mismatch              (the peer is not `expected_peer`)
@@ -32,6 +36,9 @@
 #include "proxy/net/socket.h"
 #include "proxy/net/transport.h"
 #include "proxy/tls/identity_snapshot.h"
+#include "proxy/tls/peer_cache.h"
+#include "proxy/tls/session_cache.h"
+#include "proxy/tls/socket_bio.h"
 
 namespace tether::proxy {
 
@@ -56,6 +63,13 @@ class TlsTransport final : public Transport {
     const Clock* clock = nullptr;
     std::optional<pki::SpiffeId> expected_peer;
     TlsObservation* observation = nullptr;  // optional, not owned
+    // Client only, optional, not owned (must outlive the transport): offers a
+    // session stored under `session_key` (the upstream), and stores the
+    // tickets the peer sends.
+    TlsSessionCache* session_cache = nullptr;
+    std::string session_key;
+    // Optional, not owned: peers verified before (see peer_cache.h).
+    VerifiedPeerCache* peer_cache = nullptr;
   };
 
   TlsTransport(UniqueFd fd, Options options);
@@ -65,6 +79,7 @@ class TlsTransport final : public Transport {
   IoStatus Read(uint8_t* buf, size_t len, size_t* n) override;
   IoStatus Write(const uint8_t* buf, size_t len, size_t* n) override;
   bool HasBufferedData() const override;
+  bool Drained() const override;
   IoStatus ShutdownWrite() override;
   void Abort() override;
   int fd() const override { return fd_.get(); }
@@ -77,13 +92,20 @@ class TlsTransport final : public Transport {
   const std::string& error_detail() const { return error_detail_; }
   bool resumed() const { return SSL_session_reused(ssl_.get()); }
 
-  // Used by the contexts' verify callback.
+  // Used by the contexts' verify and new-session callbacks.
   static enum ssl_verify_result_t VerifyPeer(SSL* ssl, uint8_t* out_alert);
+  static int NewSession(SSL* ssl, SSL_SESSION* session);
 
  private:
   IoStatus Fail(int ssl_result, absl::string_view during);
+  // CheckPeer verifies the peer's chain (fresh or remembered by a resumed
+  // session) and sets peer_, or sets error_ and *out_alert and returns false.
+  bool CheckPeer(uint8_t* out_alert);
+  // AcceptPeer checks a verified peer against `expected_peer` and keeps it.
+  bool AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert);
 
   UniqueFd fd_;
+  SocketBio bio_;
   Options options_;
   absl::Time handshake_start_ = absl::InfinitePast();
   bssl::UniquePtr<SSL> ssl_;

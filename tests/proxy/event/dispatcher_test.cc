@@ -194,6 +194,11 @@ TEST(DispatcherTest, FileEventIsEdgeTriggered) {
   while (calls.load() == 1) Turns(loop, 1);
   Turns(loop, 5);
   EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(last_ready.load(), FileEvent::kRead);
+  // The peer's end of stream is an edge too, and says so (kReadClosed).
+  ASSERT_EQ(shutdown(sp.b, SHUT_WR), 0);
+  while (calls.load() == 2) Turns(loop, 1);
+  EXPECT_EQ(last_ready.load(), FileEvent::kRead | FileEvent::kReadClosed);
   loop.RunSync([&] { ev.reset(); });
 }
 

@@ -228,6 +228,36 @@ TEST_F(RelayTest, DataHeldInsideATransportIsNeverForgotten) {
   EXPECT_LE(stats.peak_buffered_bytes, 2000u);
 }
 
+TEST_F(RelayTest, WithAPoolBuffersAreHeldOnlyWhileBytesAreInFlight) {
+  BufferPool pool(2 * 1000, /*max_free=*/4);
+  FakeBehavior tls_like;
+  tls_like.read_ahead = 64 * 1024;
+  tls_like.max_write = 777;
+  RelayOptions options;
+  options.buffer_size = 1000;
+  options.buffer_pool = &pool;
+  Start(tls_like, FakeBehavior(), options);
+  // A request and its answer, then the connection idles: the relay gave its
+  // buffers back.
+  ASSERT_TRUE(WriteAll(client_.get(), "ping"));
+  char buf[4];
+  ASSERT_TRUE(ReadExactly(server_.get(), buf, 4));
+  ASSERT_TRUE(WriteAll(server_.get(), "pong"));
+  ASSERT_TRUE(ReadExactly(client_.get(), buf, 4));
+  size_t free_blocks = 0;
+  for (int i = 0; i < 100 && free_blocks == 0; ++i) {
+    loop_.RunSync([&] { free_blocks = pool.free_blocks(); });
+    if (free_blocks == 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(free_blocks, 1u);
+  // And takes them again for more, byte-exact.
+  Exchange(client_.get(), server_.get(), RandomBytes(1 << 20, 31), RandomBytes(1 << 20, 32));
+  RelayStats stats = WaitForClose();
+  EXPECT_EQ(stats.outcome, RelayOutcome::kOk);
+  EXPECT_EQ(stats.bytes_to_upstream, 4u + (1u << 20));
+  loop_.RunSync([&] { EXPECT_EQ(pool.free_blocks(), 1u); });
+}
+
 TEST_F(RelayTest, BytesBehindTheHandshakeAreRelayed) {
   // Each side's handshake takes one byte; the client sends its first data in
   // the same segment, so no socket edge will announce it after the handshake.
