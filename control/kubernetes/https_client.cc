@@ -65,8 +65,14 @@ std::string TlsErrorText() {
   return text;
 }
 
-absl::Status ValidateRequest(const HttpsTarget& target, absl::string_view path,
-                             const HttpHeaders& headers, absl::Duration timeout) {
+absl::Status ValidateRequest(const HttpsTarget& target, absl::string_view method,
+                             absl::string_view path, const HttpHeaders& headers,
+                             absl::Duration timeout) {
+  if (method.empty() ||
+      !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad HTTP method \"", absl::CHexEscape(method), "\""));
+  }
   if (target.host.empty()) return absl::InvalidArgumentError("HTTPS target has no host");
   if (target.port == 0) return absl::InvalidArgumentError("HTTPS target has no port");
   if (timeout <= absl::ZeroDuration()) {
@@ -358,11 +364,12 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> MakeContext(absl::string_view ca_pem) {
   return ctx;
 }
 
-std::string BuildRequest(const HttpsTarget& target, const std::string& name, absl::string_view path,
+std::string BuildRequest(const HttpsTarget& target, const std::string& name,
+                         absl::string_view method, absl::string_view path,
                          const HttpHeaders& headers, absl::string_view body) {
   std::string authority = HostPort(name, target.port);
   if (target.port == 443) authority.resize(authority.size() - 4);  // drop ":443"
-  std::string req = absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: ", authority, "\r\n");
+  std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ", authority, "\r\n");
   bool has_type = false, has_accept = false, has_agent = false;
   for (const auto& [field, value] : headers) {
     has_type |= absl::EqualsIgnoreCase(field, "content-type");
@@ -388,7 +395,13 @@ std::string HostPort(absl::string_view host, uint16_t port) {
 absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view path,
                                 const HttpHeaders& headers, absl::string_view body,
                                 absl::Duration timeout) {
-  absl::Status valid = ValidateRequest(target, path, headers, timeout);
+  return Request(target, "POST", path, headers, body, timeout);
+}
+
+absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view method,
+                                   absl::string_view path, const HttpHeaders& headers,
+                                   absl::string_view body, absl::Duration timeout) {
+  absl::Status valid = ValidateRequest(target, method, path, headers, timeout);
   if (!valid.ok()) return valid;
   const std::string host = Unbracket(target.host);
   const std::string name = Unbracket(target.server_name.empty() ? target.host : target.server_name);
@@ -419,7 +432,7 @@ absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view pat
   conn.StartTls(ssl.get());
   s = conn.Handshake();
   if (!s.ok()) return s;
-  s = conn.WriteAll(BuildRequest(target, name, path, headers, body));
+  s = conn.WriteAll(BuildRequest(target, name, method, path, headers, body));
   if (!s.ok()) return s;
   return ReadHttpResponse([&conn](char* buf, size_t n) { return conn.Read(buf, n); }, peer);
 }

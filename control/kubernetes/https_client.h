@@ -48,10 +48,16 @@ struct HttpsTarget {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
-// Post sends `body` to `path` (which starts with '/') and returns the
-// response. Host, Content-Length and "Connection: close" are set here and may
-// not be in `headers`; Content-Type and Accept default to application/json
-// and User-Agent to tether-control unless `headers` has them.
+// Request sends `method` ("GET", "POST", "PATCH", ...) with `body` to `path`
+// (which starts with '/') and returns the response. Host, Content-Length and
+// "Connection: close" are set here and may not be in `headers`; Content-Type
+// and Accept default to application/json and User-Agent to tether-control
+// unless `headers` has them.
+absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view method,
+                                   absl::string_view path, const HttpHeaders& headers,
+                                   absl::string_view body, absl::Duration timeout);
+
+// Post is Request with "POST".
 absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view path,
                                 const HttpHeaders& headers, absl::string_view body,
                                 absl::Duration timeout);

@@ -17,8 +17,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr size_t kMaxOwnTokenFileBytes = 64 << 10;
-constexpr size_t kMaxCaFileBytes = 1 << 20;
 constexpr char kPermission[] = "create tokenreviews.authentication.k8s.io";
 
 // CheckToken rejects, without asking anyone, what cannot be a service-account
@@ -39,49 +37,8 @@ absl::Status CheckToken(absl::string_view token) {
   return absl::OkStatus();
 }
 
-// ReadOwnToken returns the control plane's own service-account token.
-absl::StatusOr<std::string> ReadOwnToken(const std::string& path) {
-  absl::StatusOr<std::string> token = ReadFile(path, kMaxOwnTokenFileBytes);
-  if (!token.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot read the control plane's own service-account token: ", token.status().message()));
-  }
-  std::string trimmed(absl::StripAsciiWhitespace(*token));
-  if (trimmed.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("the control plane's own service-account token file ", path, " is empty"));
-  }
-  return trimmed;
-}
-
-absl::StatusOr<std::string> ReadCaBundle(const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadFile(path, kMaxCaFileBytes);
-  if (!pem.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot read the Kubernetes API server's CA bundle: ", pem.status().message()));
-  }
-  if (!absl::StrContains(*pem, "-----BEGIN CERTIFICATE-----")) {
-    return absl::UnavailableError(
-        absl::StrCat("the Kubernetes API server's CA bundle ", path, " holds no PEM certificate"));
-  }
-  return pem;
-}
-
-// ApiMessage returns the message of a Kubernetes Status object in an error
-// answer, else the HTTP reason phrase.
-std::string ApiMessage(const HttpResult& r) {
-  const Json doc = Json::parse(r.body.begin(), r.body.end(), nullptr, false);
-  if (doc.is_object()) {
-    auto it = doc.find("message");
-    if (it != doc.end() && it->is_string() && !it->get<std::string>().empty()) {
-      return PrintableText(it->get<std::string>(), 512);
-    }
-  }
-  return PrintableText(r.reason, 128);
-}
-
 absl::Status HttpFailure(const HttpResult& r, const TokenReviewAuthenticator::Options& o) {
-  std::string message = ApiMessage(r);
+  std::string message = ApiErrorMessage(r);
   std::string detail = absl::StrCat("HTTP ", r.status, message.empty() ? "" : ": ", message);
   if (r.status == 401) {
     return absl::UnavailableError(absl::StrCat(
@@ -99,32 +56,25 @@ absl::Status HttpFailure(const HttpResult& r, const TokenReviewAuthenticator::Op
       absl::StrCat("TokenReview failed: the Kubernetes API server answered ", detail));
 }
 
+ApiServer ApiFor(const TokenReviewAuthenticator::Options& o) {
+  ApiServer api;
+  api.host = o.api_host;
+  api.port = o.api_port;
+  api.server_name = o.server_name;
+  api.ca_file = o.ca_file;
+  api.token_file = o.token_file;
+  api.timeout = o.timeout;
+  return api;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenReviewAuthenticator>> TokenReviewAuthenticator::Create(
     Options options) {
-  if (options.api_host.empty()) {
-    const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
-    if (host == nullptr || *host == '\0') {
-      return absl::FailedPreconditionError(
-          "no Kubernetes API server: api_host is empty and KUBERNETES_SERVICE_HOST is not set "
-          "(not running in a pod?)");
-    }
-    options.api_host = host;
-  }
-  if (options.api_port == 0) {
-    const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
-    if (port != nullptr && *port != '\0') {
-      uint32_t n = 0;
-      if (!absl::SimpleAtoi(port, &n) || n == 0 || n > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "KUBERNETES_SERVICE_PORT \"", PrintableText(port, 32), "\" is not a port number"));
-      }
-      options.api_port = static_cast<uint16_t>(n);
-    } else {
-      options.api_port = 443;
-    }
-  }
+  ApiServer api = ApiFor(options);
+  if (absl::Status st = ResolveApiServer(&api); !st.ok()) return st;
+  options.api_host = api.host;
+  options.api_port = api.port;
   if (options.audience.empty()) {
     return absl::InvalidArgumentError("TokenReview audience is empty");
   }
@@ -137,10 +87,9 @@ absl::StatusOr<std::unique_ptr<TokenReviewAuthenticator>> TokenReviewAuthenticat
     return absl::InvalidArgumentError("TokenReview timeout must be positive");
   }
   // Fail at start-up, not at the first workload, when a file is missing.
-  absl::StatusOr<std::string> own = ReadOwnToken(options.token_file);
-  if (!own.ok()) return absl::FailedPreconditionError(own.status().message());
-  absl::StatusOr<std::string> ca = ReadCaBundle(options.ca_file);
-  if (!ca.ok()) return absl::FailedPreconditionError(ca.status().message());
+  if (absl::Status st = CheckApiServerFiles(ApiFor(options)); !st.ok()) {
+    return absl::FailedPreconditionError(st.message());
+  }
   return std::unique_ptr<TokenReviewAuthenticator>(
       new TokenReviewAuthenticator(std::move(options)));
 }
@@ -155,11 +104,6 @@ absl::StatusOr<ReviewedToken> TokenReviewAuthenticator::AuthenticateWithDetails(
     absl::string_view token) {
   absl::Status valid = CheckToken(token);
   if (!valid.ok()) return valid;
-  absl::StatusOr<std::string> own = ReadOwnToken(options_.token_file);
-  if (!own.ok()) return own.status();
-  absl::StatusOr<std::string> ca = ReadCaBundle(options_.ca_file);
-  if (!ca.ok()) return ca.status();
-
   const std::string token_text(token);
   const Json review = {
       {"apiVersion", "authentication.k8s.io/v1"},
@@ -170,14 +114,9 @@ absl::StatusOr<ReviewedToken> TokenReviewAuthenticator::AuthenticateWithDetails(
   // (never throw on) anything that is not UTF-8.
   const std::string body = review.dump(-1, ' ', false, Json::error_handler_t::replace);
 
-  HttpsTarget target;
-  target.host = options_.api_host;
-  target.port = options_.api_port;
-  target.ca_pem = *std::move(ca);
-  target.server_name = options_.server_name;
-  absl::StatusOr<HttpResult> response =
-      Post(target, kTokenReviewPath, {{"Authorization", absl::StrCat("Bearer ", *own)}}, body,
-           options_.timeout);
+  const ApiServer api = ApiFor(options_);
+  if (absl::Status st = CheckApiServerFiles(api); !st.ok()) return st;
+  absl::StatusOr<HttpResult> response = CallApi(api, "POST", kTokenReviewPath, "", body);
   if (!response.ok()) {
     return absl::UnavailableError(
         absl::StrCat("TokenReview failed: ", response.status().message()));

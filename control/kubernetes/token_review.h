@@ -39,13 +39,12 @@
 #include "absl/time/time.h"
 #include "common/pki/spiffe_id.h"
 #include "control/ca/authenticator.h"
+#include "control/kubernetes/api_client.h"
 #include "control/kubernetes/https_client.h"
 #include "control/kubernetes/token_review_response.h"
 
 namespace tether::control::kubernetes {
 
-inline constexpr char kDefaultCaFile[] = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
-inline constexpr char kDefaultTokenFile[] = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 inline constexpr char kTokenReviewPath[] = "/apis/authentication.k8s.io/v1/tokenreviews";
 inline constexpr size_t kMaxKubernetesTokenBytes = size_t{16} << 10;
 
