@@ -37,6 +37,18 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                        .Help("Roots in the trust bundle (2 during a CA rotation)")
                        .Register(*registry_)
                        .Add({});
+  policy_version_ = &prometheus::BuildGauge()
+                         .Name("tether_control_policy_version")
+                         .Help("Version of the authorization policy in force")
+                         .Register(*registry_)
+                         .Add({});
+  policy_error_ = &prometheus::BuildGauge()
+                       .Name("tether_control_policy_error")
+                       .Help(
+                           "1 while policies cannot be read or some are invalid (the previous "
+                           "ones stay in force)")
+                       .Register(*registry_)
+                       .Add({});
 }
 
 void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latency) {

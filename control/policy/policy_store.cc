@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(std::string dir) 
   return store;
 }
 
-std::unique_ptr<PolicyStore> PolicyStore::FromSource(std::unique_ptr<PolicySource> source) {
+std::unique_ptr<PolicyStore> PolicyStore::FromSource(std::shared_ptr<PolicySource> source) {
   std::unique_ptr<PolicyStore> store(new PolicyStore(std::move(source), nullptr, ""));
   MutexLock write_lock(&store->write_mu_);
   {
@@ -179,14 +179,15 @@ bool PolicyStore::InstallLocked(Loaded loaded) {
   }
   groups_ = std::move(loaded.groups);
   validation_error_ = std::move(loaded.errors);
-  if (current_->loaded && loaded.unknown_namespaces == current_->unknown_namespaces &&
-      policy::ToYaml(set) == policy::ToYaml(current_->set)) {
-    return false;
-  }
+  const bool same_set = current_->loaded && policy::ToYaml(set) == policy::ToYaml(current_->set);
+  if (same_set && loaded.unknown_namespaces == current_->unknown_namespaces) return false;
   auto next = std::make_shared<PolicyState>();
-  // The source's revision, when it has one, numbers the policy alike on
-  // every replica that reads the same state; it must still grow here.
-  next->version = std::max(current_->version + 1, loaded.revision);
+  // A new version for a new policy (or the first one read), not for a
+  // namespace that only became unknown or known: what proxies were sent
+  // stays what it was. The source's revision, when it has one, numbers the
+  // policy alike on every replica that reads the same state; it must still
+  // grow here.
+  next->version = same_set ? current_->version : std::max(current_->version + 1, loaded.revision);
   next->set = std::move(set);
   next->unknown_namespaces = std::move(loaded.unknown_namespaces);
   current_ = std::move(next);

@@ -63,7 +63,7 @@ class PolicyStore {
   // a read succeeds, Current()->loaded is false and reload_error says why.
   // Apply and Delete are refused (FailedPrecondition) with the source's
   // ReadOnlyMessage.
-  static std::unique_ptr<PolicyStore> FromSource(std::unique_ptr<PolicySource> source);
+  static std::unique_ptr<PolicyStore> FromSource(std::shared_ptr<PolicySource> source);
 
   std::shared_ptr<const PolicyState> Current() const;
 
@@ -112,7 +112,7 @@ class PolicyStore {
     uint64_t revision = 0;
   };
 
-  PolicyStore(std::unique_ptr<PolicySource> source, DirectoryPolicySource* directory,
+  PolicyStore(std::shared_ptr<PolicySource> source, DirectoryPolicySource* directory,
               std::string dir)
       : source_(std::move(source)), directory_(directory), dir_(std::move(dir)) {}
   static absl::StatusOr<Group> Validate(const std::vector<const PolicyDocument*>& docs);
@@ -128,7 +128,7 @@ class PolicyStore {
   absl::Status RefuseWrites() const;
   void NotifyChanged();
 
-  const std::unique_ptr<PolicySource> source_;  // used under write_mu_
+  const std::shared_ptr<PolicySource> source_;  // used under write_mu_
   DirectoryPolicySource* const directory_;      // source_, when it is a directory
   const std::string dir_;
   mutable Mutex mu_;
