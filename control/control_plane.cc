@@ -63,10 +63,19 @@ absl::Status ControlPlane::Init() {
   auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.jsonl", clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
-  auto policies = PolicyStore::Open(options_.policy_dir.empty() ? options_.state_dir + "/policies"
-                                                                : options_.policy_dir);
-  if (!policies.ok()) return policies.status();
-  policies_ = std::move(*policies);
+  if (options_.policy_poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--policy-poll must be positive");
+  }
+  if (options_.policy_source != nullptr) {
+    // Starts even when the source cannot be read: the CA does not need it,
+    // and no workload is sent a policy before it was read (PolicyState::Knows).
+    policies_ = PolicyStore::FromSource(options_.policy_source);
+  } else {
+    auto policies = PolicyStore::Open(options_.policy_dir.empty() ? options_.state_dir + "/policies"
+                                                                  : options_.policy_dir);
+    if (!policies.ok()) return policies.status();
+    policies_ = std::move(*policies);
+  }
   auto audit = AuditLog::Open(
       options_.audit_log.empty() ? options_.state_dir + "/audit.jsonl" : options_.audit_log,
       clock_);
@@ -115,7 +124,11 @@ absl::Status ControlPlane::Init() {
   policies_->SetOnChange([this] {
     audit_->Record("policy_changed", {{"version", std::to_string(policies_->Current()->version)}});
     streams_->BroadcastPolicy();
+    UpdatePolicyMetrics();
   });
+  if (const std::string error = policies_->reload_error(); !error.empty()) {
+    audit_->Record("policy_rejected", {{"reason", error}});
+  }
 
   // The certificate stream: TLS with the serving certificate; the client
   // certificate is requested but checked by the stream itself (VerifyChain),
@@ -161,6 +174,12 @@ absl::Status ControlPlane::Init() {
   admin_http_->Handle("GET", "/healthz",
                       [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
   admin_http_->Handle("GET", "/ready", [this](const http::HttpRequest&) {
+    // Not before the policies were read: a replica that cannot tell the
+    // policy should not take streams that another one could serve fully.
+    if (!policies_->Current()->loaded) {
+      return http::HttpResponse::Text(
+          absl::StrCat("not ready: no policy read yet: ", policies_->reload_error(), "\n"), 503);
+    }
     return http::HttpResponse::Text(absl::StrCat("ready: CA for ", store_->Current()->trust_domain,
                                                  ", ", streams_->stream_count(), " streams\n"));
   });
@@ -178,12 +197,12 @@ absl::Status ControlPlane::Init() {
     return st;
   }
   UpdateCaMetrics();
+  UpdatePolicyMetrics();
 
   maintenance_ = std::thread([this] {
     while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) RunMaintenance();
   });
-  policy_watch_ = std::thread([this] {
-    std::string last_error;
+  policy_watch_ = std::thread([this, last_error = policies_->reload_error()]() mutable {
     while (!stopping_.WaitForNotificationWithTimeout(options_.policy_poll)) {
       absl::StatusOr<bool> reloaded = policies_->ReloadIfChanged();
       std::string error = reloaded.ok() ? "" : std::string(reloaded.status().message());
@@ -191,6 +210,7 @@ absl::Status ControlPlane::Init() {
         audit_->Record("policy_rejected", {{"reason", error}});
       }
       last_error = std::move(error);
+      UpdatePolicyMetrics();
     }
   });
   if (options_.publish_trust_bundle) publisher_ = std::thread([this] { PublishLoop(); });
@@ -307,6 +327,10 @@ void ControlPlane::UpdateCaMetrics() {
   auto ca = store_->Current();
   metrics_.SetRootExpiry(pki::DescribeCert(ca->issuer->authority().cert.get()).not_after);
   metrics_.SetBundleRoots(ca->bundle.roots().size());
+}
+
+void ControlPlane::UpdatePolicyMetrics() {
+  metrics_.SetPolicy(policies_->Current()->version, !policies_->reload_error().empty());
 }
 
 void ControlPlane::RunMaintenance() {

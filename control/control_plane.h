@@ -71,8 +71,10 @@ struct ControlPlaneOptions {
   absl::Duration hello_timeout = absl::Seconds(10);
   // Authorization policies: a directory of YAML files ("": STATE/policies),
   // re-read every `policy_poll` when files change, and written by
-  // `tetherctl policy apply|delete`.
+  // `tetherctl policy apply|delete`; or, when `policy_source` is set, what
+  // it holds (read-only), polled as often.
   std::string policy_dir;
+  std::shared_ptr<PolicySource> policy_source;
   absl::Duration policy_poll = absl::Milliseconds(200);
   // Tell proxies to close open inbound connections a new policy denies.
   bool close_denied_connections = false;
@@ -128,6 +130,7 @@ class ControlPlane {
   void PublishLoop();
   absl::Status RenewServingCertificate();
   void UpdateCaMetrics();
+  void UpdatePolicyMetrics();
   std::string ServingDir() const { return options_.state_dir + "/serving"; }
 
   const ControlPlaneOptions options_;

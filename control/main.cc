@@ -3,6 +3,7 @@
 //   tether-control --state-dir /var/lib/tether --trust-domain mesh.local
 //       --grpc-listen 0.0.0.0:15012 --admin-listen 127.0.0.1:15014 --cert-ttl 1h
 //       [--kubernetes]   # also accept projected service-account tokens (TokenReview)
+//                        # and take authorization policies from ConfigMaps
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -23,7 +24,9 @@
 #include "common/version.h"
 #include "control/control_plane.h"
 #include "control/inject/flags.h"
+#include "control/kubernetes/api_client.h"
 #include "control/kubernetes/cluster_publisher.h"
+#include "control/kubernetes/configmap_policy_source.h"
 #include "control/kubernetes/token_review.h"
 
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
@@ -38,9 +41,20 @@ ABSL_FLAG(std::string, ca_dir, "",
 ABSL_FLAG(std::string, audit_log, "", "Audit log path ('-' for stderr; default STATE/audit.jsonl)");
 ABSL_FLAG(std::string, serving_dns_names, "",
           "Extra comma-separated DNS names for the control plane's serving certificate");
+ABSL_FLAG(std::string, policy_source, "",
+          "Where authorization policies come from: 'dir' (--policy-dir, written by tetherctl "
+          "policy apply) or 'kubernetes' (ConfigMaps labelled tether.io/policy, in every "
+          "namespace); default: kubernetes with --kubernetes, else dir");
 ABSL_FLAG(std::string, policy_dir, "",
           "Directory of authorization policy YAML files (default STATE/policies); edits are "
-          "picked up within a second");
+          "picked up within --policy-poll");
+ABSL_FLAG(absl::Duration, policy_poll, absl::ZeroDuration(),
+          "How often the policy source is checked for changes (default: 200ms for dir, 1s for "
+          "kubernetes)");
+ABSL_FLAG(std::string, policy_root_namespace,
+          tether::control::kubernetes::kDefaultPolicyRootNamespace,
+          "With --policy-source kubernetes: the control plane's own namespace, whose ConfigMaps "
+          "alone may set the mesh-wide DefaultPolicy");
 ABSL_FLAG(bool, close_denied_connections, false,
           "Tell proxies to close open connections that a changed policy denies");
 ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity");
@@ -77,15 +91,15 @@ ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
 
-// MakeKubernetesAuthenticator builds the TokenReview authenticator from the
-// --kubernetes-* flags; it fails when the API server is unknown or the CA or
-// token file is unreadable.
-absl::StatusOr<std::unique_ptr<tether::control::kubernetes::TokenReviewAuthenticator>>
-MakeKubernetesAuthenticator(const std::string& trust_domain) {
-  tether::control::kubernetes::TokenReviewAuthenticator::Options opts;
-  opts.api_host = absl::GetFlag(FLAGS_kubernetes_api_host);
+namespace k8s = tether::control::kubernetes;
+
+// ApiServerFromFlags: the Kubernetes API server of the --kubernetes-* flags;
+// it fails when none is given nor known from the environment.
+absl::StatusOr<k8s::ApiServer> ApiServerFromFlags() {
+  k8s::ApiServer api;
+  api.host = absl::GetFlag(FLAGS_kubernetes_api_host);
   const char* env_host = std::getenv("KUBERNETES_SERVICE_HOST");
-  if (opts.api_host.empty() && (env_host == nullptr || *env_host == '\0')) {
+  if (api.host.empty() && (env_host == nullptr || *env_host == '\0')) {
     return absl::FailedPreconditionError(
         "no Kubernetes API server: give --kubernetes-api-host, or run in a pod (where "
         "KUBERNETES_SERVICE_HOST is set)");
@@ -95,12 +109,68 @@ MakeKubernetesAuthenticator(const std::string& trust_domain) {
     return absl::InvalidArgumentError(
         absl::StrCat("--kubernetes-api-port ", port, " is not a port number"));
   }
-  opts.api_port = static_cast<uint16_t>(port);
-  opts.ca_file = absl::GetFlag(FLAGS_kubernetes_ca_file);
-  opts.token_file = absl::GetFlag(FLAGS_kubernetes_token_file);
+  api.port = static_cast<uint16_t>(port);
+  api.ca_file = absl::GetFlag(FLAGS_kubernetes_ca_file);
+  api.token_file = absl::GetFlag(FLAGS_kubernetes_token_file);
+  return api;
+}
+
+// MakeKubernetesAuthenticator builds the TokenReview authenticator from the
+// --kubernetes-* flags; it fails when the API server is unknown or the CA or
+// token file is unreadable.
+absl::StatusOr<std::unique_ptr<k8s::TokenReviewAuthenticator>> MakeKubernetesAuthenticator(
+    const std::string& trust_domain) {
+  absl::StatusOr<k8s::ApiServer> api = ApiServerFromFlags();
+  if (!api.ok()) return api.status();
+  k8s::TokenReviewAuthenticator::Options opts;
+  opts.api_host = api->host;
+  opts.api_port = api->port;
+  opts.ca_file = api->ca_file;
+  opts.token_file = api->token_file;
   opts.audience = absl::GetFlag(FLAGS_kubernetes_audience);
   opts.trust_domain = trust_domain;
-  return tether::control::kubernetes::TokenReviewAuthenticator::Create(std::move(opts));
+  return k8s::TokenReviewAuthenticator::Create(std::move(opts));
+}
+
+// ConfigurePolicySource applies the --policy-* flags to `opts`; with
+// --policy-source kubernetes it makes the ConfigMap source (and fails as
+// MakeKubernetesAuthenticator does).
+absl::Status ConfigurePolicySource(tether::control::ControlPlaneOptions& opts) {
+  std::string source = absl::GetFlag(FLAGS_policy_source);
+  if (source.empty()) source = absl::GetFlag(FLAGS_kubernetes) ? "kubernetes" : "dir";
+  absl::Duration poll = absl::GetFlag(FLAGS_policy_poll);
+  if (poll < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--policy-poll must be positive");
+  }
+  opts.policy_dir = absl::GetFlag(FLAGS_policy_dir);
+  if (source == "dir") {
+    if (poll != absl::ZeroDuration()) opts.policy_poll = poll;
+    return absl::OkStatus();
+  }
+  if (source != "kubernetes") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--policy-source \"", source, "\" is not dir or kubernetes"));
+  }
+  if (!opts.policy_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--policy-dir is for --policy-source dir; with kubernetes the policies come from "
+        "ConfigMaps labelled tether.io/policy");
+  }
+  opts.policy_poll = poll != absl::ZeroDuration() ? poll : absl::Seconds(1);
+  absl::StatusOr<k8s::ApiServer> api = ApiServerFromFlags();
+  if (!api.ok()) return api.status();
+  k8s::ConfigMapPolicySource::Options source_opts;
+  source_opts.api = *std::move(api);
+  source_opts.root_namespace = absl::GetFlag(FLAGS_policy_root_namespace);
+  auto configmaps = k8s::ConfigMapPolicySource::Create(std::move(source_opts));
+  if (!configmaps.ok()) return configmaps.status();
+  std::cerr << "tether-control: policies come from ConfigMaps labelled " << k8s::kPolicyLabel
+            << " at " << (*configmaps)->options().api.host << ":"
+            << (*configmaps)->options().api.port << " (root namespace "
+            << (*configmaps)->options().root_namespace << "), read every "
+            << absl::FormatDuration(opts.policy_poll) << std::endl;
+  opts.policy_source = *std::move(configmaps);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -133,7 +203,6 @@ int main(int argc, char** argv) {
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
   opts.requests_per_minute = absl::GetFlag(FLAGS_rate_limit);
-  opts.policy_dir = absl::GetFlag(FLAGS_policy_dir);
   opts.close_denied_connections = absl::GetFlag(FLAGS_close_denied_connections);
   for (absl::string_view n :
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {
@@ -147,6 +216,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   opts.inject = *inject;
+
+  if (absl::Status st = ConfigurePolicySource(opts); !st.ok()) {
+    std::cerr << "tether-control: policies: " << st.message() << "\n";
+    return 1;
+  }
 
   // Declared before the control plane, which uses it until it is destroyed.
   std::unique_ptr<tether::control::kubernetes::TokenReviewAuthenticator> kubernetes;

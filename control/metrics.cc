@@ -41,6 +41,18 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                      .Name("tether_control_webhook_reviews_total")
                      .Help("Admission reviews answered by the injection webhook, by outcome")
                      .Register(*registry_);
+  policy_version_ = &prometheus::BuildGauge()
+                         .Name("tether_control_policy_version")
+                         .Help("Version of the authorization policy in force")
+                         .Register(*registry_)
+                         .Add({});
+  policy_error_ = &prometheus::BuildGauge()
+                       .Name("tether_control_policy_error")
+                       .Help(
+                           "1 while policies cannot be read or some are invalid (the previous "
+                           "ones stay in force)")
+                       .Register(*registry_)
+                       .Add({});
 }
 
 void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latency) {

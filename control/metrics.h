@@ -3,6 +3,7 @@
 #ifndef TETHER_CONTROL_METRICS_H_
 #define TETHER_CONTROL_METRICS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,12 @@ class ControlMetrics {
   void SetBundleRoots(size_t n) { bundle_roots_->Set(static_cast<double>(n)); }
   // outcome: "injected", "skipped", "denied" or "malformed" (the webhook).
   void RecordAdmission(absl::string_view outcome);
+  // SetPolicy: the version of the policy in force, and whether its source
+  // has a problem now (unreadable, or invalid documents).
+  void SetPolicy(uint64_t version, bool error) {
+    policy_version_->Set(static_cast<double>(version));
+    policy_error_->Set(error ? 1 : 0);
+  }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -45,6 +52,8 @@ class ControlMetrics {
   prometheus::Gauge* root_expiry_;
   prometheus::Gauge* bundle_roots_;
   prometheus::Family<prometheus::Counter>* admissions_;
+  prometheus::Gauge* policy_version_;
+  prometheus::Gauge* policy_error_;
 };
 
 }  // namespace tether::control

@@ -186,7 +186,7 @@ absl::Status ParseDefault(const YAML::Node& doc, const Ctx& ctx, std::string nam
 }
 
 absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size_t index,
-                           PolicySet* set) {
+                           const ParseOptions& options, PolicySet* set) {
   Ctx top(absl::StrCat(origin, ": document ", index + 1));
   if (doc.IsNull()) return absl::OkStatus();
   if (absl::Status st =
@@ -200,7 +200,8 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
     const YAML::Node items = doc["items"];
     if (!items || !items.IsSequence()) return top.Error("items", "must be a list");
     for (size_t i = 0; i < items.size(); ++i) {
-      if (absl::Status st = ParseDocument(items[i], absl::StrCat(origin, ": item"), i, set);
+      if (absl::Status st =
+              ParseDocument(items[i], absl::StrCat(origin, ": item"), i, options, set);
           !st.ok()) {
         return st;
       }
@@ -234,6 +235,18 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
   }
   Ctx ctx(
       absl::StrCat(origin, ": document ", index + 1, " (", ns.empty() ? "" : ns + "/", *name, ")"));
+  const std::string& scope = options.scope_namespace;
+  if (!scope.empty()) {
+    if (!ns.empty() && ns != scope) {
+      return ctx.Error("metadata.namespace",
+                       absl::StrCat("\"", ns, "\" is not ", scope, ": documents from namespace ",
+                                    scope, " may only define policies of namespace ", scope));
+    }
+    if (ns.empty() && !(*kind == "DefaultPolicy" && options.scope_sets_mesh_default)) {
+      ns = scope;
+      ctx = Ctx(absl::StrCat(origin, ": document ", index + 1, " (", ns, "/", *name, ")"));
+    }
+  }
   if (*kind == "AuthorizationPolicy") {
     AuthorizationPolicy p;
     if (absl::Status st = ParseAuthorization(doc, ctx, *name, ns, &p); !st.ok()) return st;
@@ -301,7 +314,8 @@ std::string Label(const AuthorizationPolicy& p, int rule) {
 
 }  // namespace
 
-absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_view origin) {
+absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_view origin,
+                                        const ParseOptions& options) {
   if (yaml.size() > kMaxYamlBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(origin, ": larger than ", kMaxYamlBytes, " bytes"));
@@ -313,7 +327,7 @@ absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_vie
       return absl::InvalidArgumentError(absl::StrCat(origin, ": too many documents"));
     }
     for (size_t i = 0; i < docs.size(); ++i) {
-      if (absl::Status st = ParseDocument(docs[i], origin, i, &set); !st.ok()) return st;
+      if (absl::Status st = ParseDocument(docs[i], origin, i, options, &set); !st.ok()) return st;
     }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(

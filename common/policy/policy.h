@@ -74,12 +74,27 @@ struct PolicySet {
   std::vector<DefaultPolicy> defaults;
 };
 
+// ParseOptions: where the documents come from. By default (a file, a
+// `tetherctl policy apply`) they may define policies of any namespace, and a
+// DefaultPolicy without metadata.namespace is the mesh-wide default.
+struct ParseOptions {
+  // Non-empty: the documents belong to this namespace (as a Kubernetes
+  // ConfigMap's do). A resource without metadata.namespace is of this
+  // namespace, and one naming another namespace is refused.
+  std::string scope_namespace;
+  // With scope_namespace: a DefaultPolicy without metadata.namespace is the
+  // mesh-wide default (the root namespace's privilege) rather than the
+  // scope's own.
+  bool scope_sets_mesh_default = false;
+};
+
 // ParsePolicies reads one or more YAML documents (`---`-separated, or a
 // `kind: List` with `items`). Unknown kinds, unknown fields, bad values and
 // duplicates are InvalidArgument naming `origin` (a file name), the document
 // index and the field, e.g. "policies.yaml: document 2 (shop/cart-callers):
 // spec.rules[0].ports[1]: 70000 is not a port". Never throws.
-absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_view origin);
+absl::StatusOr<PolicySet> ParsePolicies(absl::string_view yaml, absl::string_view origin,
+                                        const ParseOptions& options = {});
 
 // The peer of a connection as the inbound proxy sees it.
 struct Peer {

@@ -130,8 +130,9 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
   // PushPolicy sends the part of `state` that selects this stream's workload,
-  // unless an equal or newer version went out, or the content is what the
-  // proxy already has.
+  // unless an equal or newer version went out, the content is what the
+  // proxy already has, or the store cannot tell the workload's policy yet
+  // (the proxy then keeps the one it has).
   void PushPolicy(const PolicyState& state, bool close_denied) {
     pki::SpiffeId id;
     {
@@ -139,6 +140,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       if (!authenticated_ || (policy_sent_ && state.version <= policy_version_sent_)) return;
       id = identity_;
     }
+    if (!state.Knows(id.namespace_name)) return;
     StreamResponse msg;
     *msg.mutable_policy() = policy::ToProto(policy::SelectFor(state.set, id));
     msg.mutable_policy()->set_close_denied_connections(close_denied);

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 
-#include <dirent.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "absl/strings/ascii.h"
@@ -36,71 +34,56 @@ std::string CanonicalFile(absl::string_view kind, absl::string_view ns, absl::st
                       ".yaml");
 }
 
-bool IsPolicyFile(const std::string& name) {
-  return !name.empty() && name[0] != '.' && !absl::StrContains(name, ".tmp.") &&
-         (absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml"));
-}
-
-absl::StatusOr<std::vector<std::string>> ListPolicyFiles(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    return absl::InternalError(absl::StrCat("cannot read ", dir, ": ", strerror(errno)));
-  }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    if (IsPolicyFile(e->d_name)) names.emplace_back(e->d_name);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // One resource of a set, alone, for rendering and comparing.
 policy::PolicySet Only(const policy::AuthorizationPolicy& p) { return {{p}, {}}; }
 policy::PolicySet Only(const policy::DefaultPolicy& d) { return {{}, {d}}; }
 
 }  // namespace
 
+bool PolicyState::Knows(absl::string_view ns) const {
+  return loaded && unknown_namespaces.count("") == 0 &&
+         unknown_namespaces.count(std::string(ns)) == 0;
+}
+
 absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(std::string dir) {
   if (absl::Status st = MakeDirs(dir, 0755); !st.ok()) return st;
-  std::unique_ptr<PolicyStore> store(new PolicyStore(std::move(dir)));
-  absl::StatusOr<Loaded> loaded = store->LoadDir();
-  if (!loaded.ok()) return loaded.status();
-  MutexLock lock(&store->mu_);
-  store->current_ = std::make_shared<PolicyState>();
-  store->InstallLocked(*std::move(loaded));
+  auto source = std::make_unique<DirectoryPolicySource>(dir);
+  DirectoryPolicySource* directory = source.get();
+  std::unique_ptr<PolicyStore> store(new PolicyStore(std::move(source), directory, std::move(dir)));
+  MutexLock write_lock(&store->write_mu_);
+  {
+    MutexLock lock(&store->mu_);
+    store->current_ = std::make_shared<PolicyState>();
+  }
+  if (absl::StatusOr<bool> loaded = store->ReloadLocked(); !loaded.ok()) return loaded.status();
   return store;
 }
 
-std::string PolicyStore::Signature() const {
-  std::string sig;
-  absl::StatusOr<std::vector<std::string>> names = ListPolicyFiles(dir_);
-  if (!names.ok()) return "unreadable";
-  for (const std::string& name : *names) {
-    struct stat st;
-    if (stat(absl::StrCat(dir_, "/", name).c_str(), &st) != 0) continue;
-    absl::StrAppend(&sig, name, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec,
-                    ";");
+std::unique_ptr<PolicyStore> PolicyStore::FromSource(std::shared_ptr<PolicySource> source) {
+  std::unique_ptr<PolicyStore> store(new PolicyStore(std::move(source), nullptr, ""));
+  MutexLock write_lock(&store->write_mu_);
+  {
+    MutexLock lock(&store->mu_);
+    auto initial = std::make_shared<PolicyState>();
+    initial->loaded = false;
+    store->current_ = std::move(initial);
   }
-  return sig;
+  (void)store->ReloadLocked();  // failures are in reload_error
+  return store;
 }
 
-absl::StatusOr<PolicyStore::Loaded> PolicyStore::LoadDir() const {
-  Loaded loaded;
-  loaded.signature = Signature();
-  absl::StatusOr<std::vector<std::string>> names = ListPolicyFiles(dir_);
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
-    const std::string path = absl::StrCat(dir_, "/", name);
-    absl::StatusOr<std::string> yaml = ReadFile(path, 1 << 20);
-    if (!yaml.ok()) return yaml.status();
-    absl::StatusOr<policy::PolicySet> set = policy::ParsePolicies(*yaml, path);
+absl::StatusOr<PolicyStore::Group> PolicyStore::Validate(
+    const std::vector<const PolicyDocument*>& docs) {
+  Group group;
+  for (const PolicyDocument* doc : docs) {
+    absl::StatusOr<policy::PolicySet> set =
+        policy::ParsePolicies(doc->yaml, doc->origin, doc->parse);
     if (!set.ok()) return set.status();
     auto claim = [&](std::string key, const std::string& display) -> absl::Status {
-      auto [it, inserted] = loaded.origins.emplace(std::move(key), name);
+      auto [it, inserted] = group.origins.emplace(std::move(key), doc->short_name);
       if (inserted) return absl::OkStatus();
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": ", display, " is also defined in ", it->second));
+          absl::StrCat(doc->origin, ": ", display, " is also defined in ", it->second));
     };
     for (policy::AuthorizationPolicy& p : set->policies) {
       if (absl::Status st = claim(Key(kAuthorization, p.namespace_name, p.name),
@@ -108,16 +91,16 @@ absl::StatusOr<PolicyStore::Loaded> PolicyStore::LoadDir() const {
           !st.ok()) {
         return st;
       }
-      loaded.set.policies.push_back(std::move(p));
+      group.set.policies.push_back(std::move(p));
     }
     for (policy::DefaultPolicy& d : set->defaults) {
-      for (const policy::DefaultPolicy& other : loaded.set.defaults) {
+      for (const policy::DefaultPolicy& other : group.set.defaults) {
         if (other.namespace_name == d.namespace_name) {
           return absl::InvalidArgumentError(
-              absl::StrCat(path, ": a second DefaultPolicy for ",
+              absl::StrCat(doc->origin, ": a second DefaultPolicy for ",
                            d.namespace_name.empty() ? "the mesh" : "namespace " + d.namespace_name,
                            " (", Display(kDefault, other.namespace_name, other.name), " is in ",
-                           loaded.origins[Key(kDefault, other.namespace_name, other.name)], ")"));
+                           group.origins[Key(kDefault, other.namespace_name, other.name)], ")"));
         }
       }
       if (absl::Status st = claim(Key(kDefault, d.namespace_name, d.name),
@@ -125,19 +108,88 @@ absl::StatusOr<PolicyStore::Loaded> PolicyStore::LoadDir() const {
           !st.ok()) {
         return st;
       }
-      loaded.set.defaults.push_back(std::move(d));
+      group.set.defaults.push_back(std::move(d));
+    }
+  }
+  return group;
+}
+
+PolicyStore::Loaded PolicyStore::Validated(const PolicyDocuments& docs, const Groups& previous) {
+  Loaded loaded;
+  loaded.revision = docs.revision;
+  std::map<std::string, std::vector<const PolicyDocument*>> by_group;
+  for (const PolicyDocument& doc : docs.documents) by_group[doc.group].push_back(&doc);
+  for (const auto& [name, group_docs] : by_group) {
+    absl::StatusOr<Group> group = Validate(group_docs);
+    if (group.ok()) {
+      loaded.groups.emplace(name, *std::move(group));
+      continue;
+    }
+    absl::StrAppend(&loaded.errors, loaded.errors.empty() ? "" : "; ", group.status().message());
+    if (auto it = previous.find(name); it != previous.end()) {
+      loaded.groups.emplace(name, it->second);  // the last valid version stays
+      continue;
+    }
+    // Nothing valid to keep: the namespaces these documents speak for are unknown.
+    for (const PolicyDocument* doc : group_docs) {
+      const policy::ParseOptions& scope = doc->parse;
+      if (scope.scope_namespace.empty() || scope.scope_sets_mesh_default) {
+        loaded.unknown_namespaces.insert("");
+      }
+      if (!scope.scope_namespace.empty()) loaded.unknown_namespaces.insert(scope.scope_namespace);
     }
   }
   return loaded;
 }
 
+absl::StatusOr<bool> PolicyStore::ReloadLocked() {
+  absl::StatusOr<std::optional<PolicyDocuments>> docs = source_->ReadIfChanged();
+  if (!docs.ok()) {
+    MutexLock lock(&mu_);
+    source_error_ = absl::StrCat("cannot read the policies from ", source_->Describe(), ": ",
+                                 docs.status().message());
+    return absl::Status(docs.status().code(), source_error_);
+  }
+  Groups previous;
+  {
+    MutexLock lock(&mu_);
+    source_error_.clear();
+    if (!docs->has_value()) return false;
+    previous = groups_;
+  }
+  Loaded loaded = Validated(**docs, previous);  // parsing YAML: without mu_
+  std::string errors = loaded.errors;
+  bool changed;
+  {
+    MutexLock lock(&mu_);
+    changed = InstallLocked(std::move(loaded));
+  }
+  if (changed) NotifyChanged();  // valid groups count even when others failed
+  if (!errors.empty()) return absl::InvalidArgumentError(errors);
+  return changed;
+}
+
 bool PolicyStore::InstallLocked(Loaded loaded) {
-  origins_ = std::move(loaded.origins);
-  signature_ = std::move(loaded.signature);
-  if (policy::ToYaml(loaded.set) == policy::ToYaml(current_->set)) return false;
+  policy::PolicySet set;
+  origins_.clear();
+  for (const auto& [name, group] : loaded.groups) {
+    set.policies.insert(set.policies.end(), group.set.policies.begin(), group.set.policies.end());
+    set.defaults.insert(set.defaults.end(), group.set.defaults.begin(), group.set.defaults.end());
+    origins_.insert(group.origins.begin(), group.origins.end());
+  }
+  groups_ = std::move(loaded.groups);
+  validation_error_ = std::move(loaded.errors);
+  const bool same_set = current_->loaded && policy::ToYaml(set) == policy::ToYaml(current_->set);
+  if (same_set && loaded.unknown_namespaces == current_->unknown_namespaces) return false;
   auto next = std::make_shared<PolicyState>();
-  next->version = current_->version + 1;
-  next->set = std::move(loaded.set);
+  // A new version for a new policy (or the first one read), not for a
+  // namespace that only became unknown or known: what proxies were sent
+  // stays what it was. The source's revision, when it has one, numbers the
+  // policy alike on every replica that reads the same state; it must still
+  // grow here.
+  next->version = same_set ? current_->version : std::max(current_->version + 1, loaded.revision);
+  next->set = std::move(set);
+  next->unknown_namespaces = std::move(loaded.unknown_namespaces);
   current_ = std::move(next);
   return true;
 }
@@ -149,7 +201,13 @@ std::shared_ptr<const PolicyState> PolicyStore::Current() const {
 
 std::string PolicyStore::reload_error() const {
   MutexLock lock(&mu_);
-  return reload_error_;
+  if (source_error_.empty()) return validation_error_;
+  if (validation_error_.empty()) return source_error_;
+  return absl::StrCat(source_error_, "; ", validation_error_);
+}
+
+absl::Status PolicyStore::RefuseWrites() const {
+  return absl::FailedPreconditionError(source_->ReadOnlyMessage());
 }
 
 void PolicyStore::SetOnChange(std::function<void()> on_change) {
@@ -162,6 +220,7 @@ void PolicyStore::NotifyChanged() {
 
 absl::StatusOr<std::vector<std::string>> PolicyStore::Apply(absl::string_view yaml,
                                                             absl::string_view origin) {
+  if (directory_ == nullptr) return RefuseWrites();
   absl::StatusOr<policy::PolicySet> incoming = policy::ParsePolicies(yaml, origin);
   if (!incoming.ok()) return incoming.status();
   MutexLock write_lock(&write_mu_);
@@ -234,16 +293,10 @@ absl::StatusOr<std::vector<std::string>> PolicyStore::Apply(absl::string_view ya
     if (!written.ok()) break;
   }
   // Whatever reached the directory is what is in force.
-  absl::StatusOr<Loaded> loaded = LoadDir();
-  bool changed = false;
-  if (loaded.ok()) {
-    MutexLock lock(&mu_);
-    changed = InstallLocked(*std::move(loaded));
-    reload_error_.clear();
-  }
-  if (changed) NotifyChanged();
+  directory_->Forget();
+  absl::StatusOr<bool> changed = ReloadLocked();
   if (!written.ok()) return written;
-  if (!loaded.ok()) return loaded.status();
+  if (!changed.ok()) return changed.status();
   return results;
 }
 
@@ -253,6 +306,7 @@ absl::Status PolicyStore::Delete(absl::string_view kind, absl::string_view ns,
     return absl::InvalidArgumentError(
         absl::StrCat("kind \"", kind, "\" is not AuthorizationPolicy or DefaultPolicy"));
   }
+  if (directory_ == nullptr) return RefuseWrites();
   MutexLock write_lock(&write_mu_);
   std::string file;
   {
@@ -274,38 +328,13 @@ absl::Status PolicyStore::Delete(absl::string_view kind, absl::string_view ns,
   if (unlink(path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("cannot remove ", path, ": ", strerror(errno)));
   }
-  absl::StatusOr<Loaded> loaded = LoadDir();
-  if (!loaded.ok()) return loaded.status();
-  bool changed;
-  {
-    MutexLock lock(&mu_);
-    changed = InstallLocked(*std::move(loaded));
-  }
-  if (changed) NotifyChanged();
-  return absl::OkStatus();
+  directory_->Forget();
+  return ReloadLocked().status();
 }
 
 absl::StatusOr<bool> PolicyStore::ReloadIfChanged() {
   MutexLock write_lock(&write_mu_);
-  const std::string signature = Signature();
-  {
-    MutexLock lock(&mu_);
-    if (signature == signature_) return false;
-  }
-  absl::StatusOr<Loaded> loaded = LoadDir();
-  bool changed;
-  {
-    MutexLock lock(&mu_);
-    if (!loaded.ok()) {
-      signature_ = signature;  // tried; wait for the next edit
-      reload_error_ = std::string(loaded.status().message());
-      return loaded.status();
-    }
-    reload_error_.clear();
-    changed = InstallLocked(*std::move(loaded));
-  }
-  if (changed) NotifyChanged();
-  return changed;
+  return ReloadLocked();
 }
 
 }  // namespace tether::control

@@ -91,7 +91,7 @@ int List(admin::AdminService::Stub& stub) {
   grpc::Status st = stub.ListPolicies(Context().get(), admin::ListPoliciesRequest(), &resp);
   if (!st.ok()) return Fail(st);
   if (!resp.reload_error().empty()) {
-    std::cerr << "warning: the policy directory has an invalid file; the policy below is still in "
+    std::cerr << "warning: the policy source has a problem; the policy below is what is in "
                  "force: "
               << resp.reload_error() << "\n";
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tether-control --kubernetes: refuses to start, with a message naming the
-# problem, when the API server is unknown or the CA / token file unreadable;
-# starts and announces the TokenReview API when they are fine.
+# problem, when the API server is unknown or the CA / token file unreadable,
+# or a --policy-* flag is wrong; starts and announces the TokenReview API and
+# the ConfigMap policy source when they are fine, not ready until the
+# policies were read.
 #   tether_control_kubernetes_flags_test.sh path/to/tether-control
 set -uo pipefail
 bin=$1
@@ -48,6 +50,20 @@ expect_refusal "empty audience" "audience is empty" \
   --kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/token" \
   --kubernetes-ca-file "$dir/ca.crt" --kubernetes-audience ""
 
+expect_refusal "unknown policy source" '--policy-source "configmaps" is not dir or kubernetes' \
+  --policy-source configmaps
+expect_refusal "policy dir with ConfigMaps" "--policy-dir is for --policy-source dir" \
+  --kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/token" \
+  --kubernetes-ca-file "$dir/ca.crt" --policy-dir "$dir/policies"
+expect_refusal "bad root namespace" \
+  'policies: policy root namespace "Tether_System" is not a namespace name' \
+  --policy-source kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/token" \
+  --kubernetes-ca-file "$dir/ca.crt" --policy-root-namespace Tether_System
+expect_refusal "ConfigMaps without a token" \
+  "policies: cannot read the control plane's own service-account token: cannot open $dir/missing" \
+  --policy-source kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/missing" \
+  --kubernetes-ca-file "$dir/ca.crt"
+
 # Fine files: the control plane starts (the API server is asked only when a
 # workload presents a token) and says where it will ask.
 KUBERNETES_SERVICE_HOST=127.0.0.2 KUBERNETES_SERVICE_PORT=6443 "$bin" "${common[@]}" --kubernetes \
@@ -62,6 +78,18 @@ done
 grep -q "certificate stream on port" "$dir/stderr" || fail "did not start: $(cat "$dir/stderr")"
 grep -q "Kubernetes tokens (audience mesh-ca) are checked with the TokenReview API at 127.0.0.2:6443" \
   "$dir/stderr" || fail "no TokenReview line: $(cat "$dir/stderr")"
+grep -q "policies come from ConfigMaps labelled tether.io/policy at 127.0.0.2:6443 (root namespace tether-system), read every 1s" \
+  "$dir/stderr" || fail "no policy source line: $(cat "$dir/stderr")"
+# Nothing answers at 127.0.0.2:6443: no policy was read, so not ready.
+admin=$(sed -n 's/.*admin on port \([0-9]*\).*/\1/p' "$dir/stderr")
+ready=""
+if [[ -n "$admin" ]] && exec 3<>"/dev/tcp/127.0.0.1/$admin"; then
+  printf 'GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+  ready=$(cat <&3)
+  exec 3<&-
+fi
+[[ "$ready" == "HTTP/1.1 503"*"not ready: no policy read yet: cannot read the policies from ConfigMaps labelled tether.io/policy: listing ConfigMaps failed: "* ]] ||
+  fail "/ready while the API server is unreachable: $ready"
 kill -TERM "$pid"
 wait "$pid"
 rc=$?

@@ -147,6 +147,56 @@ TEST(Policy, DuplicatesAndListsAndEmpty) {
   EXPECT_TRUE(empty->policies.empty());
 }
 
+// A namespace's documents (a ConfigMap's) speak for that namespace only.
+TEST(Policy, ScopedDocumentsDefineOnlyTheirNamespace) {
+  const ParseOptions shop{.scope_namespace = "shop"};
+  auto set = ParsePolicies(
+      "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: a}\nspec: {}\n---\n"
+      "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: b, namespace: shop}\n"
+      "spec: {}\n---\n"
+      "kind: DefaultPolicy\napiVersion: tether.io/v1\nmetadata: {name: d}\nspec: {default: DENY}\n",
+      "cm", shop);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->policies.size(), 2u);
+  EXPECT_EQ(set->policies[0].namespace_name, "shop");  // omitted: the scope's
+  EXPECT_EQ(set->policies[1].namespace_name, "shop");
+  ASSERT_EQ(set->defaults.size(), 1u);
+  EXPECT_EQ(set->defaults[0].namespace_name, "shop");  // not the mesh's
+
+  auto other = ParsePolicies(
+      "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: a}\nspec: {}\n---\n"
+      "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: v, namespace: bank}\n"
+      "spec: {}\n",
+      "configmap shop/p key a.yaml", shop);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(other.status().message(),
+            "configmap shop/p key a.yaml: document 2 (bank/v): metadata.namespace: \"bank\" is not "
+            "shop: documents from namespace shop may only define policies of namespace shop");
+  // Inside a List too.
+  auto listed = ParsePolicies(
+      "kind: List\nitems:\n- kind: DefaultPolicy\n  apiVersion: tether.io/v1\n"
+      "  metadata: {name: d, namespace: bank}\n  spec: {default: ALLOW_AUTHENTICATED}\n",
+      "cm", shop);
+  EXPECT_TRUE(absl::StrContains(listed.status().message(), "(bank/d): metadata.namespace"))
+      << listed.status();
+
+  // The root namespace may set the mesh-wide default by omitting the namespace.
+  const ParseOptions root{.scope_namespace = "tether-system", .scope_sets_mesh_default = true};
+  auto mesh = ParsePolicies(
+      "kind: DefaultPolicy\napiVersion: tether.io/v1\nmetadata: {name: mesh}\n"
+      "spec: {default: DENY}\n---\n"
+      "kind: DefaultPolicy\napiVersion: tether.io/v1\n"
+      "metadata: {name: own, namespace: tether-system}\nspec: {default: DENY}\n---\n"
+      "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: a}\nspec: {}\n",
+      "cm", root);
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  ASSERT_EQ(mesh->defaults.size(), 2u);
+  EXPECT_EQ(mesh->defaults[0].namespace_name, "");
+  EXPECT_EQ(mesh->defaults[1].namespace_name, "tether-system");
+  EXPECT_EQ(mesh->policies[0].namespace_name, "tether-system");
+}
+
 TEST(Policy, AllowPolicyWithoutRulesDeniesEveryone) {
   auto set = ParsePolicies(
       "kind: AuthorizationPolicy\napiVersion: tether.io/v1\nmetadata: {name: lock, namespace: s}\n"

@@ -145,6 +145,14 @@ void FakeHttpsServer::Serve() {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     ++connections_;
+    if (resetting_.load()) {
+      // Gone: the connection is reset before TLS, as a dead API server
+      // behind a load balancer does.
+      linger reset{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      close(fd);
+      continue;
+    }
     // A guard against a test hanging forever, not a part of any test's logic.
     timeval guard{10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));

@@ -56,6 +56,10 @@ class FakeHttpsServer {
   FakeHttpsServer& operator=(const FakeHttpsServer&) = delete;
 
   uint16_t port() const { return port_; }
+  // SetResetting(true) makes the server reset every connection at once,
+  // before TLS, as an unreachable API server behind a load balancer would;
+  // SetResetting(false) makes it answer again.
+  void SetResetting(bool resetting) { resetting_.store(resetting); }
   // connections counts accepted TCP connections, TLS or not.
   int connections() const { return connections_.load(); }
   std::vector<RecordedRequest> requests() const;
@@ -75,6 +79,7 @@ class FakeHttpsServer {
   int wake_pipe_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<int> connections_{0};
+  std::atomic<bool> resetting_{false};
   mutable Mutex mu_;
   mutable CondVar errors_changed_;
   std::vector<RecordedRequest> requests_ ABSL_GUARDED_BY(mu_);

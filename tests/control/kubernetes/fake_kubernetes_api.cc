@@ -1,6 +1,14 @@
 #include "tests/control/kubernetes/fake_kubernetes_api.h"
 
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace tether::testing {
 
@@ -35,6 +43,9 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 
 std::string FakeKubernetesApi::Answer(const RecordedRequest& req) {
   MutexLock lock(&mu_);
+  if (req.method == "GET" && absl::StartsWith(req.target, "/api/v1/configmaps?")) {
+    return ListConfigMaps(req);
+  }
   if (req.method != "POST" || req.target != "/apis/authentication.k8s.io/v1/tokenreviews") {
     problems_.push_back(absl::StrCat("unexpected ", req.method, " ", req.target));
     return HttpResponse(404, StatusBody(404, "NotFound", "the server could not find it"));
@@ -83,6 +94,150 @@ std::string FakeKubernetesApi::Answer(const RecordedRequest& req) {
       {"status", status},
   };
   return HttpResponse(201, answer.dump());
+}
+
+namespace {
+
+// QueryUnescape decodes %XX; nullopt when it is malformed.
+std::optional<std::string> QueryUnescape(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    int value = 0;
+    if (i + 2 >= s.size() || !absl::SimpleHexAtoi(s.substr(i + 1, 2), &value)) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+void FakeKubernetesApi::PutConfigMap(const std::string& ns, const std::string& name,
+                                     std::map<std::string, std::string> data,
+                                     std::map<std::string, std::string> labels) {
+  MutexLock lock(&mu_);
+  const std::string key = absl::StrCat(ns, "/", name);
+  const uint64_t version = ++revision_;
+  Json& cm = configmaps_[key];
+  const bool created = cm.is_null();
+  if (created) {
+    cm = {{"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"uid", absl::StrFormat("6f1c2a3b-%04x-4d5e-9f60-%012x", configmaps_.size(), version)},
+            {"creationTimestamp", "2024-05-01T10:00:00Z"}}}};
+  }
+  Json data_json = Json::object();
+  Json fields = Json::object();
+  for (const auto& [k, v] : data) {
+    data_json[k] = v;
+    fields[absl::StrCat("f:", k)] = Json::object();
+  }
+  Json label_json = Json::object();
+  for (const auto& [k, v] : labels) label_json[k] = v;
+  Json applied = {{"apiVersion", "v1"},
+                  {"kind", "ConfigMap"},
+                  {"metadata", {{"name", name}, {"namespace", ns}, {"labels", label_json}}},
+                  {"data", data_json}};
+  Json& meta = cm["metadata"];
+  meta["resourceVersion"] = absl::StrCat(version);
+  meta["labels"] = label_json;
+  meta["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", applied.dump() + "\n"}};
+  meta["managedFields"] = Json::array(
+      {{{"manager", "kubectl-client-side-apply"},
+        {"operation", "Update"},
+        {"apiVersion", "v1"},
+        {"time", "2024-05-01T10:00:00Z"},
+        {"fieldsType", "FieldsV1"},
+        {"fieldsV1", {{"f:data", fields}, {"f:metadata", {{"f:labels", Json::object()}}}}}}});
+  if (data.empty()) {
+    cm.erase("data");  // as the API server omits an empty data
+  } else {
+    cm["data"] = data_json;
+  }
+}
+
+void FakeKubernetesApi::DeleteConfigMap(const std::string& ns, const std::string& name) {
+  MutexLock lock(&mu_);
+  if (configmaps_.erase(absl::StrCat(ns, "/", name)) > 0) ++revision_;
+}
+
+std::string FakeKubernetesApi::ListConfigMaps(const RecordedRequest& req) {
+  if (req.Header("authorization") != absl::StrCat("Bearer ", caller_token_)) {
+    problems_.push_back(absl::StrCat("Authorization: ", req.Header("authorization")));
+    return HttpResponse(401, StatusBody(401, "Unauthorized", "Unauthorized"));
+  }
+  if (forbidden_) {
+    return HttpResponse(
+        403, StatusBody(403, "Forbidden",
+                        "configmaps is forbidden: User "
+                        "\"system:serviceaccount:tether-system:tether-control\" cannot list "
+                        "resource \"configmaps\" in API group \"\" at the cluster scope"));
+  }
+  std::map<std::string, std::string> query;
+  const std::string target = req.target;
+  for (absl::string_view param :
+       absl::StrSplit(absl::string_view(target).substr(target.find('?') + 1), '&')) {
+    std::vector<std::string> kv = absl::StrSplit(param, absl::MaxSplits('=', 1));
+    std::optional<std::string> value = QueryUnescape(kv.size() == 2 ? kv[1] : "");
+    if (kv.size() != 2 || !value || query.count(kv[0]) > 0) {
+      problems_.push_back(absl::StrCat("bad query: ", target));
+      return HttpResponse(400, StatusBody(400, "BadRequest", "bad query"));
+    }
+    query[kv[0]] = *value;
+  }
+  const std::string selector = query["labelSelector"];
+  size_t limit = 0;
+  if (selector.empty() || selector.find_first_of("=!,() ") != std::string::npos ||
+      (query.count("limit") > 0 && !absl::SimpleAtoi(query["limit"], &limit))) {
+    problems_.push_back(absl::StrCat("unexpected list: ", target));
+    return HttpResponse(400, StatusBody(400, "BadRequest", "unexpected list"));
+  }
+  ++configmap_lists_;
+  Page page;
+  if (query.count("continue") > 0) {
+    auto it = pages_.find(query["continue"]);
+    if (it == pages_.end()) {
+      return HttpResponse(
+          410, StatusBody(410, "Expired",
+                          "The provided continue parameter is too old to display a consistent "
+                          "list result. You can start a new list without the continue parameter."));
+    }
+    page = std::move(it->second);
+    pages_.erase(it);
+  } else {
+    page.revision = revision_;
+    for (const auto& [key, cm] : configmaps_) {
+      if (cm["metadata"]["labels"].contains(selector)) page.rest.push_back(cm);
+    }
+  }
+  Json list = {{"kind", "ConfigMapList"},
+               {"apiVersion", "v1"},
+               {"metadata", {{"resourceVersion", absl::StrCat(page.revision)}}},
+               {"items", Json::array()}};
+  size_t n = limit == 0 ? page.rest.size() : std::min(limit, page.rest.size());
+  for (size_t i = 0; i < n; ++i) list["items"].push_back(page.rest[i]);
+  page.rest.erase(page.rest.begin(), page.rest.begin() + n);
+  if (!page.rest.empty()) {
+    const Json& next = page.rest.front()["metadata"];
+    std::string token = absl::Base64Escape(Json{
+        {"v", "meta.k8s.io/v1"},
+        {"rv", page.revision},
+        {"start",
+         absl::StrCat(next["namespace"].get<std::string>(), "/", next["name"].get<std::string>(),
+                      std::string(1, '\0'))}}.dump());
+    list["metadata"]["continue"] = token;
+    list["metadata"]["remainingItemCount"] = page.rest.size();
+    pages_[token] = std::move(page);
+  }
+  return HttpResponse(200, list.dump());
 }
 
 }  // namespace tether::testing

@@ -1,9 +1,10 @@
-// FakeKubernetesApi: the TokenReview part of a Kubernetes API server, for
-// tests; serve it with FakeHttpsServer.
+// FakeKubernetesApi: the TokenReview and ConfigMap-list parts of a Kubernetes
+// API server, for tests; serve it with FakeHttpsServer.
 //
 //   FakeKubernetesApi api;
 //   api.SetCallerToken(kOwnToken);  // the control plane's own bearer token
 //   api.AddToken(kCartToken, ServiceAccountStatus("shop", "cart", "cart-7c9d6b5f4-x8k2p"));
+//   api.PutConfigMap("shop", "policies", {{"cart.yaml", yaml}});  // labelled tether.io/policy
 //   FakeHttpsServer server(cert, [&](const RecordedRequest& r) { return api.Answer(r); });
 //   ...
 //   EXPECT_THAT(api.problems(), IsEmpty());
@@ -12,6 +13,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +36,13 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 // checks every request (method, path, the caller's bearer token, the review
 // object) and answers tokens it knows with their status; a raw answer can
 // replace all that.
+//
+// It also keeps ConfigMaps and answers GET /api/v1/configmaps?labelSelector=
+// KEY[&limit=N][&continue=TOKEN] (every namespace; KEY: has that label) with
+// a ConfigMapList shaped as a real API server's, paged as a real one pages
+// (the pages after the first show the state of the first). Every write
+// advances a cluster-wide revision, which is the written ConfigMap's
+// resourceVersion and the list's.
 class FakeKubernetesApi {
  public:
   void SetCallerToken(const std::string& bearer) {
@@ -56,9 +65,34 @@ class FakeKubernetesApi {
     MutexLock lock(&mu_);
     forbidden_ = true;
   }
+  // PutConfigMap creates or replaces the ConfigMap `ns`/`name`.
+  void PutConfigMap(const std::string& ns, const std::string& name,
+                    std::map<std::string, std::string> data,
+                    std::map<std::string, std::string> labels = {{"tether.io/policy", "true"}});
+  void DeleteConfigMap(const std::string& ns, const std::string& name);
+  // WriteSomethingElse advances the revision, as the cluster's other writes do.
+  void WriteSomethingElse() {
+    MutexLock lock(&mu_);
+    ++revision_;
+  }
+  uint64_t revision() const {
+    MutexLock lock(&mu_);
+    return revision_;
+  }
+  // configmap_lists counts the list requests answered (every page).
+  int configmap_lists() const {
+    MutexLock lock(&mu_);
+    return configmap_lists_;
+  }
   std::vector<std::string> problems() const {
     MutexLock lock(&mu_);
     return problems_;
+  }
+  // TakeProblems returns the problems and forgets them (a test that caused
+  // them on purpose).
+  std::vector<std::string> TakeProblems() {
+    MutexLock lock(&mu_);
+    return std::move(problems_);
   }
   std::vector<std::string> reviewed_tokens() const {
     MutexLock lock(&mu_);
@@ -70,6 +104,12 @@ class FakeKubernetesApi {
   std::string Answer(const RecordedRequest& req);
 
  private:
+  struct Page {
+    uint64_t revision;
+    std::vector<nlohmann::json> rest;
+  };
+  std::string ListConfigMaps(const RecordedRequest& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable Mutex mu_;
   std::string caller_token_ ABSL_GUARDED_BY(mu_);
   std::string audience_ ABSL_GUARDED_BY(mu_) = "tether";
@@ -77,6 +117,10 @@ class FakeKubernetesApi {
   std::map<std::string, nlohmann::json> tokens_ ABSL_GUARDED_BY(mu_);
   std::string raw_answer_ ABSL_GUARDED_BY(mu_);
   bool forbidden_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 48213;
+  std::map<std::string, nlohmann::json> configmaps_ ABSL_GUARDED_BY(mu_);  // "ns/name" ->
+  std::map<std::string, Page> pages_ ABSL_GUARDED_BY(mu_);                 // continue token ->
+  int configmap_lists_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -74,6 +74,27 @@ TEST_F(HttpsClientTest, PostsTheRequestAndReadsTheResponse) {
   EXPECT_EQ(server.connections(), 1);
 }
 
+TEST_F(HttpsClientTest, RequestSendsOtherMethods) {
+  FakeHttpsServer server(cert_, [](const RecordedRequest&) {
+    return HttpResponse(200, R"({"kind":"ConfigMapList"})");
+  });
+  absl::StatusOr<HttpResult> r =
+      Request(Target(server), "GET", "/api/v1/configmaps?labelSelector=tether.io%2Fpolicy",
+              {{"Authorization", "Bearer abc"}}, "", kTimeout);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, R"({"kind":"ConfigMapList"})");
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0].method, "GET");
+  EXPECT_EQ(server.requests()[0].target, "/api/v1/configmaps?labelSelector=tether.io%2Fpolicy");
+  EXPECT_EQ(server.requests()[0].body, "");
+  for (const char* bad : {"", "get", "GET /x", "G\r\nX"}) {
+    EXPECT_EQ(Request(Target(server), bad, "/", {}, "", kTimeout).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(server.connections(), 1);  // refused without connecting
+}
+
 TEST_F(HttpsClientTest, CallerHeadersReplaceDefaults) {
   FakeHttpsServer server(cert_, [](const RecordedRequest&) { return HttpResponse(200, ""); });
   ASSERT_TRUE(Post(Target(server), "/", {{"Content-Type", "text/plain"}, {"User-Agent", "me"}},

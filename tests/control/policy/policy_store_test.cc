@@ -1,5 +1,8 @@
 #include "control/policy/policy_store.h"
 
+#include <optional>
+#include <utility>
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -139,6 +142,210 @@ TEST(PolicyStore, DeleteRemovesTheResource) {
   EXPECT_TRUE((*store)->Current()->set.defaults.empty());
   EXPECT_FALSE(FileExists(dir + "/authorizationpolicy.shop.cart.yaml"));
   EXPECT_EQ((*store)->Current()->version, 3u);
+}
+
+// FakeSource: documents set by the test; ReadIfChanged returns them once
+// after every Set, or the error set.
+class FakeSource final : public PolicySource {
+ public:
+  absl::StatusOr<std::optional<PolicyDocuments>> ReadIfChanged() override {
+    ++reads;
+    if (!error.ok()) return error;
+    if (!changed) return std::nullopt;
+    changed = false;
+    return docs;
+  }
+  std::string Describe() const override { return "the fake"; }
+  std::string ReadOnlyMessage() const override { return "policies come from the fake; edit it"; }
+
+  void Set(std::vector<PolicyDocument> documents, uint64_t revision) {
+    docs.documents = std::move(documents);
+    docs.revision = revision;
+    changed = true;
+  }
+
+  PolicyDocuments docs;
+  bool changed = true;
+  absl::Status error;
+  int reads = 0;
+};
+
+// ConfigMapDoc: documents of a ConfigMap `name` in namespace `ns`, as the
+// Kubernetes source makes them (tether-system is the root namespace).
+PolicyDocument ConfigMapDoc(const std::string& ns, const std::string& name, std::string yaml) {
+  PolicyDocument doc;
+  doc.origin = absl::StrCat("configmap ", ns, "/", name, " key p.yaml");
+  doc.short_name = doc.origin;
+  doc.yaml = std::move(yaml);
+  doc.group = ns;
+  doc.parse.scope_namespace = ns;
+  doc.parse.scope_sets_mesh_default = ns == "tether-system";
+  return doc;
+}
+
+std::string Policy(const std::string& ns, const std::string& name, const std::string& from_sa) {
+  return absl::StrCat(
+      "apiVersion: tether.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ", name,
+      ", namespace: ", ns, "}\nspec:\n  rules: [{from: [{spiffeId: spiffe://mesh.test/ns/", ns,
+      "/sa/", from_sa, "}]}]\n");
+}
+
+struct SourcedStore {
+  FakeSource* source;
+  std::unique_ptr<PolicyStore> store;
+};
+
+SourcedStore WithSource(std::vector<PolicyDocument> docs, uint64_t revision) {
+  auto source = std::make_unique<FakeSource>();
+  source->Set(std::move(docs), revision);
+  FakeSource* raw = source.get();
+  return {raw, PolicyStore::FromSource(std::move(source))};
+}
+
+TEST(PolicyStoreFromSource, LoadsNumbersByTheSourcesRevisionAndRefusesWrites) {
+  auto [source, store] =
+      WithSource({ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))}, 812);
+  std::shared_ptr<const PolicyState> state = store->Current();
+  EXPECT_TRUE(state->loaded);
+  EXPECT_EQ(state->version, 812u);
+  ASSERT_EQ(state->set.policies.size(), 1u);
+  EXPECT_TRUE(state->Knows("shop"));
+  EXPECT_EQ(store->reload_error(), "");
+  EXPECT_EQ(store->source(), "the fake");
+
+  auto applied = store->Apply(Policy("shop", "orders", "web"), "x.yaml");
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(applied.status().message(), "policies come from the fake; edit it");
+  EXPECT_EQ(store->Delete("AuthorizationPolicy", "shop", "cart").code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Unchanged: nothing is parsed or installed.
+  EXPECT_FALSE(*store->ReloadIfChanged());
+  // A change numbered below the current version still increases it.
+  source->Set({ConfigMapDoc("shop", "p", Policy("shop", "cart", "api"))}, 5);
+  ASSERT_TRUE(*store->ReloadIfChanged());
+  EXPECT_EQ(store->Current()->version, 813u);
+  source->Set({ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))}, 900);
+  ASSERT_TRUE(*store->ReloadIfChanged());
+  EXPECT_EQ(store->Current()->version, 900u);
+}
+
+TEST(PolicyStoreFromSource, ANamespacesInvalidDocumentsKeepItsPreviousPolicyAndHoldUpNoOther) {
+  auto [source, store] = WithSource({ConfigMapDoc("bank", "p", Policy("bank", "vault", "teller")),
+                                     ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))},
+                                    10);
+  int notified = 0;
+  store->SetOnChange([&] { ++notified; });
+  ASSERT_EQ(store->Current()->set.policies.size(), 2u);
+
+  // bank's ConfigMap now also defines a policy for shop: refused; bank's
+  // previous policy stays, and shop's change (in the same read) goes on.
+  source->Set({ConfigMapDoc("bank", "p",
+                            absl::StrCat(Policy("bank", "vault", "auditor"), "---\n",
+                                         Policy("shop", "cart", "bank-teller"))),
+               ConfigMapDoc("shop", "p", Policy("shop", "cart", "api"))},
+              20);
+  absl::StatusOr<bool> reloaded = store->ReloadIfChanged();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_EQ(reloaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->reload_error(),
+            "configmap bank/p key p.yaml: document 2 (shop/cart): metadata.namespace: \"shop\" is "
+            "not bank: documents from namespace bank may only define policies of namespace bank");
+  EXPECT_EQ(notified, 1);
+  std::shared_ptr<const PolicyState> state = store->Current();
+  EXPECT_EQ(state->version, 20u);
+  ASSERT_EQ(state->set.policies.size(), 2u);
+  EXPECT_EQ(state->set.policies[0].name, "vault");
+  EXPECT_EQ(state->set.policies[0].rules[0].from[0].value,
+            "spiffe://mesh.test/ns/bank/sa/teller");  // the previous one
+  EXPECT_EQ(state->set.policies[1].rules[0].from[0].value, "spiffe://mesh.test/ns/shop/sa/api");
+  EXPECT_TRUE(state->Knows("bank"));
+
+  // Still broken on the next read of the same documents: nothing changes,
+  // the error stays until the ConfigMap is fixed.
+  EXPECT_FALSE(*store->ReloadIfChanged());
+  EXPECT_NE(store->reload_error(), "");
+  source->Set({ConfigMapDoc("bank", "p", Policy("bank", "vault", "auditor")),
+               ConfigMapDoc("shop", "p", Policy("shop", "cart", "api"))},
+              30);
+  ASSERT_TRUE(*store->ReloadIfChanged());
+  EXPECT_EQ(store->reload_error(), "");
+  EXPECT_EQ(store->Current()->set.policies[0].rules[0].from[0].value,
+            "spiffe://mesh.test/ns/bank/sa/auditor");
+
+  // The same resource in two ConfigMaps of a namespace: an error naming both.
+  source->Set({ConfigMapDoc("bank", "p", Policy("bank", "vault", "auditor")),
+               ConfigMapDoc("bank", "q", Policy("bank", "vault", "teller"))},
+              40);
+  EXPECT_FALSE(store->ReloadIfChanged().ok());
+  EXPECT_EQ(store->reload_error(),
+            "configmap bank/q key p.yaml: AuthorizationPolicy bank/vault is also defined in "
+            "configmap bank/p key p.yaml");
+  // shop's ConfigMaps are gone: its policy with them.
+  ASSERT_EQ(store->Current()->set.policies.size(), 1u);
+  EXPECT_EQ(store->Current()->set.policies[0].namespace_name, "bank");
+}
+
+TEST(PolicyStoreFromSource, WhatWasNeverValidIsUnknownNotEmpty) {
+  auto [source, store] = WithSource({ConfigMapDoc("bank", "p", "kind: ["),
+                                     ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))},
+                                    10);
+  std::shared_ptr<const PolicyState> state = store->Current();
+  EXPECT_TRUE(state->loaded);
+  EXPECT_FALSE(state->Knows("bank"));  // no valid version to keep: not "no policy"
+  EXPECT_TRUE(state->Knows("shop"));
+  EXPECT_TRUE(
+      absl::StrContains(store->reload_error(), "configmap bank/p key p.yaml: not valid YAML"))
+      << store->reload_error();
+
+  // The root namespace's documents hold the mesh-wide default: when they
+  // were never valid, no workload's policy is known.
+  source->Set({ConfigMapDoc("tether-system", "mesh", "kind: DefaultPolicy\nspec: 1\n"),
+               ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))},
+              20);
+  EXPECT_FALSE(store->ReloadIfChanged().ok());
+  EXPECT_FALSE(store->Current()->Knows("shop"));
+  source->Set(
+      {ConfigMapDoc("tether-system", "mesh",
+                    "apiVersion: tether.io/v1\nkind: DefaultPolicy\nmetadata: {name: mesh}\n"
+                    "spec: {default: DENY}\n"),
+       ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))},
+      30);
+  ASSERT_TRUE(*store->ReloadIfChanged());
+  state = store->Current();
+  EXPECT_TRUE(state->Knows("shop"));
+  EXPECT_TRUE(state->Knows("bank"));  // bank's ConfigMap is gone
+  ASSERT_EQ(state->set.defaults.size(), 1u);
+  EXPECT_EQ(state->set.defaults[0].namespace_name, "");
+}
+
+TEST(PolicyStoreFromSource, AnUnreadableSourceKeepsThePolicyAndSaysWhy) {
+  auto source = std::make_unique<FakeSource>();
+  FakeSource* fake = source.get();
+  fake->error = absl::UnavailableError("cannot connect to 10.96.0.1:443: Connection refused");
+  auto store = PolicyStore::FromSource(std::move(source));
+  EXPECT_FALSE(store->Current()->loaded);
+  EXPECT_FALSE(store->Current()->Knows("shop"));
+  EXPECT_EQ(store->reload_error(),
+            "cannot read the policies from the fake: cannot connect to 10.96.0.1:443: Connection "
+            "refused");
+
+  fake->error = absl::OkStatus();
+  fake->Set({ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))}, 7);
+  ASSERT_TRUE(*store->ReloadIfChanged());
+  EXPECT_TRUE(store->Current()->loaded);
+  EXPECT_EQ(store->reload_error(), "");
+
+  fake->error = absl::UnavailableError("timed out");
+  absl::StatusOr<bool> reloaded = store->ReloadIfChanged();
+  EXPECT_EQ(reloaded.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store->Current()->version, 7u);
+  EXPECT_EQ(store->Current()->set.policies.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(store->reload_error(), "timed out"));
+  // Reachable again with nothing new: the error is gone.
+  fake->error = absl::OkStatus();
+  EXPECT_FALSE(*store->ReloadIfChanged());
+  EXPECT_EQ(store->reload_error(), "");
 }
 
 }  // namespace
