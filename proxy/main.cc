@@ -10,6 +10,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/flags.h"
 #include "common/subprocess.h"
@@ -50,8 +51,11 @@ int RunProxy() {
     std::cerr << "tether-proxy: " << (config->transparent ? "transparent" : "explicit")
               << " mode; inbound :" << (*server)->inbound_port()
               << ", outbound :" << (*server)->outbound_port()
-              << ", admin :" << (*server)->admin_port() << "; control plane "
-              << config->control_address << std::endl;
+              << ", admin :" << (*server)->admin_port()
+              << ((*server)->metrics_port() > 0
+                      ? absl::StrCat(", metrics :", (*server)->metrics_port())
+                      : std::string())
+              << "; control plane " << config->control_address << std::endl;
   }
 
   const timespec tick = {0, 200 * 1000 * 1000};

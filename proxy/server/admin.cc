@@ -26,6 +26,8 @@ http::HttpResponse Json(const nlohmann::json& j, int status = 200) {
 
 std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status, absl::Time now) {
   nlohmann::json j;
+  // The proxy's clock, for `tetherctl check`'s clock-skew check.
+  j["now"] = Iso(now);
   j["control_stream"] = {{"state", status.stream_state},
                          {"connected_since", Iso(status.connected_since)},
                          {"last_error", status.last_error},
@@ -85,14 +87,28 @@ void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identit
   });
 }
 
-void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
-                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
-                            const AdminHooks& hooks) {
-  RegisterHealthEndpoints(server, identity, clock, hooks);
+void RegisterMetricsEndpoint(http::AdminServer& server, IdentityManager* identity,
+                             ProxyMetrics* metrics) {
   server.Handle("GET", "/metrics", [identity, metrics](const http::HttpRequest&) {
     // The stream's state is read when scraped rather than pushed on change.
     metrics->SetControlStreamConnected(identity->status().stream_state == "connected");
     return http::MetricsResponse(*metrics->registry());
+  });
+}
+
+void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
+                            IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
+                            const AdminHooks& hooks) {
+  RegisterHealthEndpoints(server, identity, clock, hooks);
+  RegisterMetricsEndpoint(server, identity, metrics);
+  server.Handle("GET", "/debug/failures", [hooks](const http::HttpRequest&) {
+    uint64_t total = 0;
+    std::vector<FailureRecord> records;
+    if (hooks.failures) records = hooks.failures(&total);
+    http::HttpResponse r;
+    r.content_type = "application/json";
+    r.body = FailuresJson(records, records.size(), total);
+    return r;
   });
   server.Handle("GET", "/certs", [identity, clock](const http::HttpRequest&) {
     auto snap = identity->Current();
@@ -124,6 +140,8 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
         {"idle_timeout", absl::FormatDuration(config.idle_timeout)},
         {"drain_timeout", absl::FormatDuration(config.drain_timeout)},
         {"health_listen", config.health_listen},
+        {"metrics_listen", config.metrics_listen},
+        {"peer_metrics_max_identities", config.max_peer_identities},
         {"log_level", config.log_level},
     };
     return Json(j);

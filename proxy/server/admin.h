@@ -1,23 +1,27 @@
 // Admin: the proxy's operator endpoints on --admin-listen (127.0.0.1:15000).
 // The health listener (--health-listen, e.g. 0.0.0.0:15021 in a pod) serves
-// only /ready and /live, to any peer.
+// only /ready and /live, to any peer; the metrics listener (--metrics-listen,
+// for Prometheus from outside the pod) only /metrics.
 //
 //   GET  /ready          200 once a certificate is held (and not draining), else 503 + why
 //   GET  /live           200 while the process runs
 //   GET  /metrics        Prometheus text format
 //   GET  /certs          JSON: identity, serial, validity, chain, trust bundle, stream state
 //   GET  /config         JSON: the running configuration (no credentials)
+//   GET  /debug/failures JSON: recent handshake, authorization and connect failures, newest first
 //   POST /drain          stop accepting; open connections finish (readiness turns 503)
 //   POST /quitquitquit   drain, then exit (lets a Job's pod complete)
 #ifndef TETHER_PROXY_SERVER_ADMIN_H_
 #define TETHER_PROXY_SERVER_ADMIN_H_
 
 #include <functional>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/config.h"
+#include "proxy/server/failure_log.h"
 #include "proxy/server/metrics.h"
 
 namespace tether::proxy {
@@ -26,6 +30,9 @@ struct AdminHooks {
   std::function<void()> drain;
   std::function<void()> quit;
   std::function<bool()> draining;
+  // failures: every worker's recent failures, newest first; `*total` gets
+  // the number ever recorded.
+  std::function<std::vector<FailureRecord>(uint64_t* total)> failures;
 };
 
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
@@ -37,6 +44,11 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
 // serves. The admin endpoints include them.
 void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identity,
                              const Clock* clock, const AdminHooks& hooks);
+
+// RegisterMetricsEndpoint registers only GET /metrics: what the metrics
+// listener serves (the admin endpoints include it).
+void RegisterMetricsEndpoint(http::AdminServer& server, IdentityManager* identity,
+                             ProxyMetrics* metrics);
 
 // CertsJson renders what /certs shows (exposed for tests and `tetherctl`).
 std::string CertsJson(const IdentitySnapshot* snapshot, const IdentityStatus& status,

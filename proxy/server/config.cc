@@ -27,6 +27,11 @@ ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15000", "Admin endpoint");
 ABSL_FLAG(std::string, health_listen, "",
           "Health endpoint (/ready, /live) for any peer, e.g. 0.0.0.0:15021 for the kubelet's "
           "probes; empty: none");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Metrics endpoint (/metrics only) for any peer, e.g. 0.0.0.0:15090 for Prometheus; "
+          "empty: none (the admin endpoint serves /metrics on loopback)");
+ABSL_FLAG(int, peer_metrics_max_identities, 100,
+          "Distinct peer identities labelled in tether_proxy_peer_* metrics; beyond: \"other\"");
 ABSL_FLAG(std::string, log_level, "info",
           "error, warning, info or debug (debug: access log on stdout unless --access-log)");
 ABSL_FLAG(bool, session_resumption, true,
@@ -64,6 +69,9 @@ absl::Status Validate(const ProxyConfig& c) {
   }
   if (c.workers < 1 || c.workers > 256) {
     return absl::InvalidArgumentError("--workers must be between 1 and 256");
+  }
+  if (c.max_peer_identities < 0 || c.max_peer_identities > 100000) {
+    return absl::InvalidArgumentError("--peer-metrics-max-identities must be between 0 and 100000");
   }
   if (c.max_connections < 1) return absl::InvalidArgumentError("--max-connections must be >= 1");
   if (c.log_level != "error" && c.log_level != "warning" && c.log_level != "info" &&
@@ -118,6 +126,8 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
   c.health_listen = absl::GetFlag(FLAGS_health_listen);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.max_peer_identities = absl::GetFlag(FLAGS_peer_metrics_max_identities);
   c.log_level = absl::GetFlag(FLAGS_log_level);
   if (c.log_level == "debug" && c.access_log.empty()) c.access_log = "-";
   if (absl::Status st = Validate(c); !st.ok()) return st;

@@ -49,6 +49,10 @@ struct ProxyConfig {
   std::string admin_listen = "127.0.0.1:15000";
   // /ready and /live only, for any peer (the kubelet's probes); empty: off.
   std::string health_listen;
+  // /metrics only, for any peer (Prometheus scraping the pod); empty: off.
+  std::string metrics_listen;
+  // Distinct peer identities labelled in tether_proxy_peer_*; beyond: "other".
+  int max_peer_identities = 100;
   // error, warning, info or debug. debug also turns the access log on
   // (stdout) unless access_log names a file; warning and error keep the
   // proxy quiet about its start.

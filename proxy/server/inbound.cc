@@ -39,6 +39,7 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
   } else {
     absl::StatusOr<SocketAddress> dst = OriginalDestination(fd.get());
     if (!dst.ok()) {
+      conn->failure_detail = std::string(dst.status().message());
       AbortiveClose(std::move(fd));
       Refuse(conn, "no_original_destination");
       return;
@@ -47,6 +48,7 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
   }
   std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
   if (identity == nullptr) {
+    conn->failure_detail = NoCertificateDetail();
     AbortiveClose(std::move(fd));
     Refuse(conn, "no_certificate");
     return;
@@ -183,6 +185,7 @@ void Worker::InboundReady(Connection* conn, bool authenticated) {
   bool connecting = false;
   absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
   if (!up.ok()) {
+    conn->failure_detail = std::string(up.status().message());
     conn->pending->Abort();
     Refuse(conn, "connect_failed");
     return;

@@ -6,7 +6,9 @@ absl::string_view DirectionName(Direction d) {
   return d == Direction::kInbound ? "inbound" : "outbound";
 }
 
-ProxyMetrics::ProxyMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      max_peer_identities_(max_peer_identities) {
   connections_ = &prometheus::BuildCounter()
                       .Name("tether_proxy_connections_total")
                       .Help("Connections ended, by direction and outcome")
@@ -68,6 +70,44 @@ ProxyMetrics::ProxyMetrics() : registry_(std::make_shared<prometheus::Registry>(
                                "them")
                            .Register(*registry_)
                            .Add({});
+  peer_connections_ = &prometheus::BuildCounter()
+                           .Name("tether_proxy_peer_connections_total")
+                           .Help(
+                               "Connections ended, by direction, the peer's verified identity "
+                               "(capped; 'other' beyond) and result (ok, failed)")
+                           .Register(*registry_);
+  peer_bytes_ = &prometheus::BuildCounter()
+                     .Name("tether_proxy_peer_bytes_total")
+                     .Help(
+                         "Bytes relayed, by direction, the peer's verified identity (capped; "
+                         "'other' beyond) and flow")
+                     .Register(*registry_);
+}
+
+std::string ProxyMetrics::PeerLabel(absl::string_view peer_identity) {
+  if (peer_identity.empty()) return kPeerUnauthenticated;
+  MutexLock lock(&peers_mu_);
+  if (peers_.contains(peer_identity)) return std::string(peer_identity);
+  if (peers_.size() >= max_peer_identities_) return kPeerOther;
+  peers_.emplace(peer_identity);
+  return std::string(peer_identity);
+}
+
+void ProxyMetrics::PeerConnectionClosed(Direction d, absl::string_view peer_identity, bool failed,
+                                        uint64_t up, uint64_t down) {
+  const std::string dir(DirectionName(d));
+  const std::string peer = PeerLabel(peer_identity);
+  peer_connections_
+      ->Add({{"direction", dir}, {"peer_identity", peer}, {"result", failed ? "failed" : "ok"}})
+      .Increment();
+  if (up) {
+    peer_bytes_->Add({{"direction", dir}, {"peer_identity", peer}, {"flow", "to_upstream"}})
+        .Increment(up);
+  }
+  if (down) {
+    peer_bytes_->Add({{"direction", dir}, {"peer_identity", peer}, {"flow", "to_downstream"}})
+        .Increment(down);
+  }
 }
 
 void ProxyMetrics::ConnectionOpened(Direction d) {

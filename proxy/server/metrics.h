@@ -1,9 +1,13 @@
-// ProxyMetrics: the proxy's Prometheus metrics, served at the admin /metrics.
-// Updated once per connection (at its end), never per read or write. Label
-// values come from small fixed sets, so cardinality is bounded. Thread-safe.
+// ProxyMetrics: the proxy's Prometheus metrics, served at the admin /metrics
+// (and --metrics-listen). Updated once per connection (at its end), never per
+// read or write. Label values come from small fixed sets, except the peer's
+// identity in tether_proxy_peer_*, which is capped: after
+// `max_peer_identities` distinct identities, new ones are counted as
+// "other". Thread-safe.
 #ifndef TETHER_PROXY_SERVER_METRICS_H_
 #define TETHER_PROXY_SERVER_METRICS_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -12,17 +16,25 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 
 namespace tether::proxy {
 
 enum class Direction { kInbound, kOutbound };
 absl::string_view DirectionName(Direction d);
 
+inline constexpr size_t kDefaultMaxPeerIdentities = 100;
+// Peer identity label values besides SPIFFE IDs.
+inline constexpr char kPeerUnauthenticated[] = "unauthenticated";  // no verified identity
+inline constexpr char kPeerOther[] = "other";                      // over the cap
+
 class ProxyMetrics {
  public:
-  ProxyMetrics();
+  explicit ProxyMetrics(size_t max_peer_identities = kDefaultMaxPeerIdentities);
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   void ConnectionOpened(Direction d);
@@ -42,6 +54,13 @@ class ProxyMetrics {
   // result: "applied", "rejected" (invalid), "ignored" (--policy-file wins).
   void PolicyUpdate(absl::string_view result, uint64_t version);
   void ClosedByPolicy();
+  // PeerConnectionClosed counts a connection that ended by its peer's
+  // verified SPIFFE ID (empty: none), whether it failed to get through
+  // (IsFailureOutcome), and its bytes.
+  void PeerConnectionClosed(Direction d, absl::string_view peer_identity, bool failed,
+                            uint64_t bytes_up, uint64_t bytes_down);
+  // PeerLabel: the label value for `peer_identity` (see the banner).
+  std::string PeerLabel(absl::string_view peer_identity);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -58,6 +77,12 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>* policy_updates_;
   prometheus::Gauge* policy_version_;
   prometheus::Counter* closed_by_policy_;
+  prometheus::Family<prometheus::Counter>* peer_connections_;
+  prometheus::Family<prometheus::Counter>* peer_bytes_;
+
+  const size_t max_peer_identities_;
+  Mutex peers_mu_;
+  absl::flat_hash_set<std::string> peers_ ABSL_GUARDED_BY(peers_mu_);
 };
 
 }  // namespace tether::proxy

@@ -13,6 +13,7 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   } else {
     absl::StatusOr<SocketAddress> dst = OriginalDestination(fd.get());
     if (!dst.ok()) {
+      conn->failure_detail = std::string(dst.status().message());
       AbortiveClose(std::move(fd));
       Refuse(conn, "no_original_destination");
       return;
@@ -23,6 +24,7 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   if (identity == nullptr) {
     // Without a valid certificate there is no mTLS to offer; never fall back
     // to plaintext.
+    conn->failure_detail = NoCertificateDetail();
     AbortiveClose(std::move(fd));
     Refuse(conn, "no_certificate");
     return;
@@ -30,6 +32,7 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   bool connecting = false;
   absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
   if (!up.ok()) {
+    conn->failure_detail = std::string(up.status().message());
     AbortiveClose(std::move(fd));
     Refuse(conn, "connect_failed");
     return;

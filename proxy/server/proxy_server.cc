@@ -111,6 +111,15 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   };
   hooks.quit = [this] { Quit(); };
   hooks.draining = [this] { return draining_.load(); };
+  hooks.failures = [this](uint64_t* total) {
+    std::vector<std::vector<FailureRecord>> snapshots;
+    *total = 0;
+    for (const auto& w : workers_) {
+      snapshots.push_back(w->failures().Snapshot());
+      *total += w->failures().total();
+    }
+    return MergeNewestFirst(std::move(snapshots));
+  };
   if (!config_.health_listen.empty()) {
     http::AdminServerOptions health_opts;
     health_opts.allow_remote = true;  // the kubelet probes from the node
@@ -122,6 +131,18 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
                                                      ": ", health_port.status().message()));
     }
     health_port_ = *health_port;
+  }
+  if (!config_.metrics_listen.empty()) {
+    http::AdminServerOptions metrics_opts;
+    metrics_opts.allow_remote = true;  // Prometheus scrapes from another pod
+    metrics_server_ = std::make_unique<http::AdminServer>(metrics_opts);
+    RegisterMetricsEndpoint(*metrics_server_, identity_.get(), &metrics_);
+    auto metrics_port = metrics_server_->Start(config_.metrics_listen);
+    if (!metrics_port.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--metrics-listen ", config_.metrics_listen,
+                                                     ": ", metrics_port.status().message()));
+    }
+    metrics_port_ = *metrics_port;
   }
   RegisterAdminEndpoints(*admin_, config_, identity_.get(), &metrics_, clock_, hooks);
   auto port = admin_->Start(config_.admin_listen);
@@ -205,6 +226,7 @@ void ProxyServer::Drain(absl::Duration deadline) {
   for (auto& w : workers_) w->Stop();
   if (admin_) admin_->Stop();
   if (health_) health_->Stop();
+  if (metrics_server_) metrics_server_->Stop();
   if (identity_) identity_->Stop();
 }
 

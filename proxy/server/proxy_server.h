@@ -38,6 +38,8 @@ class ProxyServer {
   int admin_port() const { return admin_port_; }
   // health_port: the --health-listen port; 0 when there is none.
   int health_port() const { return health_port_; }
+  // metrics_port: the --metrics-listen port; 0 when there is none.
+  int metrics_port() const { return metrics_port_; }
   IdentityManager* identity() { return identity_.get(); }
   ProxyMetrics* metrics() { return &metrics_; }
 
@@ -51,7 +53,10 @@ class ProxyServer {
 
  private:
   ProxyServer(ProxyConfig config, const Clock* clock)
-      : config_(std::move(config)), clock_(clock), limiter_(config_.max_connections) {}
+      : config_(std::move(config)),
+        clock_(clock),
+        metrics_(static_cast<size_t>(config_.max_peer_identities)),
+        limiter_(config_.max_connections) {}
   absl::Status Init(CaConnector* connector);
   void OnIdentityChange(const IdentitySnapshot& snapshot);
   void OnPolicy(const tether::policy::v1::PolicySnapshot& msg);
@@ -74,6 +79,8 @@ class ProxyServer {
   int admin_port_ = 0;
   std::unique_ptr<http::AdminServer> health_;
   int health_port_ = 0;
+  std::unique_ptr<http::AdminServer> metrics_server_;
+  int metrics_port_ = 0;
   std::atomic<bool> draining_{false};
   Notification quit_;
   bool stopped_ = false;

@@ -98,6 +98,20 @@ std::shared_ptr<const IdentitySnapshot> Worker::ValidIdentity() const {
   return identity;
 }
 
+std::string Worker::NoCertificateDetail() const {
+  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
+  IdentityStatus st = ctx_.identity->status();
+  std::string stream = absl::StrCat("control stream ", st.stream_state,
+                                    st.last_error.empty() ? "" : ": ", st.last_error);
+  if (identity == nullptr) {
+    return absl::StrCat("this proxy holds no certificate yet (", stream, ")");
+  }
+  return absl::StrCat(
+      "this proxy's certificate expired at ",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", identity->not_after, absl::UTCTimeZone()), " (",
+      stream, ")");
+}
+
 Connection* Worker::NewConnection(Direction direction, const SocketAddress& peer) {
   auto conn = std::make_unique<Connection>();
   conn->id = next_id_++;
@@ -184,6 +198,10 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
     ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time, conn->tls.resumed);
   }
   ctx_.metrics->ConnectionClosed(conn->direction, result, up, down);
+  const bool failed = IsFailureOutcome(result);
+  ctx_.metrics->PeerConnectionClosed(
+      conn->direction, conn->tls.done ? conn->tls.peer.ToString() : "", failed, up, down);
+  if (failed) RecordFailure(*conn, stats, result);
   if (ctx_.access_log != nullptr) {
     nlohmann::json line = {
         {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", ctx_.clock->Now(), absl::UTCTimeZone())},
@@ -202,6 +220,41 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
   }
   // `conn` (and its relay, whose close callback may be running us) goes here:
   // the relay allows its owner to destroy it from that callback.
+}
+
+void Worker::RecordFailure(const Connection& conn, const RelayStats* stats,
+                           absl::string_view outcome) {
+  FailureRecord r;
+  r.time = ctx_.clock->Now();
+  r.direction = conn.direction;
+  // The other side of the mesh hop: the caller inbound, the upstream outbound.
+  r.peer_address =
+      conn.direction == Direction::kInbound ? conn.peer.ToString() : conn.destination.ToString();
+  r.destination = conn.destination.ToString();
+  if (conn.tls.done) {
+    r.peer_identity = conn.tls.peer.ToString();
+    r.identity_verified = true;
+  } else {
+    r.peer_identity = conn.tls.claimed_peer;
+  }
+  r.reason = std::string(outcome);
+  if (outcome == "handshake_failed") {
+    // The handshake's own reason word, as in tether_proxy_tls_handshake_failures_total.
+    r.reason = stats != nullptr && !stats->error.empty() ? stats->error : conn.tls.error;
+    if (r.reason.empty()) r.reason = "tls_error";
+    r.detail = conn.tls.error_detail;
+  } else if (outcome == "denied" || outcome == "closed_by_policy") {
+    r.detail = conn.authz;
+  } else if (!conn.failure_detail.empty()) {
+    r.detail = conn.failure_detail;
+  } else if (stats != nullptr) {
+    r.detail = stats->error;
+  }
+  if (outcome == "handshake_timeout" && r.detail.empty()) {
+    r.detail = absl::StrCat("no TLS handshake within ",
+                            absl::FormatDuration(ctx_.config->handshake_timeout));
+  }
+  failures_.Add(std::move(r));
 }
 
 }  // namespace tether::proxy

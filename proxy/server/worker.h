@@ -29,6 +29,7 @@
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
 #include "proxy/server/connection_limiter.h"
+#include "proxy/server/failure_log.h"
 #include "proxy/server/metrics.h"
 #include "proxy/tls/tls_transport.h"
 
@@ -55,7 +56,8 @@ struct Connection {
   SocketAddress destination;  // where we forward
   absl::Time started;
   TlsObservation tls;
-  std::string authz;  // the policy decision (inbound)
+  std::string authz;           // the policy decision (inbound)
+  std::string failure_detail;  // why a connection was refused, when not in tls/authz
   // Inbound before the relay: the TLS handshake or protocol detection.
   std::unique_ptr<Transport> pending;
   UniqueFd pending_fd;  // permissive mode, before the protocol is known
@@ -85,6 +87,8 @@ class Worker {
   // CloseDenied evaluates the current policy again for every open inbound
   // connection and closes those it denies (on the worker's thread, soon).
   void CloseDenied();
+  // failures: this worker's recent failures (read from any thread).
+  const FailureLog& failures() const { return failures_; }
 
  private:
   void OnAccept(Direction direction);
@@ -96,10 +100,13 @@ class Worker {
                   bool connecting, std::unique_ptr<Transport> upstream);
   void Refuse(Connection* conn, absl::string_view outcome);
   void Close(uint64_t id, const RelayStats* stats, absl::string_view outcome);
+  void RecordFailure(const Connection& conn, const RelayStats* stats, absl::string_view outcome);
   RelayOptions MakeRelayOptions() const;
   // ValidIdentity: the current certificate, or null when there is none or it
   // has expired (then no mTLS can be offered or accepted).
   std::shared_ptr<const IdentitySnapshot> ValidIdentity() const;
+  // NoCertificateDetail says why ValidIdentity is null, for the failure log.
+  std::string NoCertificateDetail() const;
   Connection* NewConnection(Direction direction, const SocketAddress& peer);
 
   const ProxyContext ctx_;
@@ -122,6 +129,7 @@ class Worker {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
   std::atomic<size_t> active_{0};
+  FailureLog failures_;
   std::thread thread_;
 };
 

@@ -138,6 +138,7 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
   absl::StatusOr<pki::VerifiedPeer> peer =
       pki::VerifyChain(chain, id.bundle, now, id.revocations, purpose, id.spiffe_id.trust_domain);
   if (!peer.ok()) {
+    if (!chain.empty()) claimed_peer_ = pki::DescribeCert(chain[0]).spiffe_id;
     error_ = pki::ReasonOf(peer.status());
     error_detail_ = std::string(peer.status().message());
     *out_alert = AlertFor(error_);
@@ -157,6 +158,7 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
 
 bool TlsTransport::AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert) {
   if (options_.expected_peer && peer.spiffe_id != *options_.expected_peer) {
+    claimed_peer_ = peer.spiffe_id.ToString();
     error_ = "identity_mismatch";
     error_detail_ = absl::StrCat("expected ", options_.expected_peer->ToString(), ", the peer is ",
                                  peer.spiffe_id.ToString());
@@ -215,6 +217,7 @@ IoStatus TlsTransport::Handshake() {
       if (obs != nullptr) {
         obs->error = error_;
         obs->error_detail = absl::StrCat(error_detail_, " (resumed session)");
+        obs->claimed_peer = claimed_peer_;
       }
       return IoStatus::kError;
     }
@@ -234,6 +237,7 @@ IoStatus TlsTransport::Handshake() {
   if (st == IoStatus::kError && obs != nullptr) {
     obs->error = error_;
     obs->error_detail = error_detail_;
+    obs->claimed_peer = claimed_peer_;
   }
   return st;
 }

@@ -52,6 +52,9 @@ struct TlsObservation {
   bool resumed = false;
   std::string error;         // a reason word when the handshake failed
   std::string error_detail;  // a sentence
+  // When the handshake failed after the peer sent a certificate: the SPIFFE
+  // ID its leaf names, unverified (for diagnostics only; never trust it).
+  std::string claimed_peer;
 };
 
 class TlsTransport final : public Transport {
@@ -112,6 +115,7 @@ class TlsTransport final : public Transport {
   pki::VerifiedPeer peer_;
   std::string error_;
   std::string error_detail_;
+  std::string claimed_peer_;  // see TlsObservation::claimed_peer
   bool shutdown_sent_ = false;
 };
 
