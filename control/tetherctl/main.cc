@@ -9,6 +9,9 @@
 //   tetherctl ca init --out cacerts [--trust-domain cluster.local]   # offline
 //   tetherctl inject -f deployment.yaml | kubectl apply -f -
 //   tetherctl uninject -f injected.yaml
+//   tetherctl check [--proxy 127.0.0.1:15000,...] [--no-control]
+//   tetherctl diagnose --proxy 127.0.0.1:15000
+//   tetherctl stat --proxy 127.0.0.1:15000,127.0.0.1:15001
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -35,7 +38,12 @@
 #include "common/version.h"
 #include "control/inject/flags.h"
 #include "control/inject/injector.h"
+#include "control/tetherctl/check_command.h"
+#include "control/tetherctl/diagnose_command.h"
 #include "control/tetherctl/policy_commands.h"
+#include "control/tetherctl/proxy_admin.h"
+#include "control/tetherctl/stat_command.h"
+#include "control/tetherctl/table.h"
 
 ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
 ABSL_FLAG(std::string, namespace, "", "token create: the workload's namespace");
@@ -50,6 +58,10 @@ ABSL_FLAG(std::string, trust_domain, "cluster.local", "ca init: the mesh's trust
 ABSL_FLAG(absl::Duration, validity, absl::Hours(24 * 3650), "ca init: the root's lifetime");
 ABSL_FLAG(std::string, f, "",
           "inject, uninject, policy apply: the YAML file to read ('-' for stdin)");
+ABSL_FLAG(std::string, proxy, "",
+          "check, diagnose, stat: proxies' admin addresses (--admin-listen), comma-separated");
+ABSL_FLAG(bool, no_control, false, "check: check the proxies only, not the control plane");
+ABSL_FLAG(int, limit, 20, "diagnose: the most failures shown per proxy");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -70,7 +82,11 @@ constexpr char kUsage[] =
     "  tetherctl policy apply -f FILE|-\n"
     "  tetherctl policy list [--output table|yaml]\n"
     "  tetherctl policy delete [--kind AuthorizationPolicy|DefaultPolicy] --namespace NS --name N\n"
-    "  tetherctl authz check [--from SPIFFE_ID] --to SPIFFE_ID --port P [--policy-file FILE]";
+    "  tetherctl authz check [--from SPIFFE_ID] --to SPIFFE_ID --port P [--policy-file FILE]\n"
+    "  tetherctl check [--proxy ADMIN[,ADMIN...]] [--no-control]\n"
+    "  tetherctl diagnose --proxy ADMIN[,ADMIN...] [--limit 20]\n"
+    "  tetherctl stat --proxy ADMIN[,ADMIN...]\n"
+    "(--admin is tether-control's admin address; --proxy lists proxies' admin addresses)";
 
 std::string Time(int64_t unix) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix), absl::UTCTimeZone());
@@ -95,24 +111,6 @@ std::unique_ptr<grpc::ClientContext> Context() {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return ctx;
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
 }
 
 // CaInit writes a new self-signed root CA in the layout of Istio's cacerts
@@ -244,6 +242,19 @@ int main(int argc, char** argv) {
   if (words.size() == 1 && (words[0] == "inject" || words[0] == "uninject")) {
     return InjectCommand(words[0] == "inject");
   }
+  const std::vector<std::string> proxies =
+      tether::tetherctl::SplitAddresses(absl::GetFlag(FLAGS_proxy));
+  if (words.size() == 1 && (words[0] == "diagnose" || words[0] == "stat")) {
+    if (proxies.empty()) {
+      return Usage(absl::StrCat(words[0],
+                                " needs --proxy ADMIN[,ADMIN...] (a proxy's "
+                                "--admin-listen address, e.g. 127.0.0.1:15000)"));
+    }
+    if (words[0] == "stat") return tether::tetherctl::RunStat(proxies, std::cout, std::cerr);
+    const int limit = absl::GetFlag(FLAGS_limit);
+    if (limit < 0) return Usage("--limit must not be negative");
+    return tether::tetherctl::RunDiagnose(proxies, static_cast<size_t>(limit), std::cout);
+  }
   auto stub = admin::AdminService::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_admin), grpc::InsecureChannelCredentials()));
   const std::string cmd = absl::StrJoin(words, " ");
@@ -278,7 +289,7 @@ int main(int argc, char** argv) {
                       Time(c.not_after_unix()), c.issuer_serial_hex().substr(0, 12),
                       c.revoked() ? "revoked" : "valid"});
     }
-    PrintTable(rows);
+    tether::tetherctl::PrintTable(std::cout, rows);
     return 0;
   }
   if (cmd == "workloads") {
@@ -292,7 +303,7 @@ int main(int argc, char** argv) {
                       w.serial_hex(), w.serial_hex().empty() ? "-" : Time(w.not_after_unix()),
                       Time(w.connected_since_unix())});
     }
-    PrintTable(rows);
+    tether::tetherctl::PrintTable(std::cout, rows);
     return 0;
   }
   if (cmd == "revoke") {
@@ -324,6 +335,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (std::optional<int> code = tether::tetherctl::RunPolicyCommand(cmd, *stub)) return *code;
+  if (cmd == "check") {
+    const bool no_control = absl::GetFlag(FLAGS_no_control);
+    if (no_control && proxies.empty()) return Usage("check --no-control needs --proxy");
+    return tether::tetherctl::RunCheck(no_control ? nullptr : stub.get(),
+                                       absl::GetFlag(FLAGS_admin), proxies, std::cout);
+  }
   if (cmd == "ca bundle") {
     admin::GetTrustBundleResponse resp;
     grpc::Status st = stub->GetTrustBundle(Context().get(), admin::GetTrustBundleRequest(), &resp);
