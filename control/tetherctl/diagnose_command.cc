@@ -77,7 +77,7 @@ bool RenderDiagnosis(const ProxyState& p, absl::Time now, size_t limit, std::ost
   for (const FailureView& f : failures) ++by_reason[f.reason];
   for (size_t i = 0; i < failures.size() && i < limit; ++i) {
     const FailureView& f = failures[i];
-    Explanation e = ExplainFailure(f.reason, f.direction);
+    Explanation e = ExplainFailure(f.reason, f.direction, f.detail);
     out << "\n  " << Rfc3339(f.time) << "  " << f.direction << "  " << f.reason << "  "
         << (f.direction == "inbound" ? "from " : "to ") << PeerText(f) << "\n"
         << "    what: " << e.what << "\n";

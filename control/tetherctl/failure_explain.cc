@@ -1,10 +1,12 @@
 #include "control/tetherctl/failure_explain.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace tether::tetherctl {
 
-Explanation ExplainFailure(absl::string_view reason, absl::string_view direction) {
+Explanation ExplainFailure(absl::string_view reason, absl::string_view direction,
+                           absl::string_view detail) {
   const bool in = direction == "inbound";
   const std::string peer = in ? "the caller" : "the destination";
   if (reason == "untrusted") {
@@ -77,6 +79,31 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
   if (reason == "no_tether_alpn") {
     return {absl::StrCat(peer, " speaks TLS but not the mesh's protocol (ALPN tether)"),
             "the peer is an app doing its own TLS, not a mesh proxy; exclude its port"};
+  }
+  if (reason == "peer_rejected" && absl::StrContains(detail, "UNKNOWN_CA")) {
+    return {absl::StrCat(peer,
+                         " does not trust the CA that signed this proxy's certificate (TLS alert "
+                         "unknown_ca)"),
+            "the peer belongs to another mesh or holds a stale trust bundle: `tetherctl check "
+            "--proxy ...` compares the proxies' roots; give it this mesh's bundle (`tetherctl ca "
+            "bundle`)"};
+  }
+  if (reason == "peer_rejected" && absl::StrContains(detail, "CERTIFICATE_EXPIRED")) {
+    return {absl::StrCat(peer,
+                         " finds this proxy's certificate expired or not yet valid (TLS alert "
+                         "certificate_expired)"),
+            "one of the two clocks is off (`tetherctl check` shows clock skew), or this proxy "
+            "cannot renew (its control stream, in `tetherctl diagnose`)"};
+  }
+  if (reason == "peer_rejected" && absl::StrContains(detail, "CERTIFICATE_REVOKED")) {
+    return {absl::StrCat(peer, " finds this proxy's certificate revoked"),
+            "this workload's certificate or identity was revoked (`tetherctl certs list`); "
+            "restart the proxy for a new certificate if the identity itself is not revoked"};
+  }
+  if (reason == "peer_rejected" && absl::StrContains(detail, "ACCESS_DENIED")) {
+    return {absl::StrCat(peer, " expected another identity than this proxy's"),
+            "the caller's --outbound-expect-identity (or the address it dials) names another "
+            "service"};
   }
   if (reason == "peer_rejected") {
     return {absl::StrCat(peer, " refused this proxy's certificate (it sent a TLS alert)"),

@@ -50,6 +50,15 @@ TEST(ExplainFailureTest, EveryReasonHasItsOwnWordsAndFix) {
   EXPECT_TRUE(absl::StrContains(ExplainFailure("untrusted", "inbound").what,
                                 "from a CA that is not in this proxy's trust bundle"));
   EXPECT_TRUE(absl::StrContains(ExplainFailure("plaintext", "outbound").what, "did not answer"));
+  EXPECT_TRUE(
+      absl::StrContains(ExplainFailure("peer_rejected", "inbound",
+                                       "TLS handshake failed: error:10000418:SSL "
+                                       "routines:OPENSSL_internal:TLSV1_ALERT_UNKNOWN_CA")
+                            .what,
+                        "the caller does not trust the CA that signed this proxy's certificate"));
+  EXPECT_TRUE(absl::StrContains(
+      ExplainFailure("peer_rejected", "outbound", "...SSLV3_ALERT_CERTIFICATE_EXPIRED").what,
+      "finds this proxy's certificate expired"));
 }
 
 TEST(ParseTest, CertsAndFailuresAsTheProxyWritesThem) {
