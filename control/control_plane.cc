@@ -191,9 +191,24 @@ absl::Status ControlPlane::Init() {
                      " (--admin-listen): ", admin_port.status().message()));
   }
   admin_port_ = *admin_port;
+  if (!options_.metrics_listen.empty()) {
+    http::AdminServerOptions metrics_opts;
+    metrics_opts.allow_remote = true;  // Prometheus scrapes from another pod
+    metrics_http_ = std::make_unique<http::AdminServer>(metrics_opts);
+    metrics_http_->Handle("GET", "/metrics", http::MetricsHandler(metrics_.registry()));
+    absl::StatusOr<int> port = metrics_http_->Start(options_.metrics_listen);
+    if (!port.ok()) {
+      grpc_server_->Shutdown();
+      admin_http_->Stop();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.metrics_listen,
+                                                 " (--metrics-listen): ", port.status().message()));
+    }
+    metrics_port_ = *port;
+  }
   if (absl::Status st = StartWebhook(); !st.ok()) {
     grpc_server_->Shutdown();
     admin_http_->Stop();
+    if (metrics_http_) metrics_http_->Stop();
     return st;
   }
   UpdateCaMetrics();
@@ -363,6 +378,7 @@ void ControlPlane::Stop() {
   // they must be done before any member is destroyed.
   if (streams_) streams_->Stop();
   if (admin_http_) admin_http_->Stop();
+  if (metrics_http_) metrics_http_->Stop();
   if (webhook_) webhook_->Stop();
   if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);

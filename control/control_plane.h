@@ -50,6 +50,8 @@ struct ControlPlaneOptions {
   // Let the admin API listen on a non-loopback address. It has no
   // authentication of its own; keep it behind a port-forward or a firewall.
   bool admin_allow_remote = false;
+  // /metrics only, for any peer (Prometheus from another pod); empty: off.
+  std::string metrics_listen;
   absl::Duration cert_ttl = absl::Hours(1);
   // Operator's CA (Istio cacerts layout); empty: self-managed root.
   std::string ca_dir;
@@ -110,6 +112,8 @@ class ControlPlane {
 
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_port_; }
+  // metrics_port: the metrics_listen port; 0 when there is none.
+  int metrics_port() const { return metrics_port_; }
   int webhook_port() const { return webhook_port_; }
   CaStore* store() { return store_.get(); }
   CertificateRegistry* registry() { return registry_.get(); }
@@ -149,6 +153,8 @@ class ControlPlane {
   ControlMetrics metrics_;
   int grpc_port_ = 0;
   int admin_port_ = 0;
+  std::unique_ptr<http::AdminServer> metrics_http_;
+  int metrics_port_ = 0;
   http::TlsServerContext webhook_tls_;
   std::unique_ptr<http::AdminServer> webhook_;
   int webhook_port_ = 0;

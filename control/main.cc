@@ -34,6 +34,9 @@ ABSL_FLAG(std::string, trust_domain, "cluster.local", "The mesh's SPIFFE trust d
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:15012", "Address of the certificate stream (mTLS)");
 ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15014", "Address of the admin API (loopback)");
 ABSL_FLAG(bool, admin_allow_remote, false, "Allow a non-loopback --admin-listen");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Metrics endpoint (/metrics only) for any peer, e.g. 0.0.0.0:15090 for Prometheus; "
+          "empty: none (the admin port serves /metrics on loopback)");
 ABSL_FLAG(absl::Duration, cert_ttl, absl::Hours(1), "Lifetime of workload certificates (>= 1m)");
 ABSL_FLAG(std::string, ca_dir, "",
           "Operator's CA: a directory with ca-cert.pem, ca-key.pem, cert-chain.pem, "
@@ -199,6 +202,7 @@ int main(int argc, char** argv) {
   opts.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   opts.admin_listen = absl::GetFlag(FLAGS_admin_listen);
   opts.admin_allow_remote = absl::GetFlag(FLAGS_admin_allow_remote);
+  opts.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   opts.cert_ttl = absl::GetFlag(FLAGS_cert_ttl);
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
@@ -276,6 +280,7 @@ int main(int argc, char** argv) {
   std::cerr << "tether-control: CA for trust domain " << ca->trust_domain << " (root "
             << ca->active_root_serial << "), certificate stream on port " << (*cp)->grpc_port()
             << ", admin on port " << (*cp)->admin_port();
+  if ((*cp)->metrics_port() != 0) std::cerr << ", metrics on port " << (*cp)->metrics_port();
   if ((*cp)->webhook_port() != 0) {
     std::cerr << ", injection webhook on port " << (*cp)->webhook_port() << " (proxy image "
               << opts.inject.proxy_image << ")";

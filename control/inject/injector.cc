@@ -165,7 +165,7 @@ Json Resources(const std::string& cpu_request, const std::string& memory_request
 std::string JoinPorts(const std::vector<int>& ports) { return absl::StrJoin(ports, ","); }
 
 Json InitContainer(const InjectOptions& options, const PodSettings& s) {
-  std::vector<int> inbound = {kHealthPort};
+  std::vector<int> inbound = {kHealthPort, kMetricsPort};
   inbound.insert(inbound.end(), s.exclude_inbound_ports.begin(), s.exclude_inbound_ports.end());
   Json args = Json::array({"init", absl::StrCat("--proxy-uid=", options.proxy_uid),
                            absl::StrCat("--exclude-inbound-ports=", JoinPorts(inbound))});
@@ -214,6 +214,7 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s) {
       absl::StrCat("--kubernetes-token-file=", kTokenDir, "/token"),
       "--workload-name=$(POD_NAMESPACE)/$(POD_NAME)",
       absl::StrCat("--health-listen=0.0.0.0:", kHealthPort),
+      absl::StrCat("--metrics-listen=0.0.0.0:", kMetricsPort),
       absl::StrCat("--log-level=", s.log_level),
   });
   c["env"] = Json::array({
@@ -222,7 +223,8 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s) {
        {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.namespace"}}}}}},
   });
   c["ports"] = Json::array(
-      {{{"name", "tether-health"}, {"containerPort", kHealthPort}, {"protocol", "TCP"}}});
+      {{{"name", "tether-health"}, {"containerPort", kHealthPort}, {"protocol", "TCP"}},
+       {{"name", kMetricsPortName}, {"containerPort", kMetricsPort}, {"protocol", "TCP"}}});
   c["resources"] = Resources(s.cpu_request, s.memory_request, s.cpu_limit, s.memory_limit);
   c["volumeMounts"] = Json::array({
       {{"name", kTokenVolumeName}, {"mountPath", kTokenDir}, {"readOnly", true}},

@@ -71,6 +71,10 @@ inline constexpr char kTrustBundleKey[] = "roots.pem";
 // The proxy's health port: /ready and /live for the kubelet's probes,
 // reachable from the node and never redirected.
 inline constexpr int kHealthPort = 15021;
+// The proxy's metrics port: /metrics only, for Prometheus (the container port
+// named tether-metrics), never redirected.
+inline constexpr int kMetricsPort = 15090;
+inline constexpr char kMetricsPortName[] = "tether-metrics";
 
 struct InjectOptions {
   std::string proxy_image = "tether/proxy:dev";

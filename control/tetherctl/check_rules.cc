@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "control/tetherctl/table.h"
 
 namespace tether::tetherctl {
@@ -158,7 +159,9 @@ void CheckProxy(const ProxyState& p, absl::Time now, const CheckOptions& o, Resu
                          "credential valid; `tetherctl diagnose --proxy ",
                          p.address, "`");
     }
-    r->Fail(kProxies, absl::StrCat(name, " is not ready: ", p.ready_body), fix);
+    absl::string_view why = p.ready_body;
+    absl::ConsumePrefix(&why, "not ready: ");
+    r->Fail(kProxies, absl::StrCat(name, " is not ready: ", why), fix);
   }
   if (!p.certs) {
     for (const std::string& problem : p.problems) {

@@ -204,7 +204,7 @@ done
 echo "e's certificate expired $((SECONDS - e_down)) s after its control plane went away"
 out=$(ctl check --proxy "$a_admin,$b_admin,$e_admin" 2>&1)
 expect "check, expired" 1 $? "$out" \
-  "✖ proxy spiffe://mesh.test/ns/shop/sa/e ($e_admin) is not ready: not ready: certificate expired at" \
+  "✖ proxy spiffe://mesh.test/ns/shop/sa/e ($e_admin) is not ready: certificate expired at" \
   "✖ proxy spiffe://mesh.test/ns/shop/sa/e ($e_admin): certificate" "control stream backoff" \
   "fix: the proxy could not renew" "✔ trust bundles identical across 3 proxies"
 out=$(ctl diagnose --proxy "$e_admin" 2>&1)

@@ -80,7 +80,7 @@ TEST(InjectorTest, DeploymentGetsTheSidecarFieldByField) {
   EXPECT_EQ(init["image"], "tether/proxy:dev");
   EXPECT_FALSE(init.contains("imagePullPolicy"));
   EXPECT_THAT(Strings(init["args"]),
-              ElementsAre("init", "--proxy-uid=1337", "--exclude-inbound-ports=15021,9090"));
+              ElementsAre("init", "--proxy-uid=1337", "--exclude-inbound-ports=15021,15090,9090"));
   const Json& init_sc = init["securityContext"];
   EXPECT_EQ(init_sc["runAsUser"], 0);
   EXPECT_EQ(init_sc["privileged"], false);
@@ -99,7 +99,8 @@ TEST(InjectorTest, DeploymentGetsTheSidecarFieldByField) {
                           "--ca-bundle=/var/run/tether/trust/roots.pem",
                           "--kubernetes-token-file=/var/run/secrets/tether/token",
                           "--workload-name=$(POD_NAMESPACE)/$(POD_NAME)",
-                          "--health-listen=0.0.0.0:15021", "--log-level=info"));
+                          "--health-listen=0.0.0.0:15021", "--metrics-listen=0.0.0.0:15090",
+                          "--log-level=info"));
   EXPECT_EQ(proxy["env"][0]["name"], "POD_NAME");
   EXPECT_EQ(proxy["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
   EXPECT_EQ(proxy["env"][1]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
@@ -267,7 +268,7 @@ TEST(InjectorTest, MultiDocumentStreamHonoursEachPodsAnnotations) {
 
   // Job: excluded outbound ports and CIDRs go to the init container.
   EXPECT_THAT(Strings(docs[3]["spec"]["template"]["spec"]["initContainers"][0]["args"]),
-              ElementsAre("init", "--proxy-uid=1337", "--exclude-inbound-ports=15021",
+              ElementsAre("init", "--proxy-uid=1337", "--exclude-inbound-ports=15021,15090",
                           "--exclude-outbound-ports=5432,6379",
                           "--exclude-outbound-cidrs=169.254.169.254/32,fd00::/8"));
 
