@@ -93,14 +93,14 @@ TEST(InjectorTest, DeploymentGetsTheSidecarFieldByField) {
   EXPECT_EQ(proxy["name"], "tether-proxy");
   EXPECT_EQ(proxy["image"], "tether/proxy:dev");
   EXPECT_EQ(proxy["restartPolicy"], "Always");
-  EXPECT_THAT(Strings(proxy["args"]),
-              ElementsAre("--control=tether-control.tether-system.svc:15012",
-                          "--control-server-name=tether-control.tether-system.svc",
-                          "--ca-bundle=/var/run/tether/trust/roots.pem",
-                          "--kubernetes-token-file=/var/run/secrets/tether/token",
-                          "--workload-name=$(POD_NAMESPACE)/$(POD_NAME)",
-                          "--health-listen=0.0.0.0:15021", "--metrics-listen=0.0.0.0:15090",
-                          "--log-level=info"));
+  EXPECT_THAT(
+      Strings(proxy["args"]),
+      ElementsAre("--control=tether-control.tether-system.svc:15012",
+                  "--control-server-name=tether-control.tether-system.svc",
+                  "--ca-bundle=/var/run/tether/trust/roots.pem",
+                  "--kubernetes-token-file=/var/run/secrets/tether/token",
+                  "--workload-name=$(POD_NAMESPACE)/$(POD_NAME)", "--health-listen=0.0.0.0:15021",
+                  "--metrics-listen=0.0.0.0:15090", "--log-level=info"));
   EXPECT_EQ(proxy["env"][0]["name"], "POD_NAME");
   EXPECT_EQ(proxy["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
   EXPECT_EQ(proxy["env"][1]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
