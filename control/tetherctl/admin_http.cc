@@ -30,7 +30,7 @@ class Fd {
 };
 
 // WaitFor polls `fd` for `events` until `deadline`.
-absl::Status WaitFor(int fd, short events, absl::Time deadline, absl::string_view what,
+absl::Status WaitFor(int fd, int16_t events, absl::Time deadline, absl::string_view what,
                      absl::string_view target) {
   while (true) {
     const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());

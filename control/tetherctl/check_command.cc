@@ -48,7 +48,7 @@ ControlView FetchControl(const std::string& address, admin::AdminService::Stub& 
     c.ready_status = ready->http.status;
     c.ready_body = std::string(absl::StripAsciiWhitespace(ready->http.body));
   } else {
-    c.ready_body = std::string(ready.status().message());
+    c.ready_body = ready.status().ToString();
   }
   if (absl::StatusOr<AdminResponse> m = AdminGet(address, "/metrics");
       m.ok() && m->http.status == 200) {
@@ -102,6 +102,7 @@ int RunCheck(admin::AdminService::Stub* stub, const std::string& control_address
   std::optional<ControlView> control;
   if (stub != nullptr) control = FetchControl(control_address, *stub);
   std::vector<ProxyState> states;
+  states.reserve(proxies.size());
   for (const std::string& p : proxies) states.push_back(FetchProxyState(p));
   return PrintChecks(EvaluateChecks(control, states, absl::Now(), CheckOptions()), out);
 }

@@ -36,6 +36,7 @@ std::string ShortSha(const std::string& sha) { return sha.substr(0, 16); }
 
 std::string RootSet(const std::set<std::string>& shas) {
   std::vector<std::string> short_shas;
+  short_shas.reserve(shas.size());
   for (const std::string& s : shas) short_shas.push_back(ShortSha(s));
   return short_shas.empty() ? "none" : absl::StrJoin(short_shas, ", ");
 }

@@ -91,6 +91,7 @@ bool RenderDiagnosis(const ProxyState& p, absl::Time now, size_t limit, std::ost
     out << "\n  (" << failures.size() - limit << " older failures not shown; --limit)\n";
   }
   std::vector<std::string> summary;
+  summary.reserve(by_reason.size());
   for (const auto& [reason, n] : by_reason) summary.push_back(absl::StrCat(n, " ", reason));
   out << "\nsummary: " << absl::StrJoin(summary, ", ") << "\n";
   return true;

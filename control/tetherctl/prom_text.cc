@@ -19,7 +19,7 @@ bool ReadName(absl::string_view* s, std::string* out) {
   if (s->empty() || !NameStart(s->front())) return false;
   size_t n = 1;
   while (n < s->size() && NameChar((*s)[n])) ++n;
-  *out = std::string(s->substr(0, n));
+  out->assign(s->data(), n);
   s->remove_prefix(n);
   return true;
 }
@@ -122,8 +122,9 @@ absl::StatusOr<std::vector<Sample>> ParsePrometheusText(absl::string_view text) 
     }
     SkipSpaces(&s);
     std::vector<absl::string_view> fields = absl::StrSplit(s, ' ', absl::SkipEmpty());
-    if (fields.empty() || fields.size() > 2)
+    if (fields.empty() || fields.size() > 2) {
       return bad("expected a value and an optional timestamp");
+    }
     if (!ParseValue(fields[0], &sample.value)) {
       return bad(absl::StrCat("bad value \"", fields[0], "\""));
     }

@@ -21,6 +21,9 @@ absl::Time TimeOr(const nlohmann::json& j, const char* key, absl::Time fallback)
   return ParseRfc3339(Str(j, key), &t) ? t : fallback;
 }
 
+// Message: a status's message alone.
+std::string Message(const absl::Status& st) { return {st.message().data(), st.message().size()}; }
+
 }  // namespace
 
 absl::StatusOr<CertsView> ParseCerts(absl::string_view json) {
@@ -90,7 +93,7 @@ ProxyState FetchProxyState(const std::string& address, FetchWhat what) {
   p.address = address;
   absl::StatusOr<AdminResponse> ready = AdminGet(address, "/ready");
   if (!ready.ok()) {
-    p.error = std::string(ready.status().message());
+    p.error = Message(ready.status());
     return p;
   }
   p.ready_status = ready->http.status;
@@ -104,11 +107,11 @@ ProxyState FetchProxyState(const std::string& address, FetchWhat what) {
         p.certs_sent = r->sent;
         p.certs_received = r->received;
       } else {
-        p.problems.push_back(std::string(c.status().message()));
+        p.problems.push_back(Message(c.status()));
       }
     } else {
       p.problems.push_back(r.ok() ? absl::StrCat("/certs answered ", r->http.status)
-                                  : std::string(r.status().message()));
+                                  : Message(r.status()));
     }
   }
   if (what.failures) {
@@ -118,12 +121,12 @@ ProxyState FetchProxyState(const std::string& address, FetchWhat what) {
       if (f.ok()) {
         p.failures = *std::move(f);
       } else {
-        p.problems.push_back(std::string(f.status().message()));
+        p.problems.push_back(Message(f.status()));
       }
     } else {
       p.problems.push_back(r.ok() ? absl::StrCat("/debug/failures answered ", r->http.status,
                                                  " (a proxy older than this tetherctl?)")
-                                  : std::string(r.status().message()));
+                                  : Message(r.status()));
     }
   }
   if (what.metrics) {
@@ -137,7 +140,7 @@ ProxyState FetchProxyState(const std::string& address, FetchWhat what) {
       }
     } else {
       p.problems.push_back(r.ok() ? absl::StrCat("/metrics answered ", r->http.status)
-                                  : std::string(r.status().message()));
+                                  : Message(r.status()));
     }
   }
   return p;

@@ -31,6 +31,7 @@ std::vector<StatRow> StatRows(const std::vector<Sample>& metrics) {
     (to_peer ? row.bytes_to_peer : row.bytes_from_peer) += s.value;
   }
   std::vector<StatRow> out;
+  out.reserve(rows.size());
   for (auto& [key, row] : rows) out.push_back(std::move(row));
   std::stable_sort(out.begin(), out.end(), [](const StatRow& a, const StatRow& b) {
     return a.connections > b.connections;
