@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/pki/certs.h"
+#include "common/pki/issuer.h"
 #include "control/tetherctl/admin_http.h"
 #include "control/tetherctl/prom_text.h"
 
@@ -104,7 +105,9 @@ int RunCheck(admin::AdminService::Stub* stub, const std::string& control_address
   std::vector<ProxyState> states;
   states.reserve(proxies.size());
   for (const std::string& p : proxies) states.push_back(FetchProxyState(p));
-  return PrintChecks(EvaluateChecks(control, states, absl::Now(), CheckOptions()), out);
+  CheckOptions options;
+  options.backdate = pki::LeafRequest().backdate;
+  return PrintChecks(EvaluateChecks(control, states, absl::Now(), options), out);
 }
 
 }  // namespace tether::tetherctl

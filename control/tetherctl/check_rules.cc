@@ -173,7 +173,7 @@ void CheckProxy(const ProxyState& p, absl::Time now, const CheckOptions& o, Resu
   const CertsView& c = *p.certs;
   if (c.has_certificate) {
     const absl::Duration left = c.not_after - now;
-    const absl::Duration life = c.not_after - c.not_before;
+    const absl::Duration life = c.not_after - (c.not_before + o.backdate);
     if (left <= absl::ZeroDuration()) {
       r->Fail(kProxies,
               absl::StrCat(name, ": certificate ", c.serial, " expired at ", Rfc3339(c.not_after),

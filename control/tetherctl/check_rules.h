@@ -38,7 +38,10 @@ struct ControlView {
 
 struct CheckOptions {
   absl::Duration ca_warn = absl::Hours(24 * 30);  // CA or roots expiring sooner: a warning
-  double cert_warn_fraction = 0.25;  // a proxy certificate with less of its life left: a warning
+  // A proxy certificate with less of its life left (from its issuance, that
+  // is NotBefore + `backdate`) is overdue for renewal (due at 50-60%): a warning.
+  double cert_warn_fraction = 0.25;
+  absl::Duration backdate = absl::Minutes(1);  // the CA's, pki::LeafRequest::backdate
   absl::Duration skew_warn = absl::Seconds(10);
   // Past this, peers see new certificates as not yet valid (they are
   // backdated by a minute): a failure.

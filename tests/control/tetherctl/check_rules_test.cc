@@ -127,9 +127,16 @@ TEST(CheckRulesTest, ExpiredAndLateCertificates) {
   e.certs->stream_state = "backoff";
   e.certs->last_error = "connection refused";
   ProxyState late = HealthyProxy("l", "p:5");
+  // Issued 55 minutes ago (NotBefore is backdated a minute) for an hour.
   late.certs->not_after = kNow + absl::Minutes(5);
-  late.certs->not_before = kNow - absl::Minutes(55);
-  auto r = EvaluateChecks(std::nullopt, {e, late}, kNow, {});
+  late.certs->not_before = kNow - absl::Minutes(56);
+  // A 1-minute certificate with 28 s left, backdated a minute: renewal is
+  // not late yet (due at 50-60% of the minute from issuance).
+  ProxyState fresh = HealthyProxy("f", "p:6");
+  fresh.certs->not_before = kNow - absl::Seconds(92);
+  fresh.certs->not_after = kNow + absl::Seconds(28);
+  auto r = EvaluateChecks(std::nullopt, {e, late, fresh}, kNow, {});
+  EXPECT_NE(Find(r, "sa/f (p:6): certificate valid for 28s"), nullptr) << Dump(r);
   const CheckResult* expired = Find(r, "certificate 0a expired at");
   ASSERT_NE(expired, nullptr) << Dump(r);
   EXPECT_EQ(expired->level, CheckLevel::kFail);
