@@ -130,6 +130,7 @@ class ControlPlaneProcess {
 
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_port_; }
+  pid_t pid() const { return process_.pid(); }
   std::string address() const;
   const Options& options() const { return options_; }
   std::string Log() const { return process_.Log(); }
