@@ -5,8 +5,9 @@ SHELL := /bin/bash
 BAZEL ?= bazel
 DEPS := tools/install-deps.sh
 FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 10
 
-.PHONY: help deps build demo test test-sanitizers fuzz lint format bench clean
+.PHONY: help deps build demo test test-sanitizers fuzz soak lint format bench clean
 
 help:
 	@echo "make demo             the local mesh demo (installs what is missing, builds, runs)"
@@ -14,6 +15,7 @@ help:
 	@echo "make build            build every binary"
 	@echo "make test-sanitizers  the test suite under ASan, UBSan and TSan"
 	@echo "make fuzz             every fuzz target for FUZZ_SECONDS (default 60) each"
+	@echo "make soak             traffic and rotations for SOAK_MINUTES (default 10): flat memory, no failure"
 	@echo "make lint             clang-format and clang-tidy over our code"
 	@echo "make bench            Tether side by side with HAProxy, nginx and stunnel (~15 min)"
 
@@ -44,6 +46,12 @@ test-sanitizers: deps
 
 fuzz: deps
 	@tools/fuzz.sh $(FUZZ_SECONDS)
+
+soak: deps
+	@echo "==> soak: $(SOAK_MINUTES) minutes of traffic and certificate rotations"
+	@$(BAZEL) test //tests/soak:soak_test --test_env=SOAK_MINUTES=$(SOAK_MINUTES) \
+	  --test_timeout=$$(awk 'BEGIN { printf "%d", $(SOAK_MINUTES) * 60 + 600 }') \
+	  --test_output=streamed --cache_test_results=no
 
 bench: deps
 	@tests/bench/run.sh

@@ -25,18 +25,25 @@ TETHER_COPTS = [
     "//conditions:default": ["-Wshadow=local"],
 })
 
+# Every binary and test of a `--config=tsan` build carries the suppressions
+# for gRPC's uninstrumented internals (bazel/tsan_suppressions.cc).
+SANITIZER_DEPS = select({
+    "//bazel:tsan": ["//bazel:tsan_suppressions"],
+    "//conditions:default": [],
+})
+
 def tether_cc_library(name, copts = [], **kwargs):
     native.cc_library(name = name, copts = TETHER_COPTS + copts, **kwargs)
 
-def tether_cc_binary(name, copts = [], **kwargs):
-    native.cc_binary(name = name, copts = TETHER_COPTS + copts, **kwargs)
+def tether_cc_binary(name, copts = [], deps = [], **kwargs):
+    native.cc_binary(name = name, copts = TETHER_COPTS + copts, deps = deps + SANITIZER_DEPS, **kwargs)
 
 def tether_cc_test(name, copts = [], deps = [], **kwargs):
     """A GoogleTest test; links gtest_main unless `deps` brings its own main."""
     native.cc_test(
         name = name,
         copts = TETHER_COPTS + copts,
-        deps = deps + ["@system//:gtest_main"],
+        deps = deps + ["@system//:gtest_main"] + SANITIZER_DEPS,
         **kwargs
     )
 

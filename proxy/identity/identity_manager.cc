@@ -335,7 +335,7 @@ void IdentityManager::SendCsr() {
 }
 
 void IdentityManager::Publish(std::shared_ptr<const IdentitySnapshot> snap) {
-  current_.store(snap);
+  current_.Store(snap);
   std::function<void(const IdentitySnapshot&)> cb;
   {
     MutexLock lock(&mu_);

@@ -15,8 +15,9 @@
 // expired, it reauthenticates with the bootstrap credential. An answer to a
 // request older than the newest one is dropped.
 //
-// Current() is a lock-free atomic load: workers call it for every new
-// connection.
+// Current() copies the snapshot under a short lock; workers read it through
+// a SnapshotReader over snapshots(), which takes no lock while it is
+// unchanged.
 #ifndef TETHER_PROXY_IDENTITY_IDENTITY_MANAGER_H_
 #define TETHER_PROXY_IDENTITY_IDENTITY_MANAGER_H_
 
@@ -31,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/sync/atomic_shared_ptr.h"
 #include "common/sync/mutex.h"
 #include "proxy/identity/bootstrap.h"
 #include "proxy/identity/ca_connector.h"
@@ -74,7 +76,9 @@ class IdentityManager {
   absl::Status Start();
   void Stop();
 
-  std::shared_ptr<const IdentitySnapshot> Current() const { return current_.load(); }
+  std::shared_ptr<const IdentitySnapshot> Current() const { return current_.Load(); }
+  // The published snapshot, for a per-thread SnapshotReader.
+  const AtomicSharedPtr<const IdentitySnapshot>& snapshots() const { return current_; }
   IdentityStatus status() const;
 
   // Wake makes the manager re-check its timers now (tests move a FakeClock).
@@ -103,7 +107,7 @@ class IdentityManager {
   const IdentityOptions options_;
   CaConnector* const connector_;
   const Clock* const clock_;
-  std::atomic<std::shared_ptr<const IdentitySnapshot>> current_;
+  AtomicSharedPtr<const IdentitySnapshot> current_;
 
   // Manager-thread state.
   std::unique_ptr<CaStream> stream_;

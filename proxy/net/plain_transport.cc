@@ -17,7 +17,6 @@ IoStatus PlainTransport::Read(uint8_t* buf, size_t len, size_t* n) {
     ssize_t rc = recv(fd_.get(), buf, len, 0);
     if (rc > 0) {
       *n = static_cast<size_t>(rc);
-      drained_ = *n < len;
       return IoStatus::kOk;
     }
     if (rc == 0) return len == 0 ? IoStatus::kWouldBlock : IoStatus::kEof;

@@ -25,7 +25,6 @@ class PlainTransport final : public Transport {
   IoStatus Handshake() override { return IoStatus::kOk; }
   IoStatus Read(uint8_t* buf, size_t len, size_t* n) override;
   IoStatus Write(const uint8_t* buf, size_t len, size_t* n) override;
-  bool Drained() const override { return drained_; }
   bool HasBufferedData() const override { return false; }
   IoStatus ShutdownWrite() override;
   void Abort() override;
@@ -37,7 +36,6 @@ class PlainTransport final : public Transport {
 
   UniqueFd fd_;
   std::string error_;
-  bool drained_ = false;  // the last recv() came back short
 };
 
 }  // namespace tether::proxy

@@ -42,12 +42,6 @@ class Transport {
   // HasBufferedData: Read can return data without the socket being readable.
   virtual bool HasBufferedData() const = 0;
 
-  // Drained: after a Read that returned kOk, the socket had no more bytes
-  // (the read came back short) and the transport holds none, so the caller
-  // may wait for the next readiness event instead of reading again only to
-  // get kWouldBlock. False when not known.
-  virtual bool Drained() const { return false; }
-
   // ShutdownWrite ends the sending direction (half-close): TLS sends
   // close_notify, then the socket is shut down for writing. kWouldBlock means
   // call again on the next event.

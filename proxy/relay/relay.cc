@@ -106,7 +106,6 @@ void Relay::OnFdEvent(RelaySide side, uint32_t ready) {
   Direction& writing = side == RelaySide::kDownstream ? to_downstream_ : to_upstream_;
   reading.can_read = true;
   writing.can_write = true;
-  if (ready & FileEvent::kReadClosed) reading.peer_closed = true;
   switch (state_) {
     case State::kConnecting:
       if (side == RelaySide::kUpstream) {
@@ -243,10 +242,11 @@ void Relay::Pump() {
 
 bool Relay::Step(Direction& dir) {
   bool progress = false;
+  bool read_failed = false;
   // Read as much as there is room for before writing: a TLS side hands out
   // one record (16 KiB at most) per read, and one write of several costs
   // fewer system calls than one write each.
-  while (!dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
+  while (!read_failed && !dir.eof && dir.can_read && dir.reads_left > 0 && !dir.buffer.full()) {
     if (!dir.buffer.attached()) AttachBuffers();
     absl::Span<uint8_t> space = dir.buffer.WritableSpan();
     size_t n = 0;
@@ -254,9 +254,10 @@ bool Relay::Step(Direction& dir) {
       case IoStatus::kOk:
         dir.buffer.Commit(n);
         --dir.reads_left;
-        // The socket is empty: the next bytes will come with an event.
-        // (Unless its end arrived already: reading it brings no new event.)
-        if (dir.from->Drained() && !dir.peer_closed) dir.can_read = false;
+        // Read on until kWouldBlock even after a short read: a reset that
+        // arrived with the last bytes (EPOLLERR, which libevent reports as
+        // plain read+write readiness) brings no further event, and only the
+        // next read tells.
         progress = true;
         stats_.peak_buffered_bytes = std::max(stats_.peak_buffered_bytes, buffered_bytes());
         break;
@@ -268,8 +269,10 @@ bool Relay::Step(Direction& dir) {
         progress = true;
         break;
       case IoStatus::kError:
-        FailSide(dir.from_side, *dir.from);
-        return false;
+        // Pass on what came before the error (as far as it goes without
+        // waiting), then fail.
+        read_failed = true;
+        break;
     }
   }
   while (dir.can_write && !dir.buffer.empty()) {
@@ -288,6 +291,10 @@ bool Relay::Step(Direction& dir) {
       *dir.bytes += n;
       progress = true;
     }
+  }
+  if (read_failed) {
+    FailSide(dir.from_side, *dir.from);
+    return false;
   }
   // Pass the end of the stream on once every byte before it was written.
   if (dir.eof && !dir.shut && dir.buffer.empty() && dir.can_write) {

@@ -131,10 +131,9 @@ class Relay {
     // Not known to block: cleared by kWouldBlock, set by any event of the fd.
     bool can_read = true;
     bool can_write = true;
-    bool eof = false;          // `from` ended its stream
-    bool peer_closed = false;  // `from`'s end of stream has arrived (not yet read)
-    bool shut = false;         // ShutdownWrite on `to` done
-    int reads_left = 0;        // fairness budget for this turn
+    bool eof = false;    // `from` ended its stream
+    bool shut = false;   // ShutdownWrite on `to` done
+    int reads_left = 0;  // fairness budget for this turn
   };
 
   void OnFdEvent(RelaySide side, uint32_t ready);

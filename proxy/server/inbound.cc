@@ -111,7 +111,7 @@ void Worker::ContinueInbound(Connection* conn, uint32_t ready) {
     if (d.kind == Detection::kTls && d.tether_alpn) {
       TlsTransport::Options tls;
       tls.role = TlsTransport::Role::kServer;
-      tls.identity = ctx_.identity->Current();
+      tls.identity = identity_.Get();
       tls.clock = ctx_.clock;
       tls.observation = &conn->tls;
       tls.peer_cache = &peer_cache_;
@@ -137,8 +137,7 @@ void Worker::ContinueInbound(Connection* conn, uint32_t ready) {
 
 void Worker::CloseDenied() {
   dispatcher_->Post([this] {
-    std::shared_ptr<const policy::CompiledPolicy> compiled =
-        ctx_.policy != nullptr ? ctx_.policy->load() : nullptr;
+    std::shared_ptr<const policy::CompiledPolicy> compiled = policy_.Get();
     if (compiled == nullptr) return;
     std::vector<uint64_t> denied;
     for (const auto& [id, conn] : connections_) {
@@ -162,8 +161,7 @@ void Worker::InboundReady(Connection* conn, bool authenticated) {
   conn->pending_timer.reset();
   policy::Peer peer;
   if (authenticated) peer.id = conn->tls.peer;
-  std::shared_ptr<const policy::CompiledPolicy> compiled =
-      ctx_.policy != nullptr ? ctx_.policy->load() : nullptr;
+  std::shared_ptr<const policy::CompiledPolicy> compiled = policy_.Get();
   bool allowed;
   bool audited = false;
   if (compiled != nullptr) {

@@ -169,10 +169,10 @@ void ProxyServer::Recompile() {
   if (policies_->policies.empty() && policies_->defaults.empty()) {
     // Nothing written for this workload: behave as without a policy (mesh
     // peers allowed; plaintext too on a permissive port).
-    compiled_policy_.store(nullptr);
+    compiled_policy_.Store(nullptr);
     return;
   }
-  compiled_policy_.store(policy::CompiledPolicy::Compile(*policies_, identity->spiffe_id));
+  compiled_policy_.Store(policy::CompiledPolicy::Compile(*policies_, identity->spiffe_id));
 }
 
 void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {

@@ -72,7 +72,7 @@ class ProxyServer {
   // on the identity manager's thread (and in Init, before it starts).
   std::optional<policy::PolicySet> policies_;
   uint64_t policy_version_ = 0;  // the control plane's; 0: none received
-  std::atomic<std::shared_ptr<const policy::CompiledPolicy>> compiled_policy_;
+  AtomicSharedPtr<const policy::CompiledPolicy> compiled_policy_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<http::AdminServer> admin_;

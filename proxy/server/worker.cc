@@ -16,6 +16,8 @@ constexpr int kMaxAcceptsPerEvent = 64;
 Worker::Worker(ProxyContext context, int index)
     : ctx_(std::move(context)),
       index_(index),
+      identity_(ctx_.identity != nullptr ? &ctx_.identity->snapshots() : nullptr),
+      policy_(ctx_.policy),
       dispatcher_(Dispatcher::Create()),
       buffer_pool_(2 * ctx_.config->buffer_size, /*max_free=*/64) {}
 
@@ -93,7 +95,7 @@ RelayOptions Worker::MakeRelayOptions() const {
 }
 
 std::shared_ptr<const IdentitySnapshot> Worker::ValidIdentity() const {
-  std::shared_ptr<const IdentitySnapshot> identity = ctx_.identity->Current();
+  std::shared_ptr<const IdentitySnapshot> identity = identity_.Get();
   if (identity == nullptr || ctx_.clock->Now() >= identity->not_after) return nullptr;
   return identity;
 }

@@ -1,8 +1,8 @@
 // Worker: one thread, one event loop (Dispatcher), its own listening sockets
 // (SO_REUSEPORT, so the kernel spreads connections across workers), and the
 // connections it accepted. Nothing here takes a lock on the data path: the
-// identity and policy are immutable snapshots loaded atomically for each new
-// connection.
+// identity and policy are immutable snapshots, read for each new connection
+// through this worker's SnapshotReaders (a lock only once after each change).
 //
 //   Worker w(context, 0);
 //   TETHER_RETURN_IF_ERROR(w.Listen(inbound_addr, outbound_addr));
@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "common/policy/policy.h"
+#include "common/sync/atomic_shared_ptr.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/net/socket.h"
@@ -41,7 +42,7 @@ struct ProxyContext {
   IdentityManager* identity = nullptr;
   ProxyMetrics* metrics = nullptr;
   const Clock* clock = nullptr;
-  const std::atomic<std::shared_ptr<const policy::CompiledPolicy>>* policy = nullptr;
+  const AtomicSharedPtr<const policy::CompiledPolicy>* policy = nullptr;
   AccessLog* access_log = nullptr;                // may be null
   ConnectionLimiter* limiter = nullptr;           // --max-connections, all workers
   std::optional<SocketAddress> inbound_forward;   // explicit mode
@@ -111,6 +112,10 @@ class Worker {
 
   const ProxyContext ctx_;
   const int index_;
+  // Worker-thread caches of the shared snapshots (mutable: read from const
+  // helpers on the worker's thread).
+  mutable SnapshotReader<const IdentitySnapshot> identity_;
+  mutable SnapshotReader<const policy::CompiledPolicy> policy_;
   std::unique_ptr<Dispatcher> dispatcher_;
   UniqueFd inbound_listener_;
   UniqueFd outbound_listener_;

@@ -53,7 +53,6 @@ int SocketBio::Read(BIO* bio, char* out, int len) {
     ssize_t rc = recv(self->fd_, self->buf_.get(), kReadAhead, 0);
     if (rc > 0) {
       const auto got = static_cast<size_t>(rc);
-      self->drained_ = got < kReadAhead;
       const size_t n = std::min(want, got);
       memcpy(out, self->buf_.get(), n);
       if (n < got) {
@@ -67,10 +66,7 @@ int SocketBio::Read(BIO* bio, char* out, int len) {
     self->buf_.reset();
     if (rc == 0) return 0;  // end of stream
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      self->drained_ = true;
-      BIO_set_retry_read(bio);
-    }
+    if (errno == EAGAIN) BIO_set_retry_read(bio);
     return -1;  // errno tells the caller why
   }
 }

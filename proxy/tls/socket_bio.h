@@ -3,14 +3,11 @@
 // the body) and a socket BIO turns each into a recv(2); this one recv()s up
 // to kReadAhead bytes at once and serves BoringSSL's reads from them, so a
 // record usually costs one system call, and several records arriving together
-// one for all. It also remembers whether the last recv() emptied the socket
-// (a short read), which lets the relay wait for the next readiness event
-// instead of calling recv() again only to get EAGAIN.
+// one for all.
 //
 //   SocketBio sb(fd);
 //   SSL_set_bio(ssl, sb.bio(), sb.bio());  // after BIO_up_ref: the SSL owns one reference
 //   ... SSL_read ...
-//   if (sb.drained() && !SSL_has_pending(ssl)) wait for the fd to be readable
 //
 // The read-ahead buffer is allocated when a recv() needs it and freed once
 // BoringSSL consumed it, so an idle connection holds none. Writes go straight
@@ -38,12 +35,6 @@ class SocketBio {
   SocketBio& operator=(const SocketBio&) = delete;
 
   BIO* bio() const { return bio_.get(); }
-  // drained: the last recv() returned less than asked (or EAGAIN) and every
-  // byte it brought has been handed to BoringSSL.
-  bool drained() const { return drained_ && begin_ == end_; }
-  // ForgetDrained: called before each SSL_read, so that drained() only tells
-  // about a recv() made during it.
-  void ForgetDrained() { drained_ = false; }
   // buffered: bytes read from the socket that BoringSSL has not taken yet.
   size_t buffered() const { return end_ - begin_; }
 
@@ -57,7 +48,6 @@ class SocketBio {
   std::unique_ptr<uint8_t[]> buf_;
   size_t begin_ = 0;
   size_t end_ = 0;
-  bool drained_ = false;
 };
 
 }  // namespace tether::proxy

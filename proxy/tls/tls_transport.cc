@@ -244,7 +244,6 @@ IoStatus TlsTransport::Handshake() {
 
 IoStatus TlsTransport::Read(uint8_t* buf, size_t len, size_t* n) {
   ERR_clear_error();
-  bio_.ForgetDrained();
   int rc = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(len, INT_MAX)));
   if (rc > 0) {
     *n = static_cast<size_t>(rc);
@@ -266,10 +265,6 @@ IoStatus TlsTransport::Write(const uint8_t* buf, size_t len, size_t* n) {
 
 bool TlsTransport::HasBufferedData() const {
   return SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get());
-}
-
-bool TlsTransport::Drained() const {
-  return bio_.drained() && SSL_pending(ssl_.get()) == 0 && !SSL_has_pending(ssl_.get());
 }
 
 IoStatus TlsTransport::ShutdownWrite() {

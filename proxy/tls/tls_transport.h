@@ -82,7 +82,6 @@ class TlsTransport final : public Transport {
   IoStatus Read(uint8_t* buf, size_t len, size_t* n) override;
   IoStatus Write(const uint8_t* buf, size_t len, size_t* n) override;
   bool HasBufferedData() const override;
-  bool Drained() const override;
   IoStatus ShutdownWrite() override;
   void Abort() override;
   int fd() const override { return fd_.get(); }

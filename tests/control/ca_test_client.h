@@ -75,6 +75,9 @@ class CaTestClient {
     return stream_->Write(req);
   }
 
+  // Send writes any request as is.
+  bool Send(const tether::ca::v1::StreamRequest& req) { return stream_->Write(req); }
+
   bool SendCsr(uint64_t id, const std::string& der, int64_t ttl_seconds = 0) {
     tether::ca::v1::StreamRequest req;
     req.mutable_certificate_request()->set_request_id(id);
@@ -92,8 +95,8 @@ class CaTestClient {
   }
 
   // ReadWelcome reads Welcome, TrustBundle, RevocationList and the
-  // workload's PolicySnapshot, in that order, and returns the Welcome's SPIFFE ID; when the stream ended
-  // instead, its status; anything else is Internal.
+  // workload's PolicySnapshot, in that order, and returns the Welcome's SPIFFE ID; when the stream
+  // ended instead, its status; anything else is Internal.
   absl::StatusOr<std::string> ReadWelcome() {
     auto welcome = Read();
     if (!welcome) {

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/sync/mutex.h"
 #include "control/control_plane.h"
 #include "gtest/gtest.h"
 #include "tests/testing/net_helpers.h"
@@ -16,25 +16,28 @@ namespace {
 class Recorder {
  public:
   absl::Status Publish(const std::string& pem) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     calls_.push_back(pem);
+    changed_.SignalAll();
     return calls_.size() <= failures_ ? absl::UnavailableError("API server unreachable")
                                       : absl::OkStatus();
   }
   // WaitFor blocks until `n` calls were made (or 20 s passed).
   std::vector<std::string> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return calls_.size() >= n; };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+    MutexLock lock(&mu_);
+    changed_.WaitFor(
+        &mu_, [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= n; },
+        absl::Seconds(20));
     return calls_;
   }
   void SetFailures(size_t n) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     failures_ = n;
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar changed_;
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   size_t failures_ ABSL_GUARDED_BY(mu_) = 0;
 };

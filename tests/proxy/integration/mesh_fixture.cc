@@ -330,10 +330,14 @@ absl::Status ProxyProcess::Start() {
   }
   argv.insert(argv.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   const std::string log = OutputPath(options_.log_prefix + "proxy-" + options_.name + ".log");
+  // A proxy started again (same name) appends to the same log: read only
+  // what this run printed.
+  const size_t log_start = ReadFile(log).value_or("").size();
   if (absl::Status st = process_.Start(argv, log); !st.ok()) return st;
   bool up = WaitFor(
       [&] {
         std::string text = process_.Log();
+        text.erase(0, std::min(log_start, text.size()));
         admin_port_ = FindPort(text, ", admin :");
         inbound_port_ = FindPort(text, "; inbound :");
         outbound_port_ = FindPort(text, ", outbound :");
@@ -347,7 +351,20 @@ absl::Status ProxyProcess::Start() {
   return absl::OkStatus();
 }
 
+void ProxyProcess::Kill() {
+  ended_by_test_ = true;
+  process_.Signal(SIGKILL);
+  process_.Wait(absl::InfiniteDuration());
+}
+
+std::optional<int> ProxyProcess::Terminate(absl::Duration timeout) {
+  ended_by_test_ = true;
+  process_.Signal(SIGTERM);
+  return process_.Wait(timeout);
+}
+
 absl::Status ProxyProcess::Stop() {
+  if (ended_by_test_ && !process_.Running()) return absl::OkStatus();
   if (!process_.Running()) {
     auto st = process_.exit_status();
     return absl::InternalError(absl::StrCat("tether-proxy ", options_.name, " ended early (",

@@ -130,6 +130,7 @@ class ControlPlaneProcess {
 
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_port_; }
+  pid_t pid() const { return process_.pid(); }
   std::string address() const;
   const Options& options() const { return options_; }
   std::string Log() const { return process_.Log(); }
@@ -164,9 +165,16 @@ class ProxyProcess {
 
   // Start runs the process and waits until it printed its ports.
   absl::Status Start();
-  // Stop: SIGTERM (drain); OK if it exits 0 within 60 s.
+  // Stop: SIGTERM (drain); OK if it exits 0 within 60 s (or if the test
+  // already ended it with Kill or Terminate).
   absl::Status Stop();
   bool Running() { return process_.Running(); }
+  // Kill: SIGKILL and reap (a crash).
+  void Kill();
+  // Terminate sends SIGTERM and waits up to `timeout` for the exit: its wait
+  // status, or nullopt if it is still running.
+  std::optional<int> Terminate(absl::Duration timeout);
+  pid_t pid() const { return process_.pid(); }
 
   int inbound_port() const { return inbound_port_; }
   int outbound_port() const { return outbound_port_; }
@@ -193,6 +201,7 @@ class ProxyProcess {
  private:
   Options options_;
   ChildProcess process_;
+  bool ended_by_test_ = false;
   int inbound_port_ = 0;
   int outbound_port_ = 0;
   int admin_port_ = 0;

@@ -273,6 +273,38 @@ TEST_F(TcpProxyTest, UpstreamResetReachesTheClientAsReset) {
   EXPECT_EQ(stats.error, "reset");
 }
 
+// An upstream that answers and resets at once (an app that closes with
+// unread bytes, or crashes right after writing): the answer and the reset
+// reach the proxy together, in one readiness event (EPOLLIN with EPOLLERR,
+// which libevent reports as plain read+write, without EV_CLOSED). The relay
+// must still see the reset after the short read that emptied the socket.
+TEST_F(TcpProxyTest, AnswerAndResetArrivingTogetherReachTheClientAsAnswerThenReset) {
+  BlockingListener upstream;
+  StartProxy(upstream.address());
+  UniqueFd server_fd;
+  std::thread accept([&] {
+    server_fd = upstream.Accept();
+    char c;
+    ASSERT_TRUE(ReadExactly(server_fd.get(), &c, 1));
+  });
+  UniqueFd client = Connect();
+  ASSERT_TRUE(WriteAll(client.get(), std::string("q")));
+  accept.join();
+  ASSERT_TRUE(server_fd.valid());
+  // Hold the proxy's loop while the answer and the reset arrive, so that it
+  // sees both in one event.
+  loop_.RunSync([&] {
+    ASSERT_TRUE(WriteAll(server_fd.get(), std::string("answer")));
+    ResetConnection(std::move(server_fd));
+    absl::SleepFor(absl::Milliseconds(100));
+  });
+  int err = -1;
+  EXPECT_EQ(ReadToEof(client.get(), &err), "answer");
+  EXPECT_EQ(err, ECONNRESET) << "the client did not see the upstream's reset";
+  RelayStats stats = WaitForClose();
+  EXPECT_EQ(RelayOutcomeName(stats.outcome), "reset_by_upstream");
+}
+
 TEST_F(TcpProxyTest, ClientResetReachesTheServerAsReset) {
   BlockingListener upstream;
   StartProxy(upstream.address());

@@ -1,0 +1,381 @@
+// Hostile peers at a proxy's TLS ports, with a real control plane (the mesh
+// CA) and real proxies in this process: certificates the mesh CA signed but
+// that must still be refused (not yet valid, wrong key usage, RSA-1024, a
+// chain longer than allowed), TLS 1.2 with renegotiation, an oversized
+// ClientHello, and, on the outbound side, a server that only speaks TLS 1.2
+// or shows a certificate from a foreign CA. Each refusal is counted with its
+// reason at /metrics, and nothing reaches the app or leaves in plaintext.
+// (Foreign CA, expired, revoked, no client certificate, plaintext and
+// TLS 1.2 at the inbound port: explicit_mode_test's RefusalsAreCountedByReason.)
+#include <atomic>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/pki/issuer.h"
+#include "common/pki/keys.h"
+#include "control/control_plane.h"
+#include "proxy/identity/ca_connector.h"
+#include "proxy/server/proxy_server.h"
+#include "tests/common/pki/test_util.h"
+#include "tests/proxy/integration/mesh_fixture.h"
+#include "tests/testing/echo_server.h"
+#include "tests/testing/net_helpers.h"
+
+namespace tether {
+namespace {
+
+using testing::ConnectLoopback;
+using testing::Roundtrip;
+using testing::WaitFor;
+
+constexpr const char* kTd = testing::kTrustDomain;
+
+std::string Failures(const char* direction, const char* reason) {
+  return absl::StrCat("tether_proxy_tls_handshake_failures_total{direction=\"", direction,
+                      "\",reason=\"", reason, "\"}");
+}
+
+// Presented: a key and the chain shown with it (leaf first).
+struct Presented {
+  bssl::UniquePtr<EVP_PKEY> key;
+  pki::CertChain chain;
+};
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("hostile");
+    control::ControlPlaneOptions opts;
+    opts.state_dir = dir_ + "/state";
+    opts.trust_domain = kTd;
+    opts.grpc_listen = "127.0.0.1:0";
+    opts.admin_listen = "127.0.0.1:0";
+    opts.requests_per_minute = 600;
+    auto cp = control::ControlPlane::Start(opts, RealClock::Default());
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", cp_->store()->Current()->bundle.ToPem()).ok());
+  }
+
+  void TearDown() override {
+    for (auto& p : proxies_) p->Drain(absl::ZeroDuration());
+    proxies_.clear();
+    if (cp_) cp_->Stop();
+  }
+
+  // StartProxy runs a ready proxy for shop/`sa` with the given explicit pair.
+  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
+                                 const std::string& outbound_forward) {
+    auto minted =
+        cp_->tokens()->Create(*pki::SpiffeId::Make(kTd, "shop", sa), absl::ZeroDuration());
+    EXPECT_TRUE(minted.ok());
+    const std::string token_file = absl::StrCat(dir_, "/", sa, ".token");
+    EXPECT_TRUE(WriteFileAtomic(token_file, minted->token).ok());
+    proxy::ProxyConfig c;
+    c.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
+    c.ca_bundle_file = dir_ + "/roots.pem";
+    c.bootstrap.join_token_file = token_file;
+    c.transparent = false;
+    c.admin_listen = "127.0.0.1:0";
+    c.handshake_timeout = absl::Seconds(5);
+    if (!inbound_forward.empty()) {
+      c.inbound_listen = "127.0.0.1:0";
+      c.inbound_forward = inbound_forward;
+    }
+    if (!outbound_forward.empty()) {
+      c.outbound_listen = "127.0.0.1:0";
+      c.outbound_forward = outbound_forward;
+    }
+    connectors_.push_back(proxy::MakeGrpcCaConnector(c.control_address, c.control_server_name));
+    auto server = proxy::ProxyServer::Start(c, connectors_.back().get(), RealClock::Default());
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return nullptr;
+    proxy::ProxyServer* raw = server->get();
+    proxies_.push_back(std::move(*server));
+    EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }));
+    return raw;
+  }
+
+  proxy::ProxyServer* StartInbound() {
+    return StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  }
+
+  // MeshAuthority: the mesh CA's certificate and key (signs like the CA).
+  const pki::Authority& MeshAuthority() { return cp_->store()->Current()->issuer->authority(); }
+
+  // MeshLeaf: a certificate for shop/`sa` from the mesh CA, as it would
+  // issue one, valid over [from - 1m, from + ttl].
+  Presented MeshLeaf(const std::string& sa, absl::Time from = absl::Now(),
+                     absl::Duration ttl = absl::Hours(1)) {
+    Presented out;
+    out.key = std::move(*pki::GenerateP256Key());
+    pki::LeafRequest req;
+    req.public_key = out.key.get();
+    req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", sa);
+    req.now = from;
+    req.ttl = ttl;
+    out.chain.push_back(std::move(*cp_->store()->Current()->issuer->SignLeaf(req)));
+    return out;
+  }
+
+  // Counted waits until the proxy counted a refused handshake for `reason`.
+  static bool Counted(proxy::ProxyServer* p, const char* direction, const char* reason) {
+    return testing::WaitForMetric(p->admin_port(), Failures(direction, reason), 1);
+  }
+
+  // TlsClient connects to `port` as a mesh client presenting `who` (none if
+  // null) and reports whether anything came back through the connection.
+  static bool TlsClient(int port, const Presented* who, uint16_t max_version = TLS1_3_VERSION,
+                        bool renegotiate = false) {
+    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+    SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+    if (who != nullptr) {
+      SSL_CTX_use_PrivateKey(ctx.get(), who->key.get());
+      SSL_CTX_use_certificate(ctx.get(), who->chain.front().get());
+      for (size_t i = 1; i < who->chain.size(); ++i) {
+        SSL_CTX_add1_chain_cert(ctx.get(), who->chain[i].get());
+      }
+    }
+    const uint8_t alpn[] = {6, 't', 'e', 't', 'h', 'e', 'r'};
+    SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof(alpn));
+    int fd = ConnectLoopback(port);
+    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fd);
+    if (renegotiate) SSL_set_renegotiate_mode(ssl.get(), ssl_renegotiate_freely);
+    bool got = false;
+    if (SSL_connect(ssl.get()) == 1 && SSL_write(ssl.get(), "ping", 4) == 4) {
+      char buf[16];
+      got = SSL_read(ssl.get(), buf, sizeof(buf)) > 0;
+    }
+    close(fd);
+    return got;
+  }
+
+  std::string dir_;
+  std::unique_ptr<control::ControlPlane> cp_;
+  std::vector<std::unique_ptr<proxy::CaConnector>> connectors_;
+  std::vector<std::unique_ptr<proxy::ProxyServer>> proxies_;
+  testing::EchoServer backend_;
+};
+
+TEST_F(HostilePeerTest, MeshClientIsServedAsTheBaseline) {
+  proxy::ProxyServer* b = StartInbound();
+  Presented good = MeshLeaf("c");
+  EXPECT_TRUE(TlsClient(b->inbound_port(), &good));
+  EXPECT_EQ(backend_.connections(), 1);
+}
+
+TEST_F(HostilePeerTest, NotYetValidCertificateIsRefused) {
+  proxy::ProxyServer* b = StartInbound();
+  Presented early = MeshLeaf("c", absl::Now() + absl::Hours(2));
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &early));
+  EXPECT_TRUE(Counted(b, "inbound", "not_yet_valid"));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(HostilePeerTest, CertificateWithoutClientAuthUsageIsRefused) {
+  proxy::ProxyServer* b = StartInbound();
+  Presented leaf = MeshLeaf("c");
+  // serverAuth only: fine for a server, not for a client.
+  leaf.chain[0] = pki::testing::Resign(leaf.chain[0].get(), MeshAuthority().key.get(), [](X509* c) {
+    bssl::UniquePtr<EXTENDED_KEY_USAGE> eku(sk_ASN1_OBJECT_new_null());
+    sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_server_auth));
+    pki::testing::SetExt(c, NID_ext_key_usage, eku.get(), false);
+  });
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &leaf));
+  EXPECT_TRUE(Counted(b, "inbound", "bad_usage"));
+
+  // A CA certificate presented as a leaf (signed by the mesh CA).
+  Presented ca_as_leaf = MeshLeaf("c");
+  ca_as_leaf.chain[0] =
+      pki::testing::Resign(ca_as_leaf.chain[0].get(), MeshAuthority().key.get(), [](X509* c) {
+        bssl::UniquePtr<BASIC_CONSTRAINTS> bc(BASIC_CONSTRAINTS_new());
+        bc->ca = 0xff;
+        pki::testing::SetExt(c, NID_basic_constraints, bc.get(), true);
+      });
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &ca_as_leaf));
+  EXPECT_TRUE(testing::WaitForMetric(b->admin_port(), Failures("inbound", "bad_usage"), 2));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(HostilePeerTest, Rsa1024KeyIsRefused) {
+  proxy::ProxyServer* b = StartInbound();
+  Presented weak = MeshLeaf("c");
+  weak.key = pki::testing::Rsa(1024);
+  weak.chain[0] = pki::testing::Resign(weak.chain[0].get(), MeshAuthority().key.get(),
+                                       [&](X509* c) { X509_set_pubkey(c, weak.key.get()); });
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &weak));
+  EXPECT_TRUE(Counted(b, "inbound", "weak_key"));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(HostilePeerTest, ChainLongerThanAllowedIsRefused) {
+  proxy::ProxyServer* b = StartInbound();
+  // mesh CA -> i1 -> i2 -> i3 -> i4 -> leaf: five certificates presented.
+  std::vector<pki::Authority> cas;
+  cas.reserve(4);  // no reallocation: `parent` stays valid
+  const pki::Authority* parent = &MeshAuthority();
+  for (int i = 1; i <= 4; ++i) {
+    cas.push_back(pki::testing::IntermediateAuthority(*parent, absl::StrCat("i", i), absl::Now()));
+    parent = &cas.back();
+  }
+  Presented deep;
+  deep.key = pki::testing::P256();
+  pki::Issuer issuer(pki::Authority{bssl::UpRef(cas.back().cert), bssl::UpRef(cas.back().key), {}});
+  pki::LeafRequest req;
+  req.public_key = deep.key.get();
+  req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", "c");
+  req.now = absl::Now();
+  deep.chain.push_back(std::move(*issuer.SignLeaf(req)));
+  for (int i = 3; i >= 0; --i) deep.chain.push_back(bssl::UpRef(cas[i].cert));
+  ASSERT_EQ(deep.chain.size(), 5u);
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &deep));
+  EXPECT_TRUE(Counted(b, "inbound", "chain_too_long"));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(HostilePeerTest, Tls12ClientReadyToRenegotiateIsRefusedAtTheVersion) {
+  // TLS 1.3 has no renegotiation; a client that would renegotiate must speak
+  // TLS 1.2, and never gets past the version.
+  proxy::ProxyServer* b = StartInbound();
+  Presented good = MeshLeaf("c");
+  EXPECT_FALSE(TlsClient(b->inbound_port(), &good, TLS1_2_VERSION, /*renegotiate=*/true));
+  EXPECT_TRUE(Counted(b, "inbound", "protocol_version"));
+  EXPECT_EQ(backend_.connections(), 0);
+}
+
+TEST_F(HostilePeerTest, OversizedClientHelloIsRefusedWithoutBufferingIt) {
+  proxy::ProxyServer* b = StartInbound();
+  int fd = ConnectLoopback(b->inbound_port());
+  ASSERT_GE(fd, 0);
+  // A ClientHello that says it is 16 MiB long, sent in full 16 KiB records:
+  // the proxy must give up long before the end.
+  std::string record = std::string("\x16\x03\x01\x40\x00", 5);
+  std::string first = record + std::string("\x01\xff\xff\xff\x03\x03", 6);
+  first.resize(5 + 0x4000, 'A');
+  std::string next = record + std::string(0x4000, 'A');
+  size_t sent = 0;
+  bool cut = false;
+  // Paced (a record per millisecond), so that what the kernel's socket
+  // buffers would absorb does not count as taken.
+  if (send(fd, first.data(), first.size(), MSG_NOSIGNAL) > 0) sent += first.size();
+  while (sent < (size_t{16} << 20)) {
+    absl::SleepFor(absl::Milliseconds(1));
+    ssize_t n = send(fd, next.data(), next.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      cut = true;
+      break;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  close(fd);
+  EXPECT_TRUE(cut) << "the proxy took a 16 MiB ClientHello";
+  std::cerr << "oversized ClientHello: cut after " << (sent >> 10) << " KiB sent\n";
+  EXPECT_LT(sent, size_t{1} << 20);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto m = testing::ScrapeMetrics(b->admin_port());
+    return m && testing::SumMetric(*m, "tether_proxy_tls_handshake_failures_total",
+                                   {"direction=\"inbound\""}) >= 1;
+  }));
+  EXPECT_EQ(backend_.connections(), 0);
+  // Still serving.
+  Presented good = MeshLeaf("c");
+  EXPECT_TRUE(TlsClient(b->inbound_port(), &good));
+}
+
+// HostileServer: a TLS server on loopback presenting `who`, with at most
+// `max_version`; counts connections whose handshake completed and any bytes
+// of application data it received.
+class HostileServer {
+ public:
+  HostileServer(Presented who, uint16_t max_version) : who_(std::move(who)) {
+    ctx_.reset(SSL_CTX_new(TLS_method()));
+    SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
+    SSL_CTX_use_PrivateKey(ctx_.get(), who_.key.get());
+    SSL_CTX_use_certificate(ctx_.get(), who_.chain.front().get());
+    listen_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(listen_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        int fd = accept(listen_, nullptr, nullptr);
+        if (fd < 0) return;
+        timeval tv{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        bssl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
+        SSL_set_fd(ssl.get(), fd);
+        if (SSL_accept(ssl.get()) == 1) {
+          ++handshakes_;
+          char buf[64];
+          if (SSL_read(ssl.get(), buf, sizeof(buf)) > 0) ++data_;
+        }
+        // Plaintext never comes either: anything that is not TLS fails above.
+        close(fd);
+      }
+    });
+  }
+  ~HostileServer() {
+    shutdown(listen_, SHUT_RDWR);
+    close(listen_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int handshakes() const { return handshakes_; }
+  int data() const { return data_; }
+
+ private:
+  Presented who_;
+  bssl::UniquePtr<SSL_CTX> ctx_;
+  int listen_ = -1;
+  int port_ = 0;
+  std::atomic<int> handshakes_{0};
+  std::atomic<int> data_{0};
+  std::thread thread_;
+};
+
+TEST_F(HostilePeerTest, OutboundRefusesADowngradingServer) {
+  // A server with a genuine mesh certificate that offers TLS 1.2 at most
+  // (where renegotiation would live): the proxy's client side refuses.
+  HostileServer tls12(MeshLeaf("b"), TLS1_2_VERSION);
+  proxy::ProxyServer* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", tls12.port()));
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "secret"), "");
+  EXPECT_TRUE(Counted(a, "outbound", "protocol_version"));
+  EXPECT_EQ(tls12.handshakes(), 0);
+  EXPECT_EQ(tls12.data(), 0);
+}
+
+TEST_F(HostilePeerTest, OutboundRefusesAServerWithAForeignCertificate) {
+  pki::Authority foreign = pki::testing::RootAuthority(kTd, absl::Now());
+  Presented alien;
+  alien.key = pki::testing::P256();
+  pki::Issuer issuer(std::move(foreign));
+  pki::LeafRequest req;
+  req.public_key = alien.key.get();
+  req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", "b");
+  req.now = absl::Now();
+  alien.chain.push_back(std::move(*issuer.SignLeaf(req)));
+  HostileServer impostor(std::move(alien), TLS1_3_VERSION);
+  proxy::ProxyServer* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", impostor.port()));
+  EXPECT_EQ(Roundtrip(a->outbound_port(), "secret"), "");
+  EXPECT_TRUE(Counted(a, "outbound", "untrusted"));
+  EXPECT_EQ(impostor.data(), 0) << "application data reached an untrusted server";
+}
+
+}  // namespace
+}  // namespace tether
