@@ -79,7 +79,18 @@ scenario_outside_plaintext b
 check "$OUTSIDE_REFUSED" "the host's plain HTTP request to $(pod_ip b):80 got no answer"
 check $((OUTSIDE_COUNTED >= 1)) "b's proxy counted it as a handshake failure with reason \"plaintext\""
 
-step "7. Summary"
+step "7. The operator asks why: tetherctl check and diagnose"
+scenario_operator b c
+echo "  \$ tetherctl check"
+echo "$CHECK_OUT" | grep -E '✔|!|✖' | sed 's/^/  /'
+check $((CHECK_RC == 0)) "tetherctl check: control plane, CA and every workload's certificate healthy"
+check $((POD_CHECK_RC == 0)) "tetherctl check --proxy on b's proxy passes (the refusals are warnings)"
+echo "  \$ tetherctl diagnose --proxy <b's admin>   (abridged)"
+echo "$DIAG_OUT" | grep -E '^  [0-9]{4}-|^    (what|fix):' | head -6 | cut -c1-150 | sed 's/^/  /'
+check "$DIAG_NAMES_DENIED" "diagnose names c's identity as denied by b's policy"
+check "$DIAG_NAMES_PLAINTEXT" "diagnose shows the plaintext caller from outside the mesh"
+
+step "8. Summary"
 printf '  %-4s %-36s %-34s %-22s %6s %8s\n' POD IDENTITY SERIAL "NOT AFTER" CONNS REFUSED
 for pod in a b c; do
   m=$(pod_admin "$pod" /metrics)

@@ -154,3 +154,26 @@ scenario_outside_plaintext() {
   local after; after=$(pod_metric "$target" "$series")
   OUTSIDE_COUNTED=$((after - before))
 }
+
+# scenario_operator TARGET DENIED: what an operator runs when a call fails.
+# `tetherctl check` on the control plane (which also checks every connected
+# workload's certificate) and on TARGET's proxy, then `tetherctl diagnose` on
+# TARGET's proxy, which has refused DENIED (scenario_policy_deny) and a
+# plaintext caller (scenario_outside_plaintext). Sets CHECK_RC, CHECK_OUT,
+# POD_CHECK_RC, DIAG_OUT, DIAG_NAMES_DENIED (1 if diagnose names DENIED's
+# identity as denied), DIAG_NAMES_PLAINTEXT.
+scenario_operator() {
+  local target=$1 denied=$2 td=$TETHER_TRUST_DOMAIN
+  local ctl="$TETHER_MESH_DIR/bin/tetherctl"
+  CHECK_OUT=$(mesh_ctl check 2>&1)
+  CHECK_RC=$?
+  ip netns exec "$(pod_ns "$target")" "$ctl" check --no-control --proxy 127.0.0.1:15000 \
+    >/dev/null 2>&1
+  POD_CHECK_RC=$?
+  DIAG_OUT=$(ip netns exec "$(pod_ns "$target")" "$ctl" diagnose --proxy 127.0.0.1:15000 \
+    --limit 20 2>&1)
+  DIAG_NAMES_DENIED=0
+  grep -q "inbound  denied .*spiffe://$td/ns/demo/sa/$denied" <<<"$DIAG_OUT" && DIAG_NAMES_DENIED=1
+  DIAG_NAMES_PLAINTEXT=0
+  grep -q "inbound  plaintext " <<<"$DIAG_OUT" && DIAG_NAMES_PLAINTEXT=1
+}

@@ -78,6 +78,12 @@ scenario_outside_plaintext b
 expect "$OUTSIDE_REFUSED" "plaintext from outside the mesh is refused"
 expect $((OUTSIDE_COUNTED >= 1)) "b counted the plaintext attempt"
 
+scenario_operator b c
+expect $((CHECK_RC == 0)) "tetherctl check passes on the control plane ($CHECK_RC)"
+expect $((POD_CHECK_RC == 0)) "tetherctl check passes on b's proxy ($POD_CHECK_RC)"
+expect "$DIAG_NAMES_DENIED" "tetherctl diagnose names c as denied by b"
+expect "$DIAG_NAMES_PLAINTEXT" "tetherctl diagnose shows the plaintext caller"
+
 # The calls that succeeded really came through the mesh: a's app dialled
 # b's pod IP, b's app saw the connection from its own proxy.
 expect $(grep -q '"outcome":"ok"' "$TETHER_MESH_DIR/pods.d/a/access.log" 2>/dev/null; echo $((1 - $?))) \
