@@ -86,7 +86,7 @@ echo "$CHECK_OUT" | grep -E '✔|!|✖' | sed 's/^/  /'
 check $((CHECK_RC == 0)) "tetherctl check: control plane, CA and every workload's certificate healthy"
 check $((POD_CHECK_RC == 0)) "tetherctl check --proxy on b's proxy passes (the refusals are warnings)"
 echo "  \$ tetherctl diagnose --proxy <b's admin>   (abridged)"
-echo "$DIAG_OUT" | grep -E '^  [0-9]{4}-|^    (what|fix):' | head -6 | cut -c1-150 | sed 's/^/  /'
+echo "$DIAG_OUT" | grep -E '^  [0-9]{4}-|^    (what|fix):' | head -6 | sed 's/^/  /'
 check "$DIAG_NAMES_DENIED" "diagnose names c's identity as denied by b's policy"
 check "$DIAG_NAMES_PLAINTEXT" "diagnose shows the plaintext caller from outside the mesh"
 
