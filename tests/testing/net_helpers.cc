@@ -1,6 +1,7 @@
 #include "tests/testing/net_helpers.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -42,6 +43,36 @@ std::string ReadAll(int fd, size_t limit) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+std::string LoopbackAddress(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+bool Echo(int fd, const std::string& data) {
+  if (!WriteAll(fd, data)) return false;
+  std::string back;
+  char buf[4096];
+  while (back.size() < data.size()) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return false;
+    back.append(buf, static_cast<size_t>(n));
+  }
+  return back == data;
+}
+
+bool Ends(int fd, std::string* got) {
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    if (got != nullptr) got->append(buf, static_cast<size_t>(n));
+  }
+}
+
+void ResetClose(int fd) {
+  linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd);
 }
 
 std::string HttpGet(int port, const std::string& path) {

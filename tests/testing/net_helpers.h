@@ -1,5 +1,6 @@
 // Test helpers for talking to servers on loopback: a blocking HTTP GET, a
-// blocking TCP connect, and reading until EOF. Test code only.
+// blocking TCP connect, reading until EOF, an echo exchange, waiting for a
+// connection to end. Test code only.
 #ifndef TETHER_TESTS_TESTING_NET_HELPERS_H_
 #define TETHER_TESTS_TESTING_NET_HELPERS_H_
 
@@ -17,6 +18,22 @@ int ConnectLoopback(int port);
 // WriteAll / ReadAll: blocking; ReadAll stops at EOF, error or `limit` bytes.
 bool WriteAll(int fd, const std::string& data);
 std::string ReadAll(int fd, size_t limit = 64 << 20);
+
+// LoopbackAddress: "127.0.0.1:port".
+std::string LoopbackAddress(int port);
+
+// Echo writes `data` on blocking socket `fd` and reads as many bytes back:
+// true if they are the same bytes, false on EOF, an error or the socket's
+// receive timeout (20 s from ConnectLoopback) first.
+bool Echo(int fd, const std::string& data);
+
+// Ends reads until the connection ends: true on EOF or a reset, false if
+// the socket's receive timeout passed first. What was read is appended to
+// `got` when not null.
+bool Ends(int fd, std::string* got = nullptr);
+
+// ResetClose closes `fd` with a reset (SO_LINGER 0), as a client that gives up.
+void ResetClose(int fd);
 
 // MakeTempDir returns a new directory under $TEST_TMPDIR.
 std::string MakeTempDir(const std::string& prefix);

@@ -31,17 +31,7 @@ class OpenConnection {
   OpenConnection& operator=(const OpenConnection&) = delete;
 
   // Echo sends `data` and reads it back.
-  bool Echo(const std::string& data) {
-    if (fd_ < 0 || !WriteAll(fd_, data)) return false;
-    std::string back(data.size(), '\0');
-    size_t got = 0;
-    while (got < back.size()) {
-      ssize_t n = read(fd_, back.data() + got, back.size() - got);
-      if (n <= 0) return false;
-      got += static_cast<size_t>(n);
-    }
-    return back == data;
-  }
+  bool Echo(const std::string& data) { return fd_ >= 0 && tether::testing::Echo(fd_, data); }
   // CloseCleanly half-closes and expects EOF straight back.
   bool CloseCleanly() {
     shutdown(fd_, SHUT_WR);

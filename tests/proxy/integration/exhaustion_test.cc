@@ -29,41 +29,9 @@
 namespace tether::testing {
 namespace {
 
-std::string Loopback(int port) { return absl::StrCat("127.0.0.1:", port); }
-
-std::string Outcome(const char* direction, const char* outcome) {
-  return absl::StrCat("tether_proxy_connections_total{direction=\"", direction, "\",outcome=\"",
-                      outcome, "\"}");
-}
-
 void SetReadTimeout(int fd, absl::Duration d) {
   timeval tv = absl::ToTimeval(d);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
-// Echo writes `data` and reads as many bytes back (false on EOF, error or
-// the socket's receive timeout).
-bool Echo(int fd, const std::string& data) {
-  if (!WriteAll(fd, data)) return false;
-  std::string back;
-  char buf[4096];
-  while (back.size() < data.size()) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) return false;
-    back.append(buf, static_cast<size_t>(n));
-  }
-  return back == data;
-}
-
-// Ends reads until the connection ends: true on EOF or a reset, false if the
-// socket's receive timeout passed first.
-bool Ends(int fd) {
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n == 0) return true;
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-  }
 }
 
 class ExhaustionTest : public MeshTest {
@@ -170,8 +138,8 @@ TEST_F(ExhaustionTest, AtTheDescriptorLimitTheProxyBacksOffAndServesAgainOnceDes
   EXPECT_TRUE(a()->Ready()) << a()->ReadyResponse();
   auto m = a()->Scrape();
   ASSERT_TRUE(m.has_value()) << "the admin endpoint did not come back";
-  const double accept_errors = MetricValue(*m, Outcome("outbound", "accept_error"));
-  const double connect_failed = MetricValue(*m, Outcome("outbound", "connect_failed"));
+  const double accept_errors = MetricValue(*m, OutcomeSeries("outbound", "accept_error"));
+  const double connect_failed = MetricValue(*m, OutcomeSeries("outbound", "connect_failed"));
   std::cerr << "descriptor limit " << base + 24 << ": " << held.size() << " held, " << served
             << " of " << kQueued << " queued served after, " << accept_errors << " accept retries, "
             << connect_failed << " resets, " << cpu_used << " s CPU in 3 s at the limit\n";
@@ -231,7 +199,8 @@ TEST_F(ExhaustionTest, SlowLorisHandshakesAreCutAtTheHandshakeTimeoutWhileOthers
   for (auto& t : drippers) t.join();
   EXPECT_EQ(dripper_cut.load(), kDrip) << "a dripping handshake outlived the timeout by 60 s";
   const int total = kSilent + kPartial + kDrip;
-  EXPECT_TRUE(WaitForMetric(b()->admin_port(), Outcome("inbound", "handshake_timeout"), total));
+  EXPECT_TRUE(
+      WaitForMetric(b()->admin_port(), OutcomeSeries("inbound", "handshake_timeout"), total));
   EXPECT_TRUE(WaitForMetric(
       b()->admin_port(),
       R"(tether_proxy_tls_handshake_failures_total{direction="inbound",reason="handshake_timeout"})",
@@ -243,14 +212,15 @@ TEST_F(ExhaustionTest, SlowLorisHandshakesAreCutAtTheHandshakeTimeoutWhileOthers
 TEST_F(ExhaustionTest, UpstreamThatNeverAnswersTheHandshakeIsCutAtTheTimeout) {
   FaultyBackend silent(FaultyBackend::Mode::kStall);
   StartControl("10m");
-  ProxyProcess* a =
-      StartProxy("a", "", Loopback(silent.port()), SpiffeId("b"), {"--handshake-timeout", "2s"});
+  ProxyProcess* a = StartProxy("a", "", LoopbackAddress(silent.port()), SpiffeId("b"),
+                               {"--handshake-timeout", "2s"});
   ASSERT_NE(a, nullptr);
   ASSERT_TRUE(WaitFor([&] { return Idle(a); }));
   const int base = OpenFds(a->pid());
   constexpr int kTries = 5;
   for (int i = 0; i < kTries; ++i) EXPECT_EQ(Roundtrip(a->outbound_port(), "hello?"), "");
-  EXPECT_TRUE(WaitForMetric(a->admin_port(), Outcome("outbound", "handshake_timeout"), kTries));
+  EXPECT_TRUE(
+      WaitForMetric(a->admin_port(), OutcomeSeries("outbound", "handshake_timeout"), kTries));
   EXPECT_TRUE(WaitFor([&] { return silent.open() == 0; })) << "the proxy kept its upstream open";
   ExpectFdsAtMost(a, base, "after the silent upstream");
 }
@@ -258,9 +228,9 @@ TEST_F(ExhaustionTest, UpstreamThatNeverAnswersTheHandshakeIsCutAtTheTimeout) {
 TEST_F(ExhaustionTest, ClientThatNeverReadsHoldsTheBackendBackWithFlatProxyMemory) {
   FaultyBackend firehose(FaultyBackend::Mode::kFirehose);
   StartControl("10m");
-  ProxyProcess* b = StartProxy("b", Loopback(firehose.port()), "");
+  ProxyProcess* b = StartProxy("b", LoopbackAddress(firehose.port()), "");
   ASSERT_NE(b, nullptr);
-  ProxyProcess* a = StartProxy("a", "", Loopback(b->inbound_port()), SpiffeId("b"));
+  ProxyProcess* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()), SpiffeId("b"));
   ASSERT_NE(a, nullptr);
   const int64_t rss_a = RssBytes(a->pid()), rss_b = RssBytes(b->pid());
   ASSERT_GT(rss_a, 0);

@@ -10,12 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/pki/issuer.h"
 #include "common/pki/keys.h"
 #include "control/control_plane.h"
-#include "proxy/identity/ca_connector.h"
+#include "proxy/server/config.h"
 #include "proxy/server/proxy_server.h"
+#include "tests/proxy/integration/in_process_mesh.h"
 #include "tests/proxy/integration/mesh_fixture.h"
-#include "tests/testing/echo_server.h"
 #include "tests/testing/net_helpers.h"
 
 namespace tether {
@@ -23,150 +24,29 @@ namespace {
 
 using testing::ConnectLoopback;
 using testing::HttpGet;
+using testing::LoopbackAddress;
+using testing::Presented;
 using testing::Roundtrip;
+using testing::TlsClient;
 using testing::WaitFor;
 
 constexpr const char* kTd = testing::kTrustDomain;
 
-class ExplicitModeTest : public ::testing::Test {
+class ExplicitModeTest : public testing::InProcessMeshTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir("mesh");
-    control::ControlPlaneOptions opts;
-    opts.state_dir = dir_ + "/state";
-    opts.trust_domain = kTd;
-    opts.grpc_listen = "127.0.0.1:0";
-    opts.admin_listen = "127.0.0.1:0";
-    opts.requests_per_minute = 600;
-    Configure(opts);
-    auto cp = control::ControlPlane::Start(opts, RealClock::Default());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", cp_->store()->Current()->bundle.ToPem()).ok());
-  }
-
-  // Configure lets a test adjust the control plane's options before it starts.
-  virtual void Configure(control::ControlPlaneOptions& opts) {}
-
-  void TearDown() override {
-    for (auto& p : proxies_) p->Drain(absl::ZeroDuration());
-    proxies_.clear();
-    if (cp_) cp_->Stop();
-  }
-
-  // BaseConfig is an explicit-mode proxy for shop/`sa` holding a fresh join
-  // token (or, with a non-empty `token`, that token), with no listeners yet.
-  proxy::ProxyConfig BaseConfig(const std::string& sa, const std::string& token = "") {
-    std::string value = token;
-    if (value.empty()) {
-      auto minted =
-          cp_->tokens()->Create(*pki::SpiffeId::Make(kTd, "shop", sa), absl::ZeroDuration());
-      EXPECT_TRUE(minted.ok());
-      value = minted->token;
-    }
-    std::string token_file = absl::StrCat(dir_, "/", sa, ".token");
-    EXPECT_TRUE(WriteFileAtomic(token_file, value).ok());
-    proxy::ProxyConfig c;
-    c.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
-    c.ca_bundle_file = dir_ + "/roots.pem";
-    c.bootstrap.join_token_file = token_file;
-    c.transparent = false;
-    c.admin_listen = "127.0.0.1:0";
-    c.handshake_timeout = absl::Seconds(5);
-    return c;
-  }
-
-  // Run starts a proxy; with `wait_ready`, until it holds a certificate.
-  proxy::ProxyServer* Run(const proxy::ProxyConfig& c, bool wait_ready = true) {
-    connectors_.push_back(proxy::MakeGrpcCaConnector(c.control_address, c.control_server_name));
-    auto server = proxy::ProxyServer::Start(c, connectors_.back().get(), RealClock::Default());
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) return nullptr;
-    proxy::ProxyServer* raw = server->get();
-    proxies_.push_back(std::move(*server));
-    if (wait_ready) {
-      EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }))
-          << "no certificate: " << raw->identity()->status().last_error;
-    }
-    return raw;
-  }
-
-  // StartProxy runs a ready proxy for shop/`sa` with the given explicit pairs.
-  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
-                                 const std::string& outbound_forward,
-                                 const std::string& expect = "",
-                                 const std::string& policy_yaml = "") {
-    proxy::ProxyConfig c = BaseConfig(sa);
-    c.inbound_listen = inbound_forward.empty() ? "" : "127.0.0.1:0";
-    c.inbound_forward = inbound_forward;
-    c.outbound_listen = outbound_forward.empty() ? "" : "127.0.0.1:0";
-    c.outbound_forward = outbound_forward;
-    if (!expect.empty()) c.outbound_expect_identity = *pki::SpiffeId::Parse(expect);
-    if (!policy_yaml.empty()) {
-      c.policy_file = absl::StrCat(dir_, "/", sa, ".policy.yaml");
-      EXPECT_TRUE(WriteFileAtomic(c.policy_file, policy_yaml).ok());
-    }
-    return Run(c);
-  }
+  explicit ExplicitModeTest(bool close_denied_connections = false)
+      : InProcessMeshTest({.close_denied_connections = close_denied_connections,
+                           .handshake_timeout = absl::Seconds(5)}) {}
 
   // HasMetric waits until `series` at the proxy's /metrics is at least `at_least`.
   static bool HasMetric(proxy::ProxyServer* p, const std::string& series, int at_least = 1) {
     return testing::WaitForMetric(p->admin_port(), series, at_least);
   }
-
-  // TlsClient connects to `port` with BoringSSL and reports whether data came
-  // back through the connection (it never should for a refused client).
-  static bool TlsClient(int port, EVP_PKEY* key, const pki::CertChain* chain,
-                        uint16_t max_version = TLS1_3_VERSION) {
-    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-    SSL_CTX_set_max_proto_version(ctx.get(), max_version);
-    if (key != nullptr) {
-      SSL_CTX_use_PrivateKey(ctx.get(), key);
-      SSL_CTX_use_certificate(ctx.get(), chain->front().get());
-    }
-    const uint8_t alpn[] = {6, 't', 'e', 't', 'h', 'e', 'r'};
-    SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof(alpn));
-    int fd = ConnectLoopback(port);
-    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fd);
-    bool got = false;
-    if (SSL_connect(ssl.get()) == 1 && SSL_write(ssl.get(), "ping", 4) == 4) {
-      char buf[16];
-      got = SSL_read(ssl.get(), buf, sizeof(buf)) > 0;
-    }
-    close(fd);
-    return got;
-  }
-
-  // Leaf signs a certificate for `sa` with the mesh CA, valid over [from, from+ttl].
-  struct Leaf {
-    bssl::UniquePtr<EVP_PKEY> key;
-    pki::CertChain chain;
-  };
-  Leaf MeshLeaf(const std::string& sa, absl::Time from, absl::Duration ttl) {
-    Leaf out;
-    out.key = std::move(*pki::GenerateP256Key());
-    pki::LeafRequest req;
-    req.public_key = out.key.get();
-    req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", sa);
-    req.now = from;
-    req.ttl = ttl;
-    auto ca = cp_->store()->Current();
-    out.chain.push_back(std::move(*ca->issuer->SignLeaf(req)));
-    return out;
-  }
-
-  std::string dir_;
-  std::unique_ptr<control::ControlPlane> cp_;
-  std::vector<std::unique_ptr<proxy::CaConnector>> connectors_;
-  std::vector<std::unique_ptr<proxy::ProxyServer>> proxies_;
-  testing::EchoServer backend_;
 };
 
 TEST_F(ExplicitModeTest, BytesArriveExactlyThroughBothProxies) {
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()),
-                       absl::StrCat("spiffe://", kTd, "/ns/shop/sa/b"));
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "");
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()), SpiffeId("b"));
   std::string data(3 << 20, '\0');
   std::mt19937 rng(7);
   for (char& c : data) c = static_cast<char>(rng());
@@ -183,7 +63,7 @@ TEST_F(ExplicitModeTest, BytesArriveExactlyThroughBothProxies) {
 }
 
 TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "");
   const int port = b->inbound_port();
   auto series = [](const char* reason) {
     return absl::StrCat("tether_proxy_tls_handshake_failures_total{direction=\"inbound\",reason=\"",
@@ -200,12 +80,12 @@ TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
   EXPECT_TRUE(reply.empty() || reply[0] == '\x15') << reply;
 
   // A client without a certificate.
-  EXPECT_FALSE(TlsClient(port, nullptr, nullptr));
+  EXPECT_FALSE(TlsClient(port, nullptr));
   EXPECT_TRUE(HasMetric(b, series("no_client_certificate")));
 
   // TLS 1.2 only.
-  Leaf good = MeshLeaf("c", absl::Now(), absl::Hours(1));
-  EXPECT_FALSE(TlsClient(port, good.key.get(), &good.chain, TLS1_2_VERSION));
+  Presented good = MeshLeaf("c", absl::Now(), absl::Hours(1));
+  EXPECT_FALSE(TlsClient(port, &good, TLS1_2_VERSION));
   EXPECT_TRUE(HasMetric(b, series("protocol_version")));
 
   // A certificate from a foreign CA.
@@ -215,44 +95,42 @@ TEST_F(ExplicitModeTest, RefusalsAreCountedByReason) {
   foreign.cert = std::move(*foreign_root);
   foreign.key = std::move(*foreign_key);
   pki::Issuer foreign_issuer(std::move(foreign));
-  Leaf alien;
+  Presented alien;
   alien.key = std::move(*pki::GenerateP256Key());
   pki::LeafRequest req;
   req.public_key = alien.key.get();
   req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", "alien");
   req.now = absl::Now();
   alien.chain.push_back(std::move(*foreign_issuer.SignLeaf(req)));
-  EXPECT_FALSE(TlsClient(port, alien.key.get(), &alien.chain));
+  EXPECT_FALSE(TlsClient(port, &alien));
   EXPECT_TRUE(HasMetric(b, series("untrusted")));
 
   // An expired mesh certificate.
-  Leaf old = MeshLeaf("c", absl::Now() - absl::Hours(3), absl::Hours(1));
-  EXPECT_FALSE(TlsClient(port, old.key.get(), &old.chain));
+  Presented old = MeshLeaf("c", absl::Now() - absl::Hours(3), absl::Hours(1));
+  EXPECT_FALSE(TlsClient(port, &old));
   EXPECT_TRUE(HasMetric(b, series("expired")));
 
   // A revoked identity: pushed to B over its stream, then refused.
-  ASSERT_TRUE(
-      cp_->registry()->RevokeIdentity(absl::StrCat("spiffe://", kTd, "/ns/shop/sa/c")).ok());
+  ASSERT_TRUE(control()->registry()->RevokeIdentity(SpiffeId("c")).ok());
   ASSERT_TRUE(WaitFor([b] {
     auto snap = b->identity()->Current();
     return snap && !snap->revocations.spiffe_ids.empty();
   }));
-  EXPECT_FALSE(TlsClient(port, good.key.get(), &good.chain));
+  EXPECT_FALSE(TlsClient(port, &good));
   EXPECT_TRUE(HasMetric(b, series("revoked")));
 
   // The backend saw none of it.
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(ExplicitModeTest, WrongPeerIdentityIsRefusedByTheClientSide) {
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()),
-                       absl::StrCat("spiffe://", kTd, "/ns/shop/sa/not-b"));
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "");
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()), SpiffeId("not-b"));
   EXPECT_EQ(Roundtrip(a->outbound_port(), "hello"), "");
   EXPECT_TRUE(HasMetric(a,
                         "tether_proxy_tls_handshake_failures_total{direction=\"outbound\","
                         "reason=\"identity_mismatch\"}"));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(ExplicitModeTest, PolicyDeniesOneCallerAndAllowsAnother) {
@@ -265,36 +143,36 @@ spec:
     - from: [{spiffeId: spiffe://)",
                                           kTd, R"(/ns/shop/sa/a}]
 )");
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", policy);
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
-  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "", "", policy);
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()));
+  auto* c = StartProxy("c", "", LoopbackAddress(b->inbound_port()));
   EXPECT_EQ(Roundtrip(a->outbound_port(), "from a"), "from a");
   EXPECT_EQ(Roundtrip(c->outbound_port(), "from c"), "");
   EXPECT_TRUE(HasMetric(b, "tether_proxy_authorization_decisions_total{decision=\"deny\"}"));
   EXPECT_TRUE(
       HasMetric(b, "tether_proxy_connections_total{direction=\"inbound\",outcome=\"denied\"}"));
-  EXPECT_EQ(backend_.connections(), 1);
+  EXPECT_EQ(backend().connections(), 1);
 }
 
 TEST_F(ExplicitModeTest, PermissiveInboundAcceptsPlaintextAndMtls) {
   // Permissive: plaintext from outside the mesh is passed through.
   proxy::ProxyConfig conf = BaseConfig("b");
   conf.inbound_listen = "127.0.0.1:0";
-  conf.inbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.inbound_forward = LoopbackAddress(backend().port());
   conf.permissive = true;
   proxy::ProxyServer* b = Run(conf);
   ASSERT_NE(b, nullptr);
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()));
   EXPECT_EQ(Roundtrip(b->inbound_port(), "plain hello"), "plain hello");
   EXPECT_EQ(Roundtrip(a->outbound_port(), "mesh hello"), "mesh hello");
-  EXPECT_EQ(backend_.connections(), 2);
+  EXPECT_EQ(backend().connections(), 2);
 }
 
 TEST_F(ExplicitModeTest, OutboundWithoutCertificateNeverSendsPlaintext) {
   // A proxy whose join token is not valid never gets a certificate.
   proxy::ProxyConfig conf = BaseConfig("bad", "tjt_not-a-token");
   conf.outbound_listen = "127.0.0.1:0";
-  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.outbound_forward = LoopbackAddress(backend().port());
   proxy::ProxyServer* p = Run(conf, /*wait_ready=*/false);
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(WaitFor([p] { return !p->identity()->status().last_error.empty(); }));
@@ -303,7 +181,7 @@ TEST_F(ExplicitModeTest, OutboundWithoutCertificateNeverSendsPlaintext) {
   std::string ready = HttpGet(p->admin_port(), "/ready");
   EXPECT_NE(ready.find("503"), std::string::npos) << ready;
   EXPECT_EQ(Roundtrip(p->outbound_port(), "secret"), "");
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
   EXPECT_TRUE(HasMetric(
       p, "tether_proxy_connections_total{direction=\"outbound\",outcome=\"no_certificate\"}"));
 }
@@ -339,40 +217,40 @@ absl::Duration PolicyVersionWithin(proxy::ProxyServer* p, uint64_t version, absl
 }
 
 TEST_F(ExplicitModeTest, PolicyChangesFromTheControlPlaneReachTheProxyWithinASecond) {
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
-  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "");
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()));
+  auto* c = StartProxy("c", "", LoopbackAddress(b->inbound_port()));
   // No policy yet: every mesh peer is allowed.
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c before"), "c before");
 
-  auto applied = cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml");
+  auto applied = control()->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml");
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->front(), "AuthorizationPolicy shop/callers created");
   absl::Duration took =
-      PolicyVersionWithin(b, cp_->policies()->Current()->version, absl::Seconds(1));
+      PolicyVersionWithin(b, control()->policies()->Current()->version, absl::Seconds(1));
   EXPECT_LT(took, absl::Seconds(1)) << "deny did not reach b within a second";
   std::cerr << "policy reached the proxy in " << took << "\n";
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c denied"), "");
   EXPECT_EQ(Roundtrip(a->outbound_port(), "a allowed"), "a allowed");
 
   // The live deny flips to allow.
-  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a", "c"}), "callers.yaml").ok());
-  took = PolicyVersionWithin(b, cp_->policies()->Current()->version, absl::Seconds(1));
+  ASSERT_TRUE(control()->policies()->Apply(OnlyFrom("callers", {"a", "c"}), "callers.yaml").ok());
+  took = PolicyVersionWithin(b, control()->policies()->Current()->version, absl::Seconds(1));
   EXPECT_LT(took, absl::Seconds(1)) << "allow did not reach b within a second";
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c allowed"), "c allowed");
 
   // An edit by hand in the policy directory is picked up the same way.
-  const std::string file = dir_ + "/state/policies/authorizationpolicy.shop.callers.yaml";
+  const std::string file = dir() + "/state/policies/authorizationpolicy.shop.callers.yaml";
   ASSERT_TRUE(WriteFileAtomic(file, OnlyFrom("callers", {"a"})).ok());
-  const uint64_t before = cp_->policies()->Current()->version;
+  const uint64_t before = control()->policies()->Current()->version;
   took = PolicyVersionWithin(b, before + 1, absl::Seconds(1));
   EXPECT_LT(took, absl::Seconds(1)) << "a hand edit did not reach b within a second";
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c denied again"), "");
 
   // A broken edit changes nothing: the last good policy stays in force.
   ASSERT_TRUE(WriteFileAtomic(file, "kind: AuthorizationPolicy\nspec: [").ok());
-  EXPECT_TRUE(WaitFor([&] { return !cp_->policies()->reload_error().empty(); }));
-  EXPECT_EQ(cp_->policies()->Current()->version, before + 1);
+  EXPECT_TRUE(WaitFor([&] { return !control()->policies()->reload_error().empty(); }));
+  EXPECT_EQ(control()->policies()->Current()->version, before + 1);
   EXPECT_EQ(Roundtrip(a->outbound_port(), "a still"), "a still");
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c still denied"), "");
   EXPECT_TRUE(HasMetric(b, "tether_proxy_policy_updates_total{result=\"applied\"}", 3));
@@ -382,18 +260,16 @@ TEST_F(ExplicitModeTest, ProxyWithAPolicyFileIgnoresTheControlPlanesPolicy) {
   const std::string allow_all =
       "apiVersion: tether.io/v1\nkind: DefaultPolicy\nmetadata: {name: open}\n"
       "spec: {default: ALLOW_AUTHENTICATED}\n";
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", allow_all);
-  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
-  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "", "", allow_all);
+  auto* c = StartProxy("c", "", LoopbackAddress(b->inbound_port()));
+  ASSERT_TRUE(control()->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
   EXPECT_TRUE(HasMetric(b, "tether_proxy_policy_updates_total{result=\"ignored\"}"));
   EXPECT_EQ(Roundtrip(c->outbound_port(), "c by file"), "c by file");
 }
 
 class CloseDeniedTest : public ExplicitModeTest {
  protected:
-  void Configure(control::ControlPlaneOptions& opts) override {
-    opts.close_denied_connections = true;
-  }
+  CloseDeniedTest() : ExplicitModeTest(/*close_denied_connections=*/true) {}
 };
 
 // Exchange writes `data` on `fd` and reads the echo (empty if the connection
@@ -413,15 +289,15 @@ std::string Exchange(int fd, const std::string& data) {
 }
 
 TEST_F(CloseDeniedTest, OpenConnectionsThatANewPolicyDeniesAreClosed) {
-  auto* b = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
-  auto* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
-  auto* c = StartProxy("c", "", absl::StrCat("127.0.0.1:", b->inbound_port()));
+  auto* b = StartProxy("b", LoopbackAddress(backend().port()), "");
+  auto* a = StartProxy("a", "", LoopbackAddress(b->inbound_port()));
+  auto* c = StartProxy("c", "", LoopbackAddress(b->inbound_port()));
   int from_a = ConnectLoopback(a->outbound_port());
   int from_c = ConnectLoopback(c->outbound_port());
   ASSERT_EQ(Exchange(from_a, "a1"), "a1");
   ASSERT_EQ(Exchange(from_c, "c1"), "c1");
 
-  ASSERT_TRUE(cp_->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
+  ASSERT_TRUE(control()->policies()->Apply(OnlyFrom("callers", {"a"}), "callers.yaml").ok());
   EXPECT_TRUE(HasMetric(b, "tether_proxy_connections_closed_by_policy_total", 1));
   EXPECT_EQ(Exchange(from_c, "c2"), "");    // closed by b's proxy
   EXPECT_EQ(Exchange(from_a, "a2"), "a2");  // still allowed, still open
@@ -435,7 +311,7 @@ TEST_F(ExplicitModeTest, HealthListenerServesOnlyReadinessAndLiveness) {
   // A proxy that cannot get a certificate: not ready on either port.
   proxy::ProxyConfig conf = BaseConfig("bad", "tjt_not-a-token");
   conf.outbound_listen = "127.0.0.1:0";
-  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.outbound_forward = LoopbackAddress(backend().port());
   conf.health_listen = "127.0.0.1:0";
   proxy::ProxyServer* bad = Run(conf, /*wait_ready=*/false);
   ASSERT_NE(bad, nullptr);
@@ -445,7 +321,7 @@ TEST_F(ExplicitModeTest, HealthListenerServesOnlyReadinessAndLiveness) {
 
   conf = BaseConfig("a");
   conf.outbound_listen = "127.0.0.1:0";
-  conf.outbound_forward = absl::StrCat("127.0.0.1:", backend_.port());
+  conf.outbound_forward = LoopbackAddress(backend().port());
   conf.health_listen = "127.0.0.1:0";
   proxy::ProxyServer* a = Run(conf);
   ASSERT_NE(a, nullptr);
@@ -460,7 +336,7 @@ TEST_F(ExplicitModeTest, HealthListenerServesOnlyReadinessAndLiveness) {
   EXPECT_NE(HttpGet(a->admin_port(), "/config").find("\"health_listen\": \"127.0.0.1:0\""),
             std::string::npos);
   // Without --health-listen there is no health port.
-  EXPECT_EQ(StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "")->health_port(), 0);
+  EXPECT_EQ(StartProxy("b", LoopbackAddress(backend().port()), "")->health_port(), 0);
 }
 
 TEST(ProxyConfigTest, LogLevelIsChecked) {

@@ -4,7 +4,6 @@
 // (never hang), the proxies must count why, and afterwards hold exactly the
 // file descriptors they held before (counted in /proc/<pid>/fd) and serve
 // again by themselves.
-#include <cerrno>
 #include <csignal>
 #include <map>
 #include <memory>
@@ -25,13 +24,6 @@
 namespace tether::testing {
 namespace {
 
-std::string Loopback(int port) { return absl::StrCat("127.0.0.1:", port); }
-
-std::string Outcome(const char* direction, const char* outcome) {
-  return absl::StrCat("tether_proxy_connections_total{direction=\"", direction, "\",outcome=\"",
-                      outcome, "\"}");
-}
-
 // UnusedPort: a loopback port nothing listens on (bound once, then released).
 int UnusedPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -43,38 +35,6 @@ int UnusedPort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
-}
-
-// Ends reads until the connection ends: true on EOF or a reset, false if
-// the socket's receive timeout (20 s, ConnectLoopback) passed first.
-bool Ends(int fd, std::string* got = nullptr) {
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n == 0) return true;
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-    if (got != nullptr) got->append(buf, static_cast<size_t>(n));
-  }
-}
-
-// Echo writes `data` and reads as many bytes back.
-bool Echo(int fd, const std::string& data) {
-  if (!WriteAll(fd, data)) return false;
-  std::string back;
-  char buf[4096];
-  while (back.size() < data.size()) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) return false;
-    back.append(buf, static_cast<size_t>(n));
-  }
-  return back == data;
-}
-
-// ResetClose closes `fd` with a reset (SO_LINGER 0), as a client that gives up.
-void ResetClose(int fd) {
-  linger lg = {1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-  close(fd);
 }
 
 double Metric(ProxyProcess* p, const std::string& series) {
@@ -93,9 +53,9 @@ class FaultTest : public MeshTest {
  protected:
   // StartPairTo: b forwards inbound to `backend_port`, a sends outbound to b.
   void StartPairTo(int backend_port, const std::vector<std::string>& b_flags = {}) {
-    pb_ = StartProxy("b", Loopback(backend_port), "", "", b_flags);
+    pb_ = StartProxy("b", LoopbackAddress(backend_port), "", "", b_flags);
     ASSERT_NE(pb_, nullptr);
-    pa_ = StartProxy("a", "", Loopback(pb_->inbound_port()), SpiffeId("b"));
+    pa_ = StartProxy("a", "", LoopbackAddress(pb_->inbound_port()), SpiffeId("b"));
     ASSERT_NE(pa_, nullptr);
   }
 
@@ -142,9 +102,9 @@ TEST_F(FaultTest, BackendRefusingConnectionsEndsEachClientCleanly) {
   for (int i = 0; i < kTries; ++i) {
     EXPECT_EQ(Roundtrip(pa_->outbound_port(), absl::StrCat("refused ", i)), "") << i;
   }
-  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), Outcome("inbound", "connect_failed"), kTries));
+  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), OutcomeSeries("inbound", "connect_failed"), kTries));
   EXPECT_TRUE(WaitFor([&] { return Total(pa_, "outbound") == kTries; }));
-  EXPECT_EQ(Metric(pa_, Outcome("outbound", "ok")), 0);
+  EXPECT_EQ(Metric(pa_, OutcomeSeries("outbound", "ok")), 0);
   EXPECT_EQ(Total(pb_, "inbound"), kTries);
   ExpectBackToBaseline("after the refusals");
 
@@ -174,7 +134,8 @@ TEST_F(FaultTest, BackendResettingMidStreamResetsTheClientThroughBothProxies) {
     EXPECT_EQ(hello.substr(0, got.size()), got) << i;
     close(fd);
   }
-  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), Outcome("inbound", "reset_by_upstream"), kTries));
+  EXPECT_TRUE(
+      WaitForMetric(pb_->admin_port(), OutcomeSeries("inbound", "reset_by_upstream"), kTries));
   EXPECT_EQ(Total(pb_, "inbound"), kTries);
   EXPECT_TRUE(WaitFor([&] { return Total(pa_, "outbound") == kTries; }));
   EXPECT_TRUE(WaitFor([&] { return app.open() == 0; }));
@@ -203,10 +164,11 @@ TEST_F(FaultTest, StalledBackendIsLetGoWhenTheClientGivesUpOrAtTheIdleTimeout) {
   for (int fd : fds) ResetClose(fd);
   EXPECT_TRUE(WaitFor([&] { return app.open() == 0; }))
       << app.open() << " backend connections still held";
-  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), Outcome("inbound", "reset_by_downstream"), kGiveUp));
   EXPECT_TRUE(
-      WaitForMetric(pa_->admin_port(), Outcome("outbound", "reset_by_downstream"), kGiveUp));
-  EXPECT_EQ(Metric(pb_, Outcome("inbound", "idle_timeout")), 0)
+      WaitForMetric(pb_->admin_port(), OutcomeSeries("inbound", "reset_by_downstream"), kGiveUp));
+  EXPECT_TRUE(
+      WaitForMetric(pa_->admin_port(), OutcomeSeries("outbound", "reset_by_downstream"), kGiveUp));
+  EXPECT_EQ(Metric(pb_, OutcomeSeries("inbound", "idle_timeout")), 0)
       << "b waited for the idle timeout instead of noticing the client left";
   ExpectBackToBaseline("after the clients gave up");
 
@@ -222,7 +184,7 @@ TEST_F(FaultTest, StalledBackendIsLetGoWhenTheClientGivesUpOrAtTheIdleTimeout) {
     EXPECT_TRUE(Ends(fd)) << "a client still waits past b's idle timeout";
     close(fd);
   }
-  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), Outcome("inbound", "idle_timeout"), kWait));
+  EXPECT_TRUE(WaitForMetric(pb_->admin_port(), OutcomeSeries("inbound", "idle_timeout"), kWait));
   EXPECT_TRUE(WaitFor([&] { return app.open() == 0; }));
   ExpectBackToBaseline("after the idle timeouts");
 }
@@ -249,14 +211,15 @@ TEST_F(FaultTest, PeerProxyKilledMidStreamEndsItsConnectionsAndIsReachedAgainAft
   // While b is gone: a refuses new connections at once, stays ready (its
   // certificate is fine), and holds nothing for the dead peer.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Roundtrip(pa_->outbound_port(), "b is gone"), "");
-  EXPECT_TRUE(WaitForMetric(pa_->admin_port(), Outcome("outbound", "connect_failed"), 5));
+  EXPECT_TRUE(WaitForMetric(pa_->admin_port(), OutcomeSeries("outbound", "connect_failed"), 5));
   EXPECT_TRUE(pa_->Ready());
   ExpectBackToBaseline("with the peer proxy dead");
 
   // b restarted on the same port (a new join token): a reaches it again by
   // itself; its cached TLS sessions with the old b fall back to a full
   // handshake.
-  pb_ = StartProxy("b", Loopback(backend().port()), "", "", {"--inbound-listen", Loopback(b_port)});
+  pb_ = StartProxy("b", LoopbackAddress(backend().port()), "", "",
+                   {"--inbound-listen", LoopbackAddress(b_port)});
   ASSERT_NE(pb_, nullptr);
   ASSERT_EQ(pb_->inbound_port(), b_port);
   Baseline();  // of the new b

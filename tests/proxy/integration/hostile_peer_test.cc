@@ -20,23 +20,23 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
 #include "common/pki/issuer.h"
 #include "common/pki/keys.h"
 #include "control/control_plane.h"
-#include "proxy/identity/ca_connector.h"
 #include "proxy/server/proxy_server.h"
 #include "tests/common/pki/test_util.h"
+#include "tests/proxy/integration/in_process_mesh.h"
 #include "tests/proxy/integration/mesh_fixture.h"
-#include "tests/testing/echo_server.h"
 #include "tests/testing/net_helpers.h"
 
 namespace tether {
 namespace {
 
 using testing::ConnectLoopback;
+using testing::LoopbackAddress;
+using testing::Presented;
 using testing::Roundtrip;
-using testing::WaitFor;
+using testing::TlsClient;
 
 constexpr const char* kTd = testing::kTrustDomain;
 
@@ -45,134 +45,31 @@ std::string Failures(const char* direction, const char* reason) {
                       "\",reason=\"", reason, "\"}");
 }
 
-// Presented: a key and the chain shown with it (leaf first).
-struct Presented {
-  bssl::UniquePtr<EVP_PKEY> key;
-  pki::CertChain chain;
-};
-
-class HostilePeerTest : public ::testing::Test {
+class HostilePeerTest : public testing::InProcessMeshTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir("hostile");
-    control::ControlPlaneOptions opts;
-    opts.state_dir = dir_ + "/state";
-    opts.trust_domain = kTd;
-    opts.grpc_listen = "127.0.0.1:0";
-    opts.admin_listen = "127.0.0.1:0";
-    opts.requests_per_minute = 600;
-    auto cp = control::ControlPlane::Start(opts, RealClock::Default());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", cp_->store()->Current()->bundle.ToPem()).ok());
-  }
-
-  void TearDown() override {
-    for (auto& p : proxies_) p->Drain(absl::ZeroDuration());
-    proxies_.clear();
-    if (cp_) cp_->Stop();
-  }
-
-  // StartProxy runs a ready proxy for shop/`sa` with the given explicit pair.
-  proxy::ProxyServer* StartProxy(const std::string& sa, const std::string& inbound_forward,
-                                 const std::string& outbound_forward) {
-    auto minted =
-        cp_->tokens()->Create(*pki::SpiffeId::Make(kTd, "shop", sa), absl::ZeroDuration());
-    EXPECT_TRUE(minted.ok());
-    const std::string token_file = absl::StrCat(dir_, "/", sa, ".token");
-    EXPECT_TRUE(WriteFileAtomic(token_file, minted->token).ok());
-    proxy::ProxyConfig c;
-    c.control_address = absl::StrCat("127.0.0.1:", cp_->grpc_port());
-    c.ca_bundle_file = dir_ + "/roots.pem";
-    c.bootstrap.join_token_file = token_file;
-    c.transparent = false;
-    c.admin_listen = "127.0.0.1:0";
-    c.handshake_timeout = absl::Seconds(5);
-    if (!inbound_forward.empty()) {
-      c.inbound_listen = "127.0.0.1:0";
-      c.inbound_forward = inbound_forward;
-    }
-    if (!outbound_forward.empty()) {
-      c.outbound_listen = "127.0.0.1:0";
-      c.outbound_forward = outbound_forward;
-    }
-    connectors_.push_back(proxy::MakeGrpcCaConnector(c.control_address, c.control_server_name));
-    auto server = proxy::ProxyServer::Start(c, connectors_.back().get(), RealClock::Default());
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) return nullptr;
-    proxy::ProxyServer* raw = server->get();
-    proxies_.push_back(std::move(*server));
-    EXPECT_TRUE(WaitFor([raw] { return raw->identity()->Current() != nullptr; }));
-    return raw;
-  }
+  HostilePeerTest()
+      : InProcessMeshTest({.name = "hostile", .handshake_timeout = absl::Seconds(5)}) {}
 
   proxy::ProxyServer* StartInbound() {
-    return StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "");
+    return StartProxy("b", LoopbackAddress(backend().port()), "");
   }
 
   // MeshAuthority: the mesh CA's certificate and key (signs like the CA).
-  const pki::Authority& MeshAuthority() { return cp_->store()->Current()->issuer->authority(); }
-
-  // MeshLeaf: a certificate for shop/`sa` from the mesh CA, as it would
-  // issue one, valid over [from - 1m, from + ttl].
-  Presented MeshLeaf(const std::string& sa, absl::Time from = absl::Now(),
-                     absl::Duration ttl = absl::Hours(1)) {
-    Presented out;
-    out.key = std::move(*pki::GenerateP256Key());
-    pki::LeafRequest req;
-    req.public_key = out.key.get();
-    req.spiffe_id = *pki::SpiffeId::Make(kTd, "shop", sa);
-    req.now = from;
-    req.ttl = ttl;
-    out.chain.push_back(std::move(*cp_->store()->Current()->issuer->SignLeaf(req)));
-    return out;
+  const pki::Authority& MeshAuthority() {
+    return control()->store()->Current()->issuer->authority();
   }
 
   // Counted waits until the proxy counted a refused handshake for `reason`.
   static bool Counted(proxy::ProxyServer* p, const char* direction, const char* reason) {
     return testing::WaitForMetric(p->admin_port(), Failures(direction, reason), 1);
   }
-
-  // TlsClient connects to `port` as a mesh client presenting `who` (none if
-  // null) and reports whether anything came back through the connection.
-  static bool TlsClient(int port, const Presented* who, uint16_t max_version = TLS1_3_VERSION,
-                        bool renegotiate = false) {
-    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-    SSL_CTX_set_max_proto_version(ctx.get(), max_version);
-    if (who != nullptr) {
-      SSL_CTX_use_PrivateKey(ctx.get(), who->key.get());
-      SSL_CTX_use_certificate(ctx.get(), who->chain.front().get());
-      for (size_t i = 1; i < who->chain.size(); ++i) {
-        SSL_CTX_add1_chain_cert(ctx.get(), who->chain[i].get());
-      }
-    }
-    const uint8_t alpn[] = {6, 't', 'e', 't', 'h', 'e', 'r'};
-    SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof(alpn));
-    int fd = ConnectLoopback(port);
-    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fd);
-    if (renegotiate) SSL_set_renegotiate_mode(ssl.get(), ssl_renegotiate_freely);
-    bool got = false;
-    if (SSL_connect(ssl.get()) == 1 && SSL_write(ssl.get(), "ping", 4) == 4) {
-      char buf[16];
-      got = SSL_read(ssl.get(), buf, sizeof(buf)) > 0;
-    }
-    close(fd);
-    return got;
-  }
-
-  std::string dir_;
-  std::unique_ptr<control::ControlPlane> cp_;
-  std::vector<std::unique_ptr<proxy::CaConnector>> connectors_;
-  std::vector<std::unique_ptr<proxy::ProxyServer>> proxies_;
-  testing::EchoServer backend_;
 };
 
 TEST_F(HostilePeerTest, MeshClientIsServedAsTheBaseline) {
   proxy::ProxyServer* b = StartInbound();
   Presented good = MeshLeaf("c");
   EXPECT_TRUE(TlsClient(b->inbound_port(), &good));
-  EXPECT_EQ(backend_.connections(), 1);
+  EXPECT_EQ(backend().connections(), 1);
 }
 
 TEST_F(HostilePeerTest, NotYetValidCertificateIsRefused) {
@@ -180,7 +77,7 @@ TEST_F(HostilePeerTest, NotYetValidCertificateIsRefused) {
   Presented early = MeshLeaf("c", absl::Now() + absl::Hours(2));
   EXPECT_FALSE(TlsClient(b->inbound_port(), &early));
   EXPECT_TRUE(Counted(b, "inbound", "not_yet_valid"));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(HostilePeerTest, CertificateWithoutClientAuthUsageIsRefused) {
@@ -205,7 +102,7 @@ TEST_F(HostilePeerTest, CertificateWithoutClientAuthUsageIsRefused) {
       });
   EXPECT_FALSE(TlsClient(b->inbound_port(), &ca_as_leaf));
   EXPECT_TRUE(testing::WaitForMetric(b->admin_port(), Failures("inbound", "bad_usage"), 2));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(HostilePeerTest, Rsa1024KeyIsRefused) {
@@ -216,7 +113,7 @@ TEST_F(HostilePeerTest, Rsa1024KeyIsRefused) {
                                        [&](X509* c) { X509_set_pubkey(c, weak.key.get()); });
   EXPECT_FALSE(TlsClient(b->inbound_port(), &weak));
   EXPECT_TRUE(Counted(b, "inbound", "weak_key"));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(HostilePeerTest, ChainLongerThanAllowedIsRefused) {
@@ -241,7 +138,7 @@ TEST_F(HostilePeerTest, ChainLongerThanAllowedIsRefused) {
   ASSERT_EQ(deep.chain.size(), 5u);
   EXPECT_FALSE(TlsClient(b->inbound_port(), &deep));
   EXPECT_TRUE(Counted(b, "inbound", "chain_too_long"));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(HostilePeerTest, Tls12ClientReadyToRenegotiateIsRefusedAtTheVersion) {
@@ -251,7 +148,7 @@ TEST_F(HostilePeerTest, Tls12ClientReadyToRenegotiateIsRefusedAtTheVersion) {
   Presented good = MeshLeaf("c");
   EXPECT_FALSE(TlsClient(b->inbound_port(), &good, TLS1_2_VERSION, /*renegotiate=*/true));
   EXPECT_TRUE(Counted(b, "inbound", "protocol_version"));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
 }
 
 TEST_F(HostilePeerTest, OversizedClientHelloIsRefusedWithoutBufferingIt) {
@@ -287,7 +184,7 @@ TEST_F(HostilePeerTest, OversizedClientHelloIsRefusedWithoutBufferingIt) {
     return m && testing::SumMetric(*m, "tether_proxy_tls_handshake_failures_total",
                                    {"direction=\"inbound\""}) >= 1;
   }));
-  EXPECT_EQ(backend_.connections(), 0);
+  EXPECT_EQ(backend().connections(), 0);
   // Still serving.
   Presented good = MeshLeaf("c");
   EXPECT_TRUE(TlsClient(b->inbound_port(), &good));
@@ -353,7 +250,7 @@ TEST_F(HostilePeerTest, OutboundRefusesADowngradingServer) {
   // A server with a genuine mesh certificate that offers TLS 1.2 at most
   // (where renegotiation would live): the proxy's client side refuses.
   HostileServer tls12(MeshLeaf("b"), TLS1_2_VERSION);
-  proxy::ProxyServer* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", tls12.port()));
+  proxy::ProxyServer* a = StartProxy("a", "", LoopbackAddress(tls12.port()));
   EXPECT_EQ(Roundtrip(a->outbound_port(), "secret"), "");
   EXPECT_TRUE(Counted(a, "outbound", "protocol_version"));
   EXPECT_EQ(tls12.handshakes(), 0);
@@ -371,7 +268,7 @@ TEST_F(HostilePeerTest, OutboundRefusesAServerWithAForeignCertificate) {
   req.now = absl::Now();
   alien.chain.push_back(std::move(*issuer.SignLeaf(req)));
   HostileServer impostor(std::move(alien), TLS1_3_VERSION);
-  proxy::ProxyServer* a = StartProxy("a", "", absl::StrCat("127.0.0.1:", impostor.port()));
+  proxy::ProxyServer* a = StartProxy("a", "", LoopbackAddress(impostor.port()));
   EXPECT_EQ(Roundtrip(a->outbound_port(), "secret"), "");
   EXPECT_TRUE(Counted(a, "outbound", "untrusted"));
   EXPECT_EQ(impostor.data(), 0) << "application data reached an untrusted server";

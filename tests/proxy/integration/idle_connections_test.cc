@@ -109,18 +109,6 @@ class EpollEcho {
   std::atomic<int>* open_ = nullptr;
 };
 
-bool Echo(int fd, const std::string& data) {
-  if (!WriteAll(fd, data)) return false;
-  std::string back(data.size(), '\0');
-  size_t got = 0;
-  while (got < back.size()) {
-    ssize_t n = read(fd, back.data() + got, back.size() - got);
-    if (n <= 0) return false;
-    got += static_cast<size_t>(n);
-  }
-  return back == data;
-}
-
 double Active(ProxyProcess* p, const char* direction) {
   auto m = p->Scrape();
   return m ? MetricValue(

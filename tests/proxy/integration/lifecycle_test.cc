@@ -18,34 +18,11 @@
 namespace tether::testing {
 namespace {
 
-std::string Loopback(int port) { return absl::StrCat("127.0.0.1:", port); }
-
-bool Echo(int fd, const std::string& data) {
-  if (!WriteAll(fd, data)) return false;
-  std::string back;
-  char buf[4096];
-  while (back.size() < data.size()) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) return false;
-    back.append(buf, static_cast<size_t>(n));
-  }
-  return back == data;
-}
-
 // CleanEnd half-closes and expects EOF with nothing before it.
 bool CleanEnd(int fd) {
   shutdown(fd, SHUT_WR);
   char c;
   return read(fd, &c, 1) == 0;
-}
-
-bool Ends(int fd) {
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n == 0) return true;
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-  }
 }
 
 bool ExitedZero(const std::optional<int>& st) {
@@ -136,8 +113,8 @@ TEST_F(LifecycleTest, SigkilledProxyRestartedOnItsPortsServesAgain) {
   EXPECT_EQ(Roundtrip(out_port, "nobody home"), "<connect failed>");
 
   // The same ports again, a fresh join token (the old one was used).
-  ProxyProcess* again = StartProxy("a", "", Loopback(b()->inbound_port()), SpiffeId("b"),
-                                   {"--outbound-listen", Loopback(out_port)});
+  ProxyProcess* again = StartProxy("a", "", LoopbackAddress(b()->inbound_port()), SpiffeId("b"),
+                                   {"--outbound-listen", LoopbackAddress(out_port)});
   ASSERT_NE(again, nullptr);
   ASSERT_EQ(again->outbound_port(), out_port);
   for (int i = 0; i < 5; ++i) {

@@ -96,6 +96,11 @@ bool WaitForMetric(int admin_port, const std::string& series, double at_least,
       timeout);
 }
 
+std::string OutcomeSeries(const char* direction, const char* outcome) {
+  return absl::StrCat("tether_proxy_connections_total{direction=\"", direction, "\",outcome=\"",
+                      outcome, "\"}");
+}
+
 std::string Roundtrip(int port, const std::string& data) {
   int fd = ConnectLoopback(port);
   if (fd < 0) return "<connect failed>";

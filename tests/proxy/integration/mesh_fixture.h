@@ -58,6 +58,9 @@ double SumMetric(const Metrics& metrics, const std::string& name,
 // WaitForMetric waits until `series` at the admin port is at least `at_least`.
 bool WaitForMetric(int admin_port, const std::string& series, double at_least = 1,
                    absl::Duration timeout = absl::Seconds(15));
+// OutcomeSeries: the series of tether_proxy_connections_total for one
+// direction ("inbound", "outbound") and outcome ("ok", "connect_failed", ...).
+std::string OutcomeSeries(const char* direction, const char* outcome);
 
 // Roundtrip sends `data` to 127.0.0.1:port, half-closes, and returns
 // everything read until EOF ("<connect failed>" if it could not connect).
