@@ -20,5 +20,7 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:grpc::internal::CallbackWithSuccessTag::Set\n"
          "race:ServerCallbackReaderWriterImpl::ServerCallbackReaderWriterImpl\n"
          "race:ServerCallbackReaderWriterImpl::~ServerCallbackReaderWriterImpl\n"
+         "race:ClientCallbackReaderWriterImpl::ClientCallbackReaderWriterImpl\n"
+         "race:ClientCallbackReaderWriterImpl::~ClientCallbackReaderWriterImpl\n"
          "thread:grpc_core::Thread::Thread\n";
 }

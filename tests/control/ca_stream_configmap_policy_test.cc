@@ -232,8 +232,10 @@ TEST_F(ConfigMapPolicyTest, AnUnreachableApiServerKeepsThePolicyAndIsReported) {
   const uint64_t version = cp->policies()->Current()->version;
 
   server_->SetResetting(true);
-  api_.PutConfigMap("shop", "policies", {{"cart.yaml", CartCallers("api")}});
+  // Polls run one after another: once one has failed, none in flight can
+  // still read the change below.
   ASSERT_TRUE(WaitFor([&] { return !cp->policies()->reload_error().empty(); }));
+  api_.PutConfigMap("shop", "policies", {{"cart.yaml", CartCallers("api")}});
   EXPECT_THAT(cp->policies()->reload_error(),
               ::testing::StartsWith("cannot read the policies from ConfigMaps labelled "
                                     "tether.io/policy: listing ConfigMaps failed: "));

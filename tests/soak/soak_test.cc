@@ -32,7 +32,7 @@ namespace {
 constexpr absl::Duration kMaxSampleEvery = absl::Seconds(5);
 // Memory may grow by this much, or this fraction, whichever is larger,
 // between the first and last thirds (allocator pools settling, histograms).
-constexpr int64_t kRssSlackBytes = 4 << 20;
+constexpr int64_t kRssSlackBytes = (4 << 20) * kMemoryScale;
 constexpr double kRssSlackFraction = 0.10;
 // Descriptors vary with the requests in flight at a sample (two each).
 constexpr double kFdSlack = 6;

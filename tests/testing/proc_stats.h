@@ -34,6 +34,16 @@ int64_t RssBytes(pid_t pid);
 // its threads, from /proc/<pid>/stat); -1 if it cannot be read.
 double CpuSeconds(pid_t pid);
 
+// kMemoryScale: how many times the memory of a normal build a process of
+// this build may use. Sanitizers add shadow memory, redzones and (ASan) a
+// quarantine of freed blocks, so tests scale their byte bounds by it; the
+// programs they start are built with the same sanitizer as the test.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int64_t kMemoryScale = 8;
+#else
+inline constexpr int64_t kMemoryScale = 1;
+#endif
+
 // SetFdLimit sets RLIMIT_NOFILE (soft and hard) of `pid` with prlimit(2);
 // pid 0 is this process.
 absl::Status SetFdLimit(pid_t pid, uint64_t limit);
