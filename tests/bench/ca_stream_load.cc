@@ -230,47 +230,65 @@ class LoadStream final : public grpc::ClientBidiReactor<StreamRequest, StreamRes
   void Close() { StartWritesDone(); }
 
   void OnWriteDone(bool ok) override {
-    if (ok && !csr_der_.empty() && !csr_sent_) {
+    if (!ok || csr_der_.empty()) return;
+    {
+      MutexLock lock(&mu_);
+      if (csr_sent_) return;
       csr_sent_ = true;
       csr_.mutable_certificate_request()->set_request_id(1);
       csr_.mutable_certificate_request()->set_csr_der(csr_der_);
-      StartWrite(&csr_);
     }
+    StartWrite(&csr_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows with the status
-    switch (response_.kind_case()) {
-      case StreamResponse::kWelcome:
-      case StreamResponse::kTrustBundle:
-      case StreamResponse::kRevocations:
-      case StreamResponse::kCertificate:
-        ++received_;
-        break;
-      case StreamResponse::kRejected:
-        rejected_ = absl::StrCat("CSR rejected: ", response_.rejected().reason());
-        break;
-      default:
-        break;
+    bool now_established = false;
+    {
+      MutexLock lock(&mu_);
+      switch (response_.kind_case()) {
+        case StreamResponse::kWelcome:
+        case StreamResponse::kTrustBundle:
+        case StreamResponse::kRevocations:
+        case StreamResponse::kCertificate:
+          ++received_;
+          break;
+        case StreamResponse::kRejected:
+          rejected_ = absl::StrCat("CSR rejected: ", response_.rejected().reason());
+          break;
+        default:
+          break;
+      }
+      const int wanted = csr_der_.empty() ? 3 : 4;
+      if (!established_ && received_ >= wanted) {
+        established_ = true;
+        now_established = true;
+      }
     }
-    const int wanted = csr_der_.empty() ? 3 : 4;
-    if (!established_ && received_ >= wanted) {
-      established_ = true;
-      tally_->Established(absl::Now() - started_);
-    }
+    if (now_established) tally_->Established(absl::Now() - started_);
     StartRead(&response_);
   }
 
   void OnDone(const grpc::Status& status) override {
-    if (!established_) {
-      tally_->Failed(!status.ok() || rejected_.empty()
+    bool established;
+    std::string rejected;
+    {
+      MutexLock lock(&mu_);
+      established = established_;
+      rejected = rejected_;
+    }
+    if (!established) {
+      tally_->Failed(!status.ok() || rejected.empty()
                          ? status
-                         : grpc::Status(grpc::StatusCode::UNKNOWN, rejected_));
+                         : grpc::Status(grpc::StatusCode::UNKNOWN, rejected));
     }
     tally_->Closed();
   }
 
-  bool established() const { return established_; }
+  bool established() const {
+    MutexLock lock(&mu_);
+    return established_;
+  }
 
  private:
   Tally* const tally_;
@@ -278,12 +296,16 @@ class LoadStream final : public grpc::ClientBidiReactor<StreamRequest, StreamRes
   grpc::ClientContext context_;
   StreamRequest hello_;
   StreamRequest csr_;
-  bool csr_sent_ = false;  // only touched by OnWriteDone, one write at a time
   StreamResponse response_;
-  // Touched by OnReadDone (one read at a time) and, after it, OnDone.
-  int received_ = 0;
-  std::atomic<bool> established_{false};
-  std::string rejected_;
+  // gRPC runs one OnWriteDone and one OnReadDone at a time, and OnDone after
+  // them, but orders them through its completion queue, which
+  // ThreadSanitizer cannot see (Debian's gRPC is not instrumented): mu_
+  // makes the ordering visible.
+  mutable Mutex mu_;
+  bool csr_sent_ ABSL_GUARDED_BY(mu_) = false;
+  int received_ ABSL_GUARDED_BY(mu_) = 0;
+  bool established_ ABSL_GUARDED_BY(mu_) = false;
+  std::string rejected_ ABSL_GUARDED_BY(mu_);
   absl::Time started_;
 };
 
