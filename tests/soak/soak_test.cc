@@ -138,7 +138,12 @@ TEST_F(SoakTest, ConstantTrafficAndRotationsKeepMemoryAndDescriptorsFlat) {
     }
     const double rss_bound =
         rss_first + std::max<double>(kRssSlackBytes, kRssSlackFraction * rss_first);
-    EXPECT_LE(rss_last, rss_bound) << p.name << "'s memory grows";
+    // Under ASan freed blocks sit in its quarantine (up to 256 MiB) by
+    // design, so memory only flattens in a normal build; there LeakSanitizer
+    // checks every process for leaks instead.
+    if (!kAddressSanitizer) {
+      EXPECT_LE(rss_last, rss_bound) << p.name << "'s memory grows";
+    }
     EXPECT_LE(fds_last, fds_first + kFdSlack) << p.name << "'s descriptors grow";
   }
   std::cerr << summary;

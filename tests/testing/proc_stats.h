@@ -43,6 +43,11 @@ inline constexpr int64_t kMemoryScale = 8;
 #else
 inline constexpr int64_t kMemoryScale = 1;
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
 
 // SetFdLimit sets RLIMIT_NOFILE (soft and hard) of `pid` with prlimit(2);
 // pid 0 is this process.
