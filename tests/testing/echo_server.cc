@@ -5,18 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/testing/net_helpers.h"
+
 namespace tether::testing {
 
 EchoServer::EchoServer() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  listen(listen_fd_, 128);
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenLoopback(0, 128, &port_);
   acceptor_ = std::thread([this] {
     while (!stopping_) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);

@@ -11,24 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/testing/net_helpers.h"
+
 namespace tether::testing {
 
 FaultyBackend::FaultyBackend(Mode mode, int port) : mode_(mode) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(listen_fd_, 1024) != 0) {
-    abort();
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenLoopback(port, 1024, &port_);
+  if (listen_fd_ < 0) abort();
   acceptor_ = std::thread([this] {
     while (true) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);

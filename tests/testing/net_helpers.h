@@ -12,6 +12,12 @@ namespace tether::testing {
 // GET http://127.0.0.1:port/path, or "" if the connection failed.
 std::string HttpGet(int port, const std::string& path);
 
+// ListenLoopback returns a socket listening on 127.0.0.1:port (0: the
+// kernel picks) with `backlog`, opened with SOCK_STREAM | SOCK_CLOEXEC |
+// `extra_type_flags` (e.g. SOCK_NONBLOCK) and SO_REUSEADDR, and sets
+// `*bound_port`; -1 if it cannot listen.
+int ListenLoopback(int port, int backlog, int* bound_port, int extra_type_flags = 0);
+
 // ConnectLoopback returns a blocking socket connected to 127.0.0.1:port, or -1.
 int ConnectLoopback(int port);
 

@@ -33,6 +33,7 @@ namespace tether {
 namespace {
 
 using testing::ConnectLoopback;
+using testing::ListenLoopback;
 using testing::LoopbackAddress;
 using testing::Presented;
 using testing::Roundtrip;
@@ -200,15 +201,7 @@ class HostileServer {
     SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
     SSL_CTX_use_PrivateKey(ctx_.get(), who_.key.get());
     SSL_CTX_use_certificate(ctx_.get(), who_.chain.front().get());
-    listen_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(listen_, 16);
-    socklen_t len = sizeof(addr);
-    getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_ = ListenLoopback(0, 16, &port_);
     thread_ = std::thread([this] {
       while (true) {
         int fd = accept(listen_, nullptr, nullptr);

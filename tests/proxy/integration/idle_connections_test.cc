@@ -40,15 +40,7 @@ constexpr int kOpeners = 8;
 class EpollEcho {
  public:
   EpollEcho() {
-    int listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in addr = {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(listen_fd, 4096);
-    socklen_t len = sizeof(addr);
-    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    int listen_fd = ListenLoopback(0, 4096, &port_, SOCK_NONBLOCK);
     void* shared = mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     open_ = new (shared) std::atomic<int>(0);
