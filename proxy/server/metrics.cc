@@ -33,6 +33,12 @@ ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
                            .Name("tether_proxy_tls_sessions_resumed_total")
                            .Help("mTLS handshakes that resumed a TLS session, by direction")
                            .Register(*registry_);
+  tickets_declined_ =
+      &prometheus::BuildCounter()
+           .Name("tether_proxy_tls_tickets_declined_total")
+           .Help("Inbound: session tickets declined (a full handshake ran instead), by reason "
+                 "(unknown_key, expired, revoked)")
+           .Register(*registry_);
   authorization_ = &prometheus::BuildCounter()
                         .Name("tether_proxy_authorization_decisions_total")
                         .Help("Inbound authorization decisions (allow, deny, audit)")
@@ -133,6 +139,10 @@ void ProxyMetrics::HandshakeFailed(Direction d, absl::string_view reason) {
   handshake_failures_
       ->Add({{"direction", std::string(DirectionName(d))}, {"reason", std::string(reason)}})
       .Increment();
+}
+
+void ProxyMetrics::TicketDeclined(absl::string_view reason) {
+  tickets_declined_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void ProxyMetrics::HandshakeDone(Direction d, absl::Duration latency, bool resumed) {

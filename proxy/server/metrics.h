@@ -46,6 +46,9 @@ class ProxyMetrics {
   void HandshakeFailed(Direction d, absl::string_view reason);
   // resumed: the handshake resumed a TLS session (no certificate exchange).
   void HandshakeDone(Direction d, absl::Duration latency, bool resumed);
+  // Inbound: a client's session ticket was declined and a full handshake
+  // ran instead (reason: TlsObservation::ticket_declined).
+  void TicketDeclined(absl::string_view reason);
   // decision: "allow", "deny"; audited: an AUDIT policy matched.
   void Authorization(absl::string_view decision, bool audited);
   void SetCertificate(absl::Time not_after);
@@ -70,6 +73,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>* handshake_failures_;
   prometheus::Family<prometheus::Histogram>* handshake_seconds_;
   prometheus::Family<prometheus::Counter>* sessions_resumed_;
+  prometheus::Family<prometheus::Counter>* tickets_declined_;
   prometheus::Family<prometheus::Counter>* authorization_;
   prometheus::Gauge* cert_expiry_;
   prometheus::Gauge* control_connected_;

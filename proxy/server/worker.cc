@@ -196,6 +196,7 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
                                     stats->error.empty() ? "tls_error" : stats->error);
     }
   }
+  if (!conn->tls.ticket_declined.empty()) ctx_.metrics->TicketDeclined(conn->tls.ticket_declined);
   if (conn->tls.done) {
     ctx_.metrics->HandshakeDone(conn->direction, conn->tls.handshake_time, conn->tls.resumed);
   }

@@ -19,6 +19,7 @@
 #include "common/pki/certs.h"
 #include "common/pki/spiffe_id.h"
 #include "common/pki/verify.h"
+#include "proxy/tls/session_ticket.h"
 
 namespace tether::proxy {
 
@@ -36,6 +37,13 @@ struct IdentitySnapshot {
   absl::Time roots_valid_from = absl::InfinitePast();
   absl::Time roots_valid_until = absl::InfiniteFuture();
   pki::Revocations revocations;
+  // Names this certificate and bundle together: sessions made with other
+  // credentials are not offered (see session_cache.h).
+  std::string credentials_id;
+  // Seals the tickets server_ctx issues (see session_ticket.h). Shared by
+  // the snapshots WithTrust makes from this one while the bundle is the same,
+  // so a revocation push does not cost every client a full handshake.
+  std::shared_ptr<const SessionTicketKey> ticket_key;
   // TLS 1.3 only, ALPN "tether", the chain and key loaded, peer
   // verification through VerifyPeer (see tls_transport.h).
   bssl::UniquePtr<SSL_CTX> server_ctx;  // requires a client certificate
@@ -43,9 +51,10 @@ struct IdentitySnapshot {
 
   // Build checks that `key` matches the leaf and that the leaf carries a
   // SPIFFE ID, then makes the contexts. InvalidArgument on a mismatch.
+  // `ticket_key` null: a new one.
   static absl::StatusOr<std::shared_ptr<const IdentitySnapshot>> Build(
       bssl::UniquePtr<EVP_PKEY> key, pki::CertChain chain, pki::TrustBundle bundle,
-      pki::Revocations revocations);
+      pki::Revocations revocations, std::shared_ptr<const SessionTicketKey> ticket_key = nullptr);
 
   // WithTrust returns a copy using a new bundle and revocations (the same
   // key and chain): what a pushed bundle or revocation list produces.

@@ -5,28 +5,45 @@
 namespace tether::proxy {
 namespace {
 
-bool Expired(const SSL_SESSION* s, uint64_t now_unix) {
-  return SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) <= now_unix;
+bool Offerable(const CachedSession& s, absl::Time now, const pki::Revocations& revoked) {
+  // BoringSSL's own lifetime of the ticket (the server's hint), in Unix seconds.
+  const absl::Time ticket_end = absl::FromUnixSeconds(
+      static_cast<int64_t>(SSL_SESSION_get_time(s.session.get()) +
+                           SSL_SESSION_get_timeout(s.session.get())));
+  if (now >= s.valid_until || now >= ticket_end) return false;
+  return !revoked.serials.contains(s.peer_serial) && !revoked.spiffe_ids.contains(s.peer_id);
 }
 
 }  // namespace
 
-bssl::UniquePtr<SSL_SESSION> TlsSessionCache::Take(absl::string_view key, uint64_t now_unix) {
+void TlsSessionCache::UseCredentials(absl::string_view credentials) {
+  if (credentials == credentials_) return;
+  flushed_ += size();
+  entries_.clear();
+  credentials_ = std::string(credentials);
+}
+
+bssl::UniquePtr<SSL_SESSION> TlsSessionCache::Take(absl::string_view key,
+                                                   absl::string_view credentials, absl::Time now,
+                                                   const pki::Revocations& revoked) {
+  UseCredentials(credentials);
   auto it = entries_.find(key);
   if (it == entries_.end()) return nullptr;
-  std::deque<bssl::UniquePtr<SSL_SESSION>>& q = it->second.sessions;
+  std::deque<CachedSession>& q = it->second.sessions;
   bssl::UniquePtr<SSL_SESSION> out;
   while (!q.empty() && out == nullptr) {
-    bssl::UniquePtr<SSL_SESSION> s = std::move(q.back());
+    CachedSession s = std::move(q.back());
     q.pop_back();
-    if (!Expired(s.get(), now_unix)) out = std::move(s);
+    if (Offerable(s, now, revoked)) out = std::move(s.session);
   }
   if (q.empty()) entries_.erase(it);
   return out;
 }
 
-void TlsSessionCache::Put(absl::string_view key, bssl::UniquePtr<SSL_SESSION> session) {
-  if (session == nullptr || per_key_ == 0 || max_keys_ == 0) return;
+void TlsSessionCache::Put(absl::string_view key, absl::string_view credentials,
+                          CachedSession session) {
+  if (session.session == nullptr || per_key_ == 0 || max_keys_ == 0) return;
+  UseCredentials(credentials);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= max_keys_) EvictOldestKey();

@@ -71,9 +71,8 @@ TlsTransport::TlsTransport(UniqueFd fd, Options options)
   } else {
     SSL_set_connect_state(ssl_.get());
     if (options_.session_cache != nullptr) {
-      const auto now = static_cast<uint64_t>(absl::ToUnixSeconds(options_.clock->Now()));
-      bssl::UniquePtr<SSL_SESSION> session =
-          options_.session_cache->Take(options_.session_key, now);
+      bssl::UniquePtr<SSL_SESSION> session = options_.session_cache->Take(
+          options_.session_key, id.credentials_id, options_.clock->Now(), id.revocations);
       if (session != nullptr) SSL_set_session(ssl_.get(), session.get());
     }
   }
@@ -91,9 +90,72 @@ int TlsTransport::NewSession(SSL* ssl, SSL_SESSION* session) {
   if (self == nullptr || self->options_.session_cache == nullptr) return 0;
   // Only a session whose handshake verified its peer is worth keeping.
   if (self->peer_.serial_hex.empty()) return 0;
-  self->options_.session_cache->Put(self->options_.session_key,
-                                    bssl::UniquePtr<SSL_SESSION>(session));
+  TicketBound bound = self->SessionBound();
+  self->options_.session_cache->Put(
+      self->options_.session_key, self->options_.identity->credentials_id,
+      CachedSession{bssl::UniquePtr<SSL_SESSION>(session), bound.valid_until,
+                    std::move(bound.peer_serial), std::move(bound.peer_id)});
   return 1;  // the cache owns it now
+}
+
+TicketBound TlsTransport::SessionBound() const {
+  TicketBound b;
+  if (peer_.serial_hex.empty()) return b;  // not verified: never resumable
+  b.valid_until = std::min(peer_valid_until_, options_.identity->not_after);
+  b.peer_serial = peer_.serial_hex;
+  b.peer_id = peer_.spiffe_id.ToString();
+  return b;
+}
+
+const SSL_TICKET_AEAD_METHOD TlsTransport::kTicketMethod = {
+    TlsTransport::TicketOverhead,
+    TlsTransport::SealTicket,
+    TlsTransport::OpenTicket,
+};
+
+size_t TlsTransport::TicketOverhead(SSL*) { return SessionTicketKey::MaxOverhead(); }
+
+int TlsTransport::SealTicket(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out_len,
+                             const uint8_t* in, size_t in_len) {
+  auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
+  if (self == nullptr) return 0;
+  // A full handshake verified the peer before its tickets are sealed. A
+  // resumed one seals its tickets before CheckPeer runs again: they inherit
+  // the bound of the ticket it resumed, and so never outlive it.
+  TicketBound bound;
+  if (!self->peer_.serial_hex.empty()) {
+    bound = self->SessionBound();
+  } else if (self->resumed_bound_) {
+    bound = *self->resumed_bound_;
+  }
+  return self->options_.identity->ticket_key->Seal(bound, absl::MakeConstSpan(in, in_len), out,
+                                                   out_len, max_out_len)
+             ? 1
+             : 0;
+}
+
+enum ssl_ticket_aead_result_t TlsTransport::OpenTicket(SSL* ssl, uint8_t* out, size_t* out_len,
+                                                       size_t max_out_len, const uint8_t* in,
+                                                       size_t in_len) {
+  auto* self = static_cast<TlsTransport*>(SSL_get_ex_data(ssl, TransportIndex()));
+  if (self == nullptr) return ssl_ticket_aead_ignore_ticket;
+  const IdentitySnapshot& id = *self->options_.identity;
+  std::optional<TicketBound> bound =
+      id.ticket_key->Open(absl::MakeConstSpan(in, in_len), out, out_len, max_out_len);
+  // Each refusal makes this a full handshake, never a failed one.
+  if (!bound) {
+    self->ticket_declined_ = "unknown_key";
+  } else if (self->options_.clock->Now() >= bound->valid_until) {
+    self->ticket_declined_ = "expired";
+  } else if (id.revocations.serials.contains(bound->peer_serial) ||
+             id.revocations.spiffe_ids.contains(bound->peer_id)) {
+    self->ticket_declined_ = "revoked";
+  } else {
+    self->ticket_declined_.clear();
+    self->resumed_bound_ = std::move(bound);
+    return ssl_ticket_aead_success;
+  }
+  return ssl_ticket_aead_ignore_ticket;
 }
 
 bool TlsTransport::CheckPeer(uint8_t* out_alert) {
@@ -118,6 +180,7 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
     }
     key = VerifiedPeerCache::Key(id.bundle_digest, id.spiffe_id.trust_domain, purpose, ders);
     if (const VerifiedPeerCache::Entry* e = options_.peer_cache->Find(key, now, id.revocations)) {
+      peer_valid_until_ = e->valid_until;
       return AcceptPeer(e->peer, out_alert);
     }
   }
@@ -144,15 +207,14 @@ bool TlsTransport::CheckPeer(uint8_t* out_alert) {
     *out_alert = AlertFor(error_);
     return false;
   }
-  if (options_.peer_cache != nullptr) {
-    VerifiedPeerCache::Entry entry{*peer, id.roots_valid_from, id.roots_valid_until};
-    for (X509* cert : chain) {
-      pki::CertInfo info = pki::DescribeCert(cert);
-      entry.valid_from = std::max(entry.valid_from, info.not_before);
-      entry.valid_until = std::min(entry.valid_until, info.not_after);
-    }
-    options_.peer_cache->Insert(std::move(key), std::move(entry));
+  VerifiedPeerCache::Entry entry{*peer, id.roots_valid_from, id.roots_valid_until};
+  for (X509* cert : chain) {
+    pki::CertInfo info = pki::DescribeCert(cert);
+    entry.valid_from = std::max(entry.valid_from, info.not_before);
+    entry.valid_until = std::min(entry.valid_until, info.not_after);
   }
+  peer_valid_until_ = entry.valid_until;
+  if (options_.peer_cache != nullptr) options_.peer_cache->Insert(std::move(key), std::move(entry));
   return AcceptPeer(*std::move(peer), out_alert);
 }
 
@@ -208,6 +270,7 @@ IoStatus TlsTransport::Handshake() {
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_.get());
   TlsObservation* obs = options_.observation;
+  if (obs != nullptr && !ticket_declined_.empty()) obs->ticket_declined = ticket_declined_;
   if (rc == 1 && SSL_session_reused(ssl_.get()) && peer_.serial_hex.empty()) {
     // Resumed: no certificate crossed the wire, so the verify callback did
     // not run. Check the chain the session remembers, as for a new one.

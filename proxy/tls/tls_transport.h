@@ -15,7 +15,18 @@
 // TlsSessionCache) skips the certificate exchange, so the peer chain that the
 // session remembers is verified again, the same way, when the handshake
 // completes: a peer revoked, expired or not `expected_peer` since cannot
-// resume. A failed handshake leaves a reason word in error():
+// resume.
+//
+// A resumption that would fail that check is not attempted, so that it
+// never costs the application its connection: the client offers only
+// sessions made with its current certificate and bundle whose peer is still
+// valid and unrevoked (session_cache.h), and the server seals the same bound
+// into every ticket it issues (session_ticket.h) and declines a ticket past
+// it, which makes the handshake a full one (TlsObservation::ticket_declined
+// says why). A ticket issued on a resumed session inherits that session's
+// bound, so no chain of resumptions outlives the certificates it began with.
+//
+// A failed handshake leaves a reason word in error():
 //   untrusted, expired, not_yet_valid, revoked, bad_usage, weak_key,
 //   chain_too_long, bad_identity   (from VerifyChain)
 //   identity_mismatch              (the peer is not `expected_peer`)
@@ -55,6 +66,11 @@ struct TlsObservation {
   // When the handshake failed after the peer sent a certificate: the SPIFFE
   // ID its leaf names, unverified (for diagnostics only; never trust it).
   std::string claimed_peer;
+  // Server: the client offered a ticket that was declined (a full handshake
+  // followed): "unknown_key" (sealed for an earlier certificate of ours, or
+  // not ours), "expired" (a certificate it was made with has expired),
+  // "revoked" (the peer's serial or identity).
+  std::string ticket_declined;
 };
 
 class TlsTransport final : public Transport {
@@ -97,6 +113,8 @@ class TlsTransport final : public Transport {
   // Used by the contexts' verify and new-session callbacks.
   static enum ssl_verify_result_t VerifyPeer(SSL* ssl, uint8_t* out_alert);
   static int NewSession(SSL* ssl, SSL_SESSION* session);
+  // Seals and opens the server's tickets with the snapshot's ticket key.
+  static const SSL_TICKET_AEAD_METHOD kTicketMethod;
 
  private:
   IoStatus Fail(int ssl_result, absl::string_view during);
@@ -105,6 +123,15 @@ class TlsTransport final : public Transport {
   bool CheckPeer(uint8_t* out_alert);
   // AcceptPeer checks a verified peer against `expected_peer` and keeps it.
   bool AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert);
+  // The bound of a session made now: until the peer's chain, its roots or
+  // our certificate expires.
+  TicketBound SessionBound() const;
+  static size_t TicketOverhead(SSL* ssl);
+  static int SealTicket(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out_len,
+                        const uint8_t* in, size_t in_len);
+  static enum ssl_ticket_aead_result_t OpenTicket(SSL* ssl, uint8_t* out, size_t* out_len,
+                                                  size_t max_out_len, const uint8_t* in,
+                                                  size_t in_len);
 
   UniqueFd fd_;
   SocketBio bio_;
@@ -112,6 +139,12 @@ class TlsTransport final : public Transport {
   absl::Time handshake_start_ = absl::InfinitePast();
   bssl::UniquePtr<SSL> ssl_;
   pki::VerifiedPeer peer_;
+  // When every certificate of the peer's verified chain and the roots are
+  // valid until (set with peer_).
+  absl::Time peer_valid_until_ = absl::InfinitePast();
+  // Server: the bound of the ticket this handshake resumes, if any.
+  std::optional<TicketBound> resumed_bound_;
+  std::string ticket_declined_;
   std::string error_;
   std::string error_detail_;
   std::string claimed_peer_;  // see TlsObservation::claimed_peer

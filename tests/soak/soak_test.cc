@@ -64,7 +64,10 @@ TEST_F(SoakTest, ConstantTrafficAndRotationsKeepMemoryAndDescriptorsFlat) {
   StartPair();
   ASSERT_FALSE(HasFatalFailure());
 
-  Traffic traffic({.port = a()->outbound_port(), .long_lived = 4, .request_threads = 2});
+  Traffic traffic({.port = a()->outbound_port(),
+                   .long_lived = 4,
+                   .request_threads = 2,
+                   .request_end = Traffic::RequestEnd::kMixed});
   ASSERT_TRUE(traffic.Start()) << absl::StrJoin(traffic.Snapshot().errors, "\n");
   const absl::Time start = absl::Now();
 

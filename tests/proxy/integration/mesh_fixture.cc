@@ -403,7 +403,14 @@ std::optional<ProxyProcess::CertsView> ProxyProcess::Certs() const {
   nlohmann::json j = nlohmann::json::parse(response.substr(body + 4), nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   CertsView v;
-  if (j["certificate"].is_object()) v.serial = j["certificate"]["serial"].get<std::string>();
+  if (j["certificate"].is_object()) {
+    v.serial = j["certificate"]["serial"].get<std::string>();
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, j["certificate"]["not_after"].get<std::string>(),
+                         &v.not_after, &err)) {
+      return std::nullopt;
+    }
+  }
   const auto& s = j["control_stream"];
   v.stream_state = s["state"].get<std::string>();
   v.last_error = s["last_error"].get<std::string>();

@@ -193,6 +193,7 @@ class ProxyProcess {
   // stream's state and last error, and its failure count.
   struct CertsView {
     std::string serial;
+    absl::Time not_after = absl::InfinitePast();  // of the certificate, when there is one
     std::string stream_state;
     std::string last_error;
     uint64_t stream_failures = 0;

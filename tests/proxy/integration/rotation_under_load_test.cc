@@ -1,8 +1,25 @@
 // Certificate rotation under load: tether-control issues 1-minute
 // certificates, so each proxy of the pair renews about every 30-36 s while
-// long-lived connections keep exchanging bytes and new connections keep
-// arriving. Several rotations of both proxies must cost no request, no
+// long-lived connections keep exchanging bytes and a steady stream of new
+// connections (one per request, almost all of them resumed TLS sessions)
+// keeps arriving. The control plane is killed and restarted once in the
+// middle. Several rotations of both proxies must cost no request, no
 // handshake, and no open connection.
+//
+// The run crosses a "stale-session window" on purpose: the server (b)
+// rotated, then the client (a) rotated, and the certificate a held before
+// its rotation has since expired while b still holds the certificate (and
+// ticket key) it had then. Sessions a made in between carry a's now-expired
+// certificate; before tickets were bound to the certificates they were
+// made with, every resumption of one failed its handshake, and each failure
+// handed a two fresh stale tickets: a burst of thousands until b's next
+// rotation. The window opens by itself in about one b rotation in eight;
+// the test makes it certain with the control-plane outage: once b then a
+// have rotated, the control plane goes down just before b's renewal is due
+// and comes back a few seconds after a's previous certificate expired, so
+// b renews only then.
+
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -17,19 +34,46 @@ namespace tether::testing {
 namespace {
 
 // Serial changes to see on each proxy (after its first certificate).
-constexpr int kRotations = 3;
-// 1-minute certificates renew after 30-36 s: three rotations take under
-// two minutes; the rest is room for a slow (sanitizer) build.
-constexpr absl::Duration kRotationDeadline = absl::Minutes(5);
+constexpr int kRotations = 4;
+// Room for the rotations, for waiting for a rotation of b followed by one
+// of a (half the cycles), and for a slow (sanitizer) build.
+constexpr absl::Duration kDeadline = absl::Minutes(8);
+// 1-minute certificates renew 30-36 s after they are issued.
+constexpr absl::Duration kEarliestRenewal = absl::Seconds(30);
+// The shortest outage, when the window would open by itself.
+constexpr absl::Duration kMinOutage = absl::Seconds(5);
+// A window counts once it has lasted this long past the old certificate's
+// expiry (whole seconds at /certs, and the /certs poll interval).
+constexpr absl::Duration kWindowMargin = absl::Seconds(2);
 
 // What one proxy's /certs showed over the run.
 struct Observed {
   std::vector<std::string> serials;
+  std::vector<absl::Time> not_after;  // of each serial
+  std::vector<absl::Time> seen_at;    // when each serial was first seen
   // Traffic counts when each serial was first seen.
   std::vector<Traffic::Counts> at_change;
   int not_ready = 0;
   std::string last_not_ready;
 };
+
+// StaleSessionWindow tells, from both proxies' histories, whether the
+// client is now in a window where its cached sessions (if not flushed on
+// its own rotation) would carry an expired client certificate: b's latest
+// rotation came before a's latest, and the certificate a held at b's latest
+// rotation expired more than kWindowMargin ago.
+bool StaleSessionWindow(const Observed& a, const Observed& b, absl::Time now,
+                        std::string* which) {
+  if (a.serials.size() < 2 || b.serials.empty()) return false;
+  const absl::Time b_rotated = b.seen_at.back();
+  // The certificate a held when b rotated.
+  size_t held = 0;
+  while (held + 1 < a.seen_at.size() && a.seen_at[held + 1] <= b_rotated) ++held;
+  if (held + 1 == a.serials.size()) return false;  // a has not rotated since
+  if (now < a.not_after[held] + kWindowMargin) return false;
+  *which = absl::StrCat("a's ", a.serials[held], " expired while b held ", b.serials.back());
+  return true;
+}
 
 class RotationUnderLoadTest : public MeshTest {};
 
@@ -38,7 +82,13 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   StartPair();
   ASSERT_FALSE(HasFatalFailure());
 
-  Traffic traffic({.port = a()->outbound_port()});
+  // Four request threads with short pauses: a few hundred new connections a
+  // second. Two read their echo before closing, so the client proxy has
+  // its tickets and resumes; two half-close first (full handshakes).
+  Traffic traffic({.port = a()->outbound_port(),
+                   .request_threads = 4,
+                   .request_pause = absl::Milliseconds(2),
+                   .request_end = Traffic::RequestEnd::kMixed});
   ASSERT_TRUE(traffic.Start()) << absl::StrJoin(traffic.Snapshot().errors, "\n");
   const absl::Time started = absl::Now();
 
@@ -49,6 +99,8 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
     if (certs && !certs->serial.empty() &&
         (o.serials.empty() || o.serials.back() != certs->serial)) {
       o.serials.push_back(certs->serial);
+      o.not_after.push_back(certs->not_after);
+      o.seen_at.push_back(absl::Now());
       o.at_change.push_back(traffic.Snapshot());
     }
     std::string ready = p->ReadyResponse();
@@ -58,14 +110,53 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
     }
     return o.serials.size() >= kRotations + 1;
   };
-  bool rotated = WaitFor(
+
+  // The outage, planned once b then a have rotated (see the top).
+  absl::Time kill_at = absl::InfiniteFuture();
+  absl::Time restart_at = absl::InfiniteFuture();
+  bool killed = false;
+  bool restarted = false;
+  absl::Duration outage;
+  auto plan_outage = [&](absl::Time now) {
+    const Observed& oa = seen["a"];
+    const Observed& ob = seen["b"];
+    if (kill_at != absl::InfiniteFuture() || oa.serials.size() < 2 || ob.serials.size() < 2) {
+      return;
+    }
+    const absl::Time b_rotated = ob.seen_at.back();
+    // b's renewal is due no earlier than this (it was seen after issuance).
+    const absl::Time b_renews = b_rotated + kEarliestRenewal;
+    if (oa.seen_at.back() <= b_rotated || now >= b_renews - absl::Seconds(1)) return;
+    restart_at = oa.not_after[oa.not_after.size() - 2] + kWindowMargin + absl::Seconds(1);
+    kill_at = std::max(now, std::min(b_renews - absl::Seconds(1), restart_at - kMinOutage));
+  };
+  std::vector<std::string> windows;
+  bool in_window = false;
+  bool done = WaitFor(
       [&] {
         bool done_a = observe(a());
         bool done_b = observe(b());
+        const absl::Time now = absl::Now();
+        plan_outage(now);
+        if (!killed && now >= kill_at) {
+          control()->Kill();
+          killed = true;
+          outage = restart_at - now;
+        }
+        if (killed && !restarted && now >= restart_at) {
+          RestartControl();
+          restarted = true;
+        }
+        std::string which;
+        bool window = StaleSessionWindow(seen["a"], seen["b"], now, &which);
+        if (window && !in_window) windows.push_back(which);
+        in_window = window;
         // A failed request ends the wait early: there is nothing more to learn.
-        return (done_a && done_b) || traffic.Snapshot().requests_failed > 0;
+        return (done_a && done_b && restarted && !windows.empty()) ||
+               traffic.Snapshot().requests_failed > 0 || HasFatalFailure();
       },
-      kRotationDeadline);
+      kDeadline);
+  ASSERT_FALSE(HasFatalFailure());
   // A little more traffic on the newest certificates.
   const uint64_t before_end = traffic.Snapshot().requests_ok;
   WaitFor([&] { return traffic.Snapshot().requests_ok >= before_end + 20; });
@@ -73,7 +164,9 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   const absl::Duration ran = absl::Now() - started;
 
   // Rotations seen at /certs, and /ready stayed 200 throughout.
-  EXPECT_TRUE(rotated);
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(restarted);
+  EXPECT_FALSE(windows.empty()) << "the run never crossed a stale-session window";
   for (const auto& [name, o] : seen) {
     EXPECT_GE(o.serials.size(), kRotations + 1)
         << "proxy " << name << " serials: " << absl::StrJoin(o.serials, ", ");
@@ -96,11 +189,6 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   EXPECT_EQ(counts.long_lived_failed, 0) << absl::StrJoin(counts.errors, "\n");
   EXPECT_EQ(counts.long_lived_open, 4);
   EXPECT_GT(ran, absl::Minutes(1));
-  std::cerr << "rotation under load: " << absl::FormatDuration(ran) << ", " << counts.requests_ok
-            << " requests (" << counts.request_bytes << " bytes), " << counts.exchanges_ok
-            << " long-lived exchanges (" << counts.long_lived_bytes
-            << " bytes); serials a: " << absl::StrJoin(seen["a"].serials, " ")
-            << "; b: " << absl::StrJoin(seen["b"].serials, " ") << "\n";
 
   // The proxies counted exactly that: every connection ended ok (the
   // requests and the 4 long-lived ones), every byte went both ways.
@@ -129,8 +217,26 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   }
   EXPECT_GE(MetricValue(*ma, "tether_proxy_certificate_renewals_total"), kRotations + 1);
   EXPECT_GE(MetricValue(*mb, "tether_proxy_certificate_renewals_total"), kRotations + 1);
+  // Resumption stayed on through all of it: the requests that read first
+  // (half the threads, the faster half) were mostly resumed.
+  const double resumed =
+      MetricValue(*mb, R"(tether_proxy_tls_sessions_resumed_total{direction="inbound"})");
+  EXPECT_GT(resumed, counts.requests_ok / 4.0);
+  // The client never offered a session its own rotation made stale, so the
+  // server had no ticket to decline for an expired client certificate;
+  // tickets of b's earlier certificates (unknown_key) are declined.
+  EXPECT_EQ(MetricValue(*mb, R"(tether_proxy_tls_tickets_declined_total{reason="expired"})"), 0);
   EXPECT_EQ(backend().connections(), static_cast<int>(connections));
   ExpectNoFailures();
+
+  std::cerr << "rotation under load: " << absl::FormatDuration(ran) << ", " << counts.requests_ok
+            << " requests (" << counts.request_bytes << " bytes), " << resumed
+            << " resumed at b, " << counts.exchanges_ok << " long-lived exchanges ("
+            << counts.long_lived_bytes << " bytes); serials a: "
+            << absl::StrJoin(seen["a"].serials, " ")
+            << "; b: " << absl::StrJoin(seen["b"].serials, " ")
+            << "; control plane down for " << absl::FormatDuration(outage)
+            << "; stale-session windows crossed: " << absl::StrJoin(windows, "; ") << "\n";
 }
 
 }  // namespace

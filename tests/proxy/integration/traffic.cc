@@ -107,6 +107,9 @@ void Traffic::LongLived(int index, int fd) {
 
 void Traffic::Requests(int index) {
   std::mt19937_64 rng(77 + index);
+  const bool half_close =
+      options_.request_end == RequestEnd::kHalfClose ||
+      (options_.request_end == RequestEnd::kMixed && index % 2 == 0);
   for (uint64_t n = 0; !stopping_; ++n) {
     const std::string payload =
         RandomBytes(1 + rng() % options_.max_request, (uint64_t{77} + index) << 32 | n);
@@ -118,8 +121,9 @@ void Traffic::Requests(int index) {
       ok = false;
     }
     if (ok) {
-      shutdown(fd, SHUT_WR);
-      std::string reply = ReadAll(fd, payload.size() + 1);
+      if (half_close) shutdown(fd, SHUT_WR);
+      // Without the half-close the echo ends at the payload's length.
+      std::string reply = ReadAll(fd, payload.size() + (half_close ? 1 : 0));
       if (reply != payload) {
         Error(absl::StrCat("request: ", reply.size(), " bytes back for ", payload.size(),
                            reply.size() == payload.size() ? " (different)" : ""));

@@ -2,8 +2,14 @@
 // of two kinds at once:
 //  - long-lived connections, opened once, that keep exchanging chunks of
 //    seeded random bytes and compare every echo byte for byte;
-//  - requests: a fresh connection each, one payload, half-close, the whole
-//    echo read until EOF and compared.
+//  - requests: a fresh connection each, one payload, the whole echo read and
+//    compared; the request either half-closes after its payload and reads
+//    until EOF, or reads its echo and then closes (as HTTP clients do).
+//
+// A client proxy that forwards a half-close before the server's session
+// tickets have arrived sends close_notify first, and BoringSSL then ignores
+// the tickets: half-closing requests mostly make full handshakes, requests
+// that read first are mostly resumed.
 //
 //   Traffic traffic({.port = a->outbound_port()});
 //   traffic.Start();
@@ -30,6 +36,11 @@ namespace tether::testing {
 
 class Traffic {
  public:
+  enum class RequestEnd {
+    kHalfClose,     // payload, half-close, read until EOF
+    kReadThenClose, // payload, read the echo, close
+    kMixed,         // even-numbered request threads half-close, odd ones read first
+  };
   struct Options {
     int port = 0;  // the outbound listener of the client-side proxy
     int long_lived = 4;
@@ -40,6 +51,7 @@ class Traffic {
     absl::Duration request_pause = absl::Milliseconds(20);
     size_t chunk = 16 * 1024;        // bytes per long-lived exchange
     size_t max_request = 32 * 1024;  // request payloads are 1 .. this
+    RequestEnd request_end = RequestEnd::kHalfClose;
   };
   struct Counts {
     uint64_t requests_ok = 0;

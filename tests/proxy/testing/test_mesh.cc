@@ -32,14 +32,26 @@ TestMesh::TestMesh(std::string trust_domain, absl::Time now)
   issuer_ = std::make_unique<pki::Issuer>(std::move(authority));
 }
 
+std::shared_ptr<const IdentitySnapshot> TestMesh::SnapshotAt(const std::string& sa,
+                                                             absl::Time from,
+                                                             absl::Duration ttl) const {
+  return Issue(sa, from, ttl, {});
+}
+
 std::shared_ptr<const IdentitySnapshot> TestMesh::Snapshot(const std::string& sa,
                                                            absl::Duration ttl,
                                                            pki::Revocations revocations) const {
+  return Issue(sa, now_, ttl, std::move(revocations));
+}
+
+std::shared_ptr<const IdentitySnapshot> TestMesh::Issue(const std::string& sa, absl::Time from,
+                                                        absl::Duration ttl,
+                                                        pki::Revocations revocations) const {
   bssl::UniquePtr<EVP_PKEY> key = Must(pki::GenerateP256Key());
   pki::LeafRequest req;
   req.public_key = key.get();
   req.spiffe_id = Must(pki::SpiffeId::Make(trust_domain_, "shop", sa));
-  req.now = now_;
+  req.now = from;
   req.ttl = ttl;
   pki::CertChain chain;
   chain.push_back(Must(issuer_->SignLeaf(req)));

@@ -29,8 +29,15 @@ class TestMesh {
   // `now` for `ttl`, with this CA as the bundle and no revocations.
   std::shared_ptr<const IdentitySnapshot> Snapshot(const std::string& sa, absl::Duration ttl,
                                                    pki::Revocations revocations = {}) const;
+  // SnapshotAt: the same, issued at `from` (a rotation): valid over
+  // [from - 1 minute, from + ttl], as tether-control issues.
+  std::shared_ptr<const IdentitySnapshot> SnapshotAt(const std::string& sa, absl::Time from,
+                                                     absl::Duration ttl) const;
 
  private:
+  std::shared_ptr<const IdentitySnapshot> Issue(const std::string& sa, absl::Time from,
+                                                absl::Duration ttl,
+                                                pki::Revocations revocations) const;
   std::string trust_domain_;
   absl::Time now_;
   pki::CertChain roots_;
