@@ -83,12 +83,17 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   ASSERT_FALSE(HasFatalFailure());
 
   // Four request threads with short pauses: a few hundred new connections a
-  // second. Two read their echo before closing, so the client proxy has
-  // its tickets and resumes; two half-close first (full handshakes).
+  // second, each reading its echo before it closes, as an HTTP/1.0 client
+  // does. The client proxy so receives every connection's tickets, its
+  // session cache never runs dry, and it resumes nearly every connection:
+  // a chain of resumptions that, unbound, outlives the client certificate
+  // it began with. (A client that half-closes first makes the proxy send
+  // close_notify before the tickets arrive; those connections never resume,
+  // and drain the cache often enough to hide the bug.)
   Traffic traffic({.port = a()->outbound_port(),
                    .request_threads = 4,
                    .request_pause = absl::Milliseconds(2),
-                   .request_end = Traffic::RequestEnd::kMixed});
+                   .request_end = Traffic::RequestEnd::kReadThenClose});
   ASSERT_TRUE(traffic.Start()) << absl::StrJoin(traffic.Snapshot().errors, "\n");
   const absl::Time started = absl::Now();
 
@@ -217,11 +222,10 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
   }
   EXPECT_GE(MetricValue(*ma, "tether_proxy_certificate_renewals_total"), kRotations + 1);
   EXPECT_GE(MetricValue(*mb, "tether_proxy_certificate_renewals_total"), kRotations + 1);
-  // Resumption stayed on through all of it: the requests that read first
-  // (half the threads, the faster half) were mostly resumed.
+  // Resumption stayed on through all of it: most requests were resumed.
   const double resumed =
       MetricValue(*mb, R"(tether_proxy_tls_sessions_resumed_total{direction="inbound"})");
-  EXPECT_GT(resumed, counts.requests_ok / 4.0);
+  EXPECT_GT(resumed, counts.requests_ok / 2.0);
   // The client never offered a session its own rotation made stale, so the
   // server had no ticket to decline for an expired client certificate;
   // tickets of b's earlier certificates (unknown_key) are declined.
