@@ -32,8 +32,10 @@ struct ProxyConfig {
   std::string workload_name;
   absl::Duration cert_ttl = absl::ZeroDuration();  // zero: the CA's default
 
-  // Listeners. In transparent mode the inbound forward address is
-  // 127.0.0.1:<original port> and the outbound one the original destination.
+  // Listeners. In transparent mode both directions forward to the original
+  // destination: inbound the pod's own address the peer dialled (never
+  // loopback), outbound the address the app dialled; a destination that is
+  // one of the proxy's own listeners is refused (proxy/server/own_listeners.h).
   bool transparent = true;
   // Empty: not listened on. ConfigFromFlags fills in transparent mode's
   // defaults (inbound 0.0.0.0:15006, outbound 127.0.0.1:15001).

@@ -2,8 +2,6 @@
 // only; permissive mode also plaintext (detected from the first bytes). The
 // peer is authorized by policy after its handshake and before anything
 // reaches the app.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
@@ -17,18 +15,6 @@ namespace {
 // Permissive mode: a client that has sent nothing by then is taken for a
 // plaintext protocol where the server speaks first.
 constexpr absl::Duration kDetectTimeout = absl::Milliseconds(200);
-
-SocketAddress LocalAppAddress(const SocketAddress& original) {
-  SocketAddress app = original;
-  if (app.family() == AF_INET6) {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&app.storage);
-    sin6->sin6_addr = in6addr_loopback;
-  } else {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&app.storage);
-    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  }
-  return app;
-}
 
 }  // namespace
 
@@ -44,7 +30,25 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
       Refuse(conn, "no_original_destination");
       return;
     }
-    conn->destination = LocalAppAddress(*dst);
+    // The app is reached on the address the peer dialled, the pod's own,
+    // never on loopback: what the app bound to 127.0.0.1 only stays private
+    // to the pod. The proxy's connection there comes from its UID, which
+    // TETHER_OUTPUT exempts, and a locally generated connection never passes
+    // through PREROUTING's nat rules, so it is not redirected again
+    // (proxy/init/rules.h). A destination that is loopback or not this pod's
+    // (a crafted packet routed through the pod) is refused: forwarding it
+    // would make the proxy an open relay, or reach loopback after all.
+    conn->destination = *dst;
+    if (IsLoopback(*dst) || !IsLocalAddress(*dst)) {
+      conn->failure_detail = absl::StrCat(
+          "the original destination ", dst->ToString(),
+          " is not an address of this pod; inbound connections are forwarded only to the "
+          "pod's own addresses, never to loopback or another host");
+      AbortiveClose(std::move(fd));
+      Refuse(conn, "not_pod_address");
+      return;
+    }
+    if (RefuseOwnListener(conn, fd)) return;
   }
   std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
   if (identity == nullptr) {

@@ -19,6 +19,9 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       return;
     }
     conn->destination = *dst;
+    // The app dialled one of the proxy's own ports (127.0.0.1:15001 is not
+    // redirected, and reports itself as its original destination).
+    if (RefuseOwnListener(conn, fd)) return;
   }
   std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
   if (identity == nullptr) {

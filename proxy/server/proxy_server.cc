@@ -68,6 +68,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.policy = &compiled_policy_;
   ctx.access_log = access_log_.get();
   ctx.limiter = &limiter_;
+  if (config_.transparent) ctx.own_listeners = &own_listeners_;
   std::optional<SocketAddress> inbound, outbound;
   if (!config_.inbound_listen.empty()) {
     auto a = SocketAddress::Parse(config_.inbound_listen);
@@ -151,6 +152,13 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
         absl::StrCat("--admin-listen ", config_.admin_listen, ": ", port.status().message()));
   }
   admin_port_ = *port;
+
+  // Before the workers start (their threads then see the whole set).
+  own_listeners_.Add(static_cast<uint16_t>(inbound_port()), "inbound");
+  own_listeners_.Add(static_cast<uint16_t>(outbound_port()), "outbound");
+  own_listeners_.Add(static_cast<uint16_t>(admin_port_), "admin");
+  own_listeners_.Add(static_cast<uint16_t>(health_port_), "health");
+  own_listeners_.Add(static_cast<uint16_t>(metrics_port_), "metrics");
 
   if (absl::Status st = identity_->Start(); !st.ok()) return st;
   for (auto& w : workers_) w->Start();

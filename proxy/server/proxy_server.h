@@ -22,6 +22,7 @@
 #include "proxy/server/config.h"
 #include "proxy/server/connection_limiter.h"
 #include "proxy/server/metrics.h"
+#include "proxy/server/own_listeners.h"
 #include "proxy/server/worker.h"
 
 namespace tether::proxy {
@@ -74,6 +75,9 @@ class ProxyServer {
   uint64_t policy_version_ = 0;  // the control plane's; 0: none received
   AtomicSharedPtr<const policy::CompiledPolicy> compiled_policy_;
   std::unique_ptr<AccessLog> access_log_;
+  // The ports of every listener below, for the workers (transparent mode):
+  // filled in Init before they start, read-only afterwards.
+  OwnListeners own_listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<http::AdminServer> admin_;
   int admin_port_ = 0;

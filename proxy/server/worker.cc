@@ -178,6 +178,20 @@ void Worker::Refuse(Connection* conn, absl::string_view outcome) {
   Close(conn->id, nullptr, outcome);
 }
 
+bool Worker::RefuseOwnListener(Connection* conn, UniqueFd& fd) {
+  if (ctx_.own_listeners == nullptr) return false;
+  std::optional<absl::string_view> name =
+      OwnListenerAt(*ctx_.own_listeners, conn->destination, IsLocalAddress);
+  if (!name.has_value()) return false;
+  conn->failure_detail = absl::StrCat(
+      "the original destination ", conn->destination.ToString(), " is this proxy's own ", *name,
+      " listener: refused, so that a peer cannot make the proxy connect to itself (a loop) or "
+      "reach its admin, health or metrics ports through the mesh");
+  AbortiveClose(std::move(fd));
+  Refuse(conn, "own_listener");
+  return true;
+}
+
 void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outcome) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;

@@ -32,6 +32,7 @@
 #include "proxy/server/connection_limiter.h"
 #include "proxy/server/failure_log.h"
 #include "proxy/server/metrics.h"
+#include "proxy/server/own_listeners.h"
 #include "proxy/tls/tls_transport.h"
 
 namespace tether::proxy {
@@ -47,6 +48,9 @@ struct ProxyContext {
   ConnectionLimiter* limiter = nullptr;           // --max-connections, all workers
   std::optional<SocketAddress> inbound_forward;   // explicit mode
   std::optional<SocketAddress> outbound_forward;  // explicit mode
+  // Transparent mode: the proxy's own listeners, refused as destinations.
+  // Filled before the workers start; may be null (then nothing is refused).
+  const OwnListeners* own_listeners = nullptr;
 };
 
 // Connection: one proxied connection from accept to close.
@@ -100,6 +104,10 @@ class Worker {
   void StartRelay(Connection* conn, std::unique_ptr<Transport> downstream, UniqueFd upstream_fd,
                   bool connecting, std::unique_ptr<Transport> upstream);
   void Refuse(Connection* conn, absl::string_view outcome);
+  // RefuseOwnListener refuses (outcome "own_listener") and returns true when
+  // an intercepted connection's original destination is one of this proxy's
+  // own listeners; `fd` is the accepted socket, reset then.
+  bool RefuseOwnListener(Connection* conn, UniqueFd& fd);
   void Close(uint64_t id, const RelayStats* stats, absl::string_view outcome);
   void RecordFailure(const Connection& conn, const RelayStats* stats, absl::string_view outcome);
   RelayOptions MakeRelayOptions() const;
