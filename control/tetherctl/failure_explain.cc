@@ -139,7 +139,9 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
     const char* how = reason == "connect_failed" ? "refused or unreachable" : "timed out";
     if (in) {
       return {absl::StrCat("the connection to the local app was ", how),
-              "is the app running and listening on that port (on 127.0.0.1 or 0.0.0.0)?"};
+              "is the app running and listening on that port, on the pod's address or "
+              "0.0.0.0? The proxy connects to the address the caller dialled, never to "
+              "127.0.0.1: an app bound to loopback only is not reachable through the mesh"};
     }
     return {absl::StrCat("the connection to the destination was ", how),
             "the destination is down or unreachable: check the service and its endpoints"};
@@ -155,6 +157,23 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
     return {"the connection's original destination could not be recovered",
             "the connection reached the proxy's port without iptables' redirection; check the "
             "rules of `tether-proxy init`"};
+  }
+  if (reason == "own_listener") {
+    return {absl::StrCat(in ? "the caller" : "the app",
+                         " dialled one of this proxy's own ports (inbound, outbound, admin, "
+                         "health or metrics), which is never forwarded"),
+            "expected if nobody meant to: a probe or an attempt to loop the proxy into "
+            "itself or reach its admin API (the detail names the listener). If an app really "
+            "listens on that port, move it: the proxy reserves 15000, 15001, 15006 and its "
+            "health and metrics ports"};
+  }
+  if (reason == "not_pod_address") {
+    return {
+        "the caller's connection was addressed to loopback or to an address that is not "
+        "this pod's, and was not forwarded",
+        "a mesh peer reaches this pod on its own address only; a packet addressed to "
+        "another host or to 127.0.0.1 and routed through the pod is an attack or a "
+        "misrouted connection: look at the caller (peer_address)"};
   }
   if (reason == "over_limit") {
     return {"the proxy was at --max-connections and refused the connection",

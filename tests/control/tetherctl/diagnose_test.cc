@@ -38,7 +38,9 @@ TEST(ExplainFailureTest, EveryReasonHasItsOwnWordsAndFix) {
                              "connect_timeout",
                              "no_certificate",
                              "no_original_destination",
-                             "over_limit"}) {
+                             "over_limit",
+                             "own_listener",
+                             "not_pod_address"}) {
     for (const char* dir : {"inbound", "outbound"}) {
       Explanation e = ExplainFailure(reason, dir);
       EXPECT_FALSE(absl::StrContains(e.what, "the connection failed (")) << reason;
@@ -50,6 +52,10 @@ TEST(ExplainFailureTest, EveryReasonHasItsOwnWordsAndFix) {
   EXPECT_TRUE(absl::StrContains(ExplainFailure("untrusted", "inbound").what,
                                 "from a CA that is not in this proxy's trust bundle"));
   EXPECT_TRUE(absl::StrContains(ExplainFailure("plaintext", "outbound").what, "did not answer"));
+  EXPECT_TRUE(absl::StrContains(ExplainFailure("own_listener", "inbound").what,
+                                "one of this proxy's own ports"));
+  EXPECT_TRUE(
+      absl::StrContains(ExplainFailure("connect_failed", "inbound").fix, "never to 127.0.0.1"));
   EXPECT_TRUE(
       absl::StrContains(ExplainFailure("peer_rejected", "inbound",
                                        "TLS handshake failed: error:10000418:SSL "
