@@ -10,7 +10,8 @@
 #
 # Settings (environment): TETHER_BIN (Bazel's bazel-bin), TETHER_MESH_DIR
 # (/tmp/tether-mesh), TETHER_MESH_PREFIX (tmesh), TETHER_MESH_SUBNET
-# (10.77.0), TETHER_CERT_TTL (1h), TETHER_TRUST_DOMAIN (mesh.local).
+# (10.77.0), TETHER_CERT_TTL (1h), TETHER_TRUST_DOMAIN (mesh.local),
+# TETHER_PROXY_ARGS (extra flags for every pod's tether-proxy, word-split).
 # $TETHER_MESH_DIR/policies is tether-control's policy directory: YAML files
 # there (or `tetherctl policy apply`) are streamed to the pods' proxies.
 set -euo pipefail
@@ -113,11 +114,12 @@ cmd_up() {
 
     start_bg "$pod-app" "$pdir/app.log" ip netns exec "$ns" \
       "$DIR/bin/tether-demo-app" serve --listen 0.0.0.0:80 --name "$pod"
+    # shellcheck disable=SC2086  # TETHER_PROXY_ARGS: several flags
     start_bg "$pod-proxy" "$pdir/proxy.log" ip netns exec "$ns" \
       setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
       "$DIR/bin/tether-proxy" --control "$SUBNET.1:15012" --ca-bundle "$DIR/roots.pem" \
       --join-token-file "$pdir/token" --workload-name "$pod" --admin-listen 127.0.0.1:15000 \
-      --access-log "$pdir/access.log"
+      --access-log "$pdir/access.log" ${TETHER_PROXY_ARGS:-}
     i=$((i + 1))
   done
   for pod in "${pods[@]}"; do
