@@ -77,7 +77,10 @@ std::string RenderRules(const InterceptionConfig& c, Family family) {
   absl::StrAppend(&out, "-A TETHER_IN_REDIRECT -p tcp -j REDIRECT --to-ports ", c.inbound_port,
                   "\n");
 
-  // Outbound: the proxy's own connections and loopback go out untouched.
+  // Outbound: the proxy's own connections and loopback go out untouched. The
+  // UID rule comes first: it also covers the proxy's inbound upstream, a
+  // connection to the pod's own IP (out via lo), which must not be redirected
+  // (rules.h).
   absl::StrAppend(&out, "-A TETHER_OUTPUT -m owner --uid-owner ", c.proxy_uid, " -j RETURN\n");
   absl::StrAppend(&out, "-A TETHER_OUTPUT -o lo -j RETURN\n");
   absl::StrAppend(&out, "-A TETHER_OUTPUT -d ", v6 ? "::1/128" : "127.0.0.0/8", " -j RETURN\n");

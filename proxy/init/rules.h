@@ -10,6 +10,19 @@
 //   OUTPUT -> TETHER_OUTPUT: outbound TCP from anyone but the proxy's UID,
 //     except loopback, excluded ports and excluded CIDRs, is redirected to
 //     the outbound listener (15001).
+//
+// Inbound, the proxy forwards to the pod's own address the peer dialled
+// (never 127.0.0.1). That connection needs no rule of its own: it comes
+// from the proxy's UID, which TETHER_OUTPUT returns first, and a locally
+// generated connection's nat decision is made in OUTPUT only; its packets
+// loop back through lo and PREROUTING, but the nat table sees just a
+// connection's first packet, already translated (here: left alone), so
+// TETHER_INBOUND never catches it and it is not redirected to 15006 again.
+// (Istio, whose rules redirect the proxy's own traffic to its pod IP over lo
+// to the inbound listener, needs a source-address exemption for its inbound
+// upstream; ours returns the proxy's UID before any such rule.)
+// tests/proxy/integration:inbound_destination_netns_test checks it with
+// TETHER_IN_REDIRECT's packet counter.
 #ifndef TETHER_PROXY_INIT_RULES_H_
 #define TETHER_PROXY_INIT_RULES_H_
 

@@ -30,6 +30,22 @@ TEST(Rules, DefaultsRedirectBothDirectionsAndExemptTheProxy) {
   EXPECT_FALSE(absl::StrContains(v6, "127.0.0.0/8"));
 }
 
+// The proxy's inbound upstream goes to the pod's own IP (out via lo): the UID
+// exemption must be TETHER_OUTPUT's first rule, before anything that could
+// redirect it, in both families.
+TEST(Rules, TheProxyUidIsExemptBeforeAnyOtherOutputRule) {
+  InterceptionConfig c;
+  c.exclude_outbound_ports = {9090};
+  c.exclude_outbound_cidrs = {"10.0.0.0/8", "fd00::/8"};
+  for (Family f : {Family::kIpv4, Family::kIpv6}) {
+    std::string rules = RenderRules(c, f);
+    size_t first = rules.find("-A TETHER_OUTPUT ");
+    ASSERT_NE(first, std::string::npos);
+    EXPECT_TRUE(absl::StartsWith(rules.substr(first),
+                                 "-A TETHER_OUTPUT -m owner --uid-owner 1337 -j RETURN\n"));
+  }
+}
+
 TEST(Rules, ExclusionsComeBeforeTheRedirectAndCidrsGoToTheirFamily) {
   InterceptionConfig c;
   c.proxy_uid = 2000;
