@@ -4,6 +4,8 @@
 #include "common/pki/certs.h"
 #include "common/pki/spiffe_id.h"
 #include "common/policy/policy_proto.h"
+#include "control/discovery/discovery_update.h"
+#include "control/discovery/endpoint_address.h"
 
 namespace tether::control {
 namespace {
@@ -21,11 +23,26 @@ grpc::Status AdminService::CreateJoinToken(grpc::ServerContext*,
   absl::StatusOr<pki::SpiffeId> id =
       pki::SpiffeId::Make(ca->trust_domain, req->namespace_(), req->service_account());
   if (!id.ok()) return ToGrpc(id.status());
+  std::vector<std::string> addresses;
+  if (req->addresses_size() > 0 && endpoints_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this control plane keeps no endpoint registry");
+  }
+  if (static_cast<size_t>(req->addresses_size()) > kMaxAddressesPerWorkload) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("at most ", kMaxAddressesPerWorkload, " addresses per token"));
+  }
+  for (const std::string& a : req->addresses()) {
+    absl::StatusOr<EndpointAddress> parsed = ParseEndpointAddress(a);
+    if (!parsed.ok()) return ToGrpc(parsed.status());
+    addresses.push_back(parsed->ToString());
+  }
   absl::StatusOr<JoinTokens::Minted> minted =
-      tokens_->Create(*id, absl::Seconds(req->ttl_seconds()));
+      tokens_->Create(*id, absl::Seconds(req->ttl_seconds()), addresses);
   if (!minted.ok()) return ToGrpc(minted.status());
   audit_->Record("join_token_created", {{"spiffe_id", id->ToString()},
-                                        {"expires", absl::ToUnixSeconds(minted->expires)}});
+                                        {"expires", absl::ToUnixSeconds(minted->expires)},
+                                        {"addresses", addresses}});
   resp->set_token(minted->token);
   resp->set_spiffe_id(id->ToString());
   resp->set_expires_unix(absl::ToUnixSeconds(minted->expires));
@@ -175,6 +192,26 @@ grpc::Status AdminService::CheckAuthorization(
   for (const std::string& a : d.audited_by) resp->add_audited_by(a);
   for (const policy::AuthorizationPolicy& p : policy::SelectFor(state->set, *to).policies) {
     resp->add_selecting_policies(absl::StrCat(p.namespace_name, "/", p.name));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListEndpoints(grpc::ServerContext*,
+                                         const tether::admin::v1::ListEndpointsRequest*,
+                                         tether::admin::v1::ListEndpointsResponse* resp) {
+  if (endpoints_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this control plane keeps no endpoint registry");
+  }
+  std::shared_ptr<const EndpointSnapshot> snap = endpoints_->Current();
+  tether::discovery::v1::DiscoveryUpdate full = FullUpdate(*snap);
+  resp->set_version(snap->version);
+  for (int i = 0; i < full.endpoints_size(); ++i) {
+    auto* out = resp->add_endpoints();
+    *out->mutable_endpoint() = full.endpoints(i);
+    const Endpoint& e = snap->endpoints[i];
+    auto since = snap->since.find(absl::StrCat(e.ip, "|", e.port));
+    if (since != snap->since.end()) out->set_since_unix(absl::ToUnixSeconds(since->second));
   }
   return grpc::Status::OK;
 }

@@ -9,6 +9,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
+#include "control/discovery/endpoint_registry.h"
 #include "control/policy/policy_store.h"
 
 namespace tether::control {
@@ -26,6 +27,9 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
         audit_(audit),
         cert_ttl_(cert_ttl),
         clock_(clock) {}
+  // SetEndpoints lets join tokens bind addresses and serves ListEndpoints
+  // (without it, both are FAILED_PRECONDITION); call before serving.
+  void SetEndpoints(EndpointRegistry* endpoints) { endpoints_ = endpoints; }
 
   grpc::Status CreateJoinToken(grpc::ServerContext*,
                                const tether::admin::v1::CreateJoinTokenRequest* request,
@@ -55,6 +59,9 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
   grpc::Status CheckAuthorization(grpc::ServerContext*,
                                   const tether::admin::v1::CheckAuthorizationRequest* request,
                                   tether::admin::v1::CheckAuthorizationResponse* response) override;
+  grpc::Status ListEndpoints(grpc::ServerContext*,
+                             const tether::admin::v1::ListEndpointsRequest* request,
+                             tether::admin::v1::ListEndpointsResponse* response) override;
 
  private:
   CaStore* const store_;
@@ -65,6 +72,7 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
   AuditLog* const audit_;
   const absl::Duration cert_ttl_;
   const Clock* const clock_;
+  EndpointRegistry* endpoints_ = nullptr;
 };
 
 }  // namespace tether::control

@@ -63,6 +63,9 @@ absl::Status ControlPlane::Init() {
   auto tokens = JoinTokens::Load(options_.state_dir + "/join-tokens.jsonl", clock_);
   if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
+  auto endpoints = EndpointRegistry::Load(options_.state_dir + "/endpoints.json", clock_);
+  if (!endpoints.ok()) return endpoints.status();
+  endpoints_ = std::move(*endpoints);
   if (options_.policy_poll <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--policy-poll must be positive");
   }
@@ -121,6 +124,9 @@ absl::Status ControlPlane::Init() {
   });
   registry_->SetOnChange([this] { streams_->BroadcastRevocations(); });
   streams_->SetPolicies(policies_.get(), options_.close_denied_connections);
+  streams_->SetEndpoints(endpoints_.get());
+  admin_->SetEndpoints(endpoints_.get());
+  endpoints_->SetOnChange([this] { streams_->BroadcastDiscovery(); });
   policies_->SetOnChange([this] {
     audit_->Record("policy_changed", {{"version", std::to_string(policies_->Current()->version)}});
     streams_->BroadcastPolicy();

@@ -34,6 +34,7 @@
 #include "control/ca/authority.h"
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
+#include "control/discovery/endpoint_registry.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
 #include "control/inject/injector.h"
@@ -142,6 +143,7 @@ class ControlPlane {
   std::unique_ptr<CaStore> store_;
   std::unique_ptr<CertificateRegistry> registry_;
   std::unique_ptr<JoinTokens> tokens_;
+  std::unique_ptr<EndpointRegistry> endpoints_;
   std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CertificateAuthority> ca_;

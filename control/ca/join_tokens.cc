@@ -39,8 +39,8 @@ absl::StatusOr<std::unique_ptr<JoinTokens>> JoinTokens::Load(std::string path, c
   return tokens;
 }
 
-// Journal records: {"mint": SHA256, "spiffe_id": ID, "expires": UNIX_SECONDS}
-// and {"use": SHA256}.
+// Journal records: {"mint": SHA256, "spiffe_id": ID, "expires": UNIX_SECONDS,
+// "addresses": ["IP[:PORT]", ...] (optional)} and {"use": SHA256}.
 absl::Status JoinTokens::ApplyRecord(const nlohmann::json& record) {
   if (auto mint = record.find("mint"); mint != record.end()) {
     auto id = record.find("spiffe_id");
@@ -49,8 +49,15 @@ absl::Status JoinTokens::ApplyRecord(const nlohmann::json& record) {
         !expires->is_number_integer()) {
       return absl::InvalidArgumentError("malformed mint record");
     }
-    by_hash_[mint->get<std::string>()] =
-        Entry{id->get<std::string>(), absl::FromUnixSeconds(expires->get<int64_t>()), false};
+    Entry entry{id->get<std::string>(), absl::FromUnixSeconds(expires->get<int64_t>()), false, {}};
+    if (auto addrs = record.find("addresses"); addrs != record.end()) {
+      if (!addrs->is_array()) return absl::InvalidArgumentError("malformed mint record addresses");
+      for (const auto& a : *addrs) {
+        if (!a.is_string()) return absl::InvalidArgumentError("malformed mint record addresses");
+        entry.addresses.push_back(a.get<std::string>());
+      }
+    }
+    by_hash_[mint->get<std::string>()] = std::move(entry);
     return absl::OkStatus();
   }
   if (auto use = record.find("use"); use != record.end() && use->is_string()) {
@@ -72,9 +79,11 @@ absl::Status JoinTokens::CompactLocked() {
       by_hash_.erase(it++);
       continue;
     }
-    live.push_back({{"mint", it->first},
-                    {"spiffe_id", it->second.spiffe_id},
-                    {"expires", absl::ToUnixSeconds(it->second.expires)}});
+    nlohmann::json mint = {{"mint", it->first},
+                           {"spiffe_id", it->second.spiffe_id},
+                           {"expires", absl::ToUnixSeconds(it->second.expires)}};
+    if (!it->second.addresses.empty()) mint["addresses"] = it->second.addresses;
+    live.push_back(std::move(mint));
     if (it->second.used) live.push_back({{"use", it->first}});
     ++it;
   }
@@ -90,7 +99,8 @@ absl::StatusOr<uint64_t> JoinTokens::AppendLocked(const nlohmann::json& record) 
   return journal_->Append(record);
 }
 
-absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, absl::Duration ttl) {
+absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, absl::Duration ttl,
+                                                      std::vector<std::string> addresses) {
   if (ttl == absl::ZeroDuration()) ttl = kDefaultJoinTokenTtl;
   if (ttl < absl::ZeroDuration() || ttl > kMaxJoinTokenTtl) {
     return absl::InvalidArgumentError(absl::StrCat("join token ttl must be in (0, ",
@@ -106,11 +116,13 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, a
   {
     MutexLock lock(&mu_);
     minted.expires = clock_->Now() + ttl;
-    sequence = AppendLocked({{"mint", hash},
+    nlohmann::json record = {{"mint", hash},
                              {"spiffe_id", id.ToString()},
-                             {"expires", absl::ToUnixSeconds(minted.expires)}});
+                             {"expires", absl::ToUnixSeconds(minted.expires)}};
+    if (!addresses.empty()) record["addresses"] = addresses;
+    sequence = AppendLocked(record);
     if (!sequence.ok()) return sequence.status();
-    by_hash_[hash] = Entry{id.ToString(), minted.expires, false};
+    by_hash_[hash] = Entry{id.ToString(), minted.expires, false, std::move(addresses)};
   }
   if (absl::Status st = journal_->Sync(*sequence); !st.ok()) {
     MutexLock lock(&mu_);
@@ -120,7 +132,8 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, a
   return minted;
 }
 
-absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token) {
+absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token,
+                                                 std::vector<std::string>* addresses) {
   if (!absl::StartsWith(token, kPrefix) || token.size() > 128) {
     return absl::UnauthenticatedError("unknown join token (not a Tether join token)");
   }
@@ -139,6 +152,7 @@ absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token) {
     }
     id = pki::SpiffeId::Parse(e.spiffe_id);
     if (!id.ok()) return absl::InternalError("stored join token has an invalid identity");
+    if (addresses != nullptr) *addresses = e.addresses;
     // Marked used before the record is durable: a second Redeem racing this
     // one is refused either way.
     sequence = AppendLocked({{"use", hash}});

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,21 +48,27 @@ class JoinTokens {
   static absl::StatusOr<std::unique_ptr<JoinTokens>> Load(std::string path, const Clock* clock);
 
   // Create mints a token for `id` valid for `ttl` (0: the default; more than
-  // kMaxJoinTokenTtl or negative: InvalidArgument).
-  absl::StatusOr<Minted> Create(const pki::SpiffeId& id, absl::Duration ttl);
+  // kMaxJoinTokenTtl or negative: InvalidArgument). `addresses` (canonical
+  // "IP" or "IP:PORT", see control/discovery/endpoint_address.h) are where the
+  // workload will answer; Redeem hands them back for the endpoint registry.
+  absl::StatusOr<Minted> Create(const pki::SpiffeId& id, absl::Duration ttl,
+                                std::vector<std::string> addresses = {});
 
   // Redeem consumes `token` and returns its identity. Unauthenticated with
   // "unknown join token", "join token was already used" or "join token
   // expired at ...". A used token stays recorded until it would have expired,
   // so a replay is told apart from a typo. Unavailable if the use cannot be
   // recorded (the token then stays unused).
-  absl::StatusOr<pki::SpiffeId> Redeem(absl::string_view token);
+  // `addresses`, when given, receives the addresses the token was minted with.
+  absl::StatusOr<pki::SpiffeId> Redeem(absl::string_view token,
+                                       std::vector<std::string>* addresses = nullptr);
 
  private:
   struct Entry {
     std::string spiffe_id;
     absl::Time expires;
     bool used = false;
+    std::vector<std::string> addresses;
   };
   explicit JoinTokens(const Clock* clock) : clock_(clock) {}
   absl::Status ApplyRecord(const nlohmann::json& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

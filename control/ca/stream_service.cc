@@ -12,6 +12,8 @@
 #include "common/pki/certs.h"
 #include "common/pki/verify.h"
 #include "common/policy/policy_proto.h"
+#include "control/discovery/discovery_update.h"
+#include "control/discovery/endpoint_address.h"
 #include "common/version.h"
 
 namespace tether::control {
@@ -164,6 +166,19 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     EnqueueLocked(std::move(msg));
   }
 
+  // PushDiscovery sends the registry: in full the first time, then what
+  // changed since the snapshot this stream last got.
+  void PushDiscovery(std::shared_ptr<const EndpointSnapshot> snap) {
+    MutexLock lock(&mu_);
+    if (!authenticated_) return;
+    if (discovery_sent_ != nullptr && snap->version <= discovery_sent_->version) return;
+    StreamResponse msg;
+    *msg.mutable_discovery() =
+        discovery_sent_ == nullptr ? FullUpdate(*snap) : DeltaUpdate(*discovery_sent_, *snap);
+    discovery_sent_ = std::move(snap);
+    EnqueueLocked(std::move(msg));
+  }
+
   void PushTrustBundle(const CaSnapshot& ca) {
     {
       MutexLock lock(&mu_);
@@ -262,7 +277,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       case tether::ca::v1::Hello::kJoinToken:
         return !AuthenticateOnWorker(
             service_->join_token_pool_.get(), "join_token", hello,
-            [this](const auto& h) { return service_->tokens_->Redeem(h.join_token()); });
+            [this](const auto& h) { return RedeemJoinToken(h.join_token()); });
       case tether::ca::v1::Hello::kKubernetesToken:
         if (service_->kubernetes_ == nullptr) {
           CompleteHello("kubernetes",
@@ -280,6 +295,24 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
         CompleteHello("certificate", AuthenticateByCertificate(), hello);
         return true;
     }
+  }
+
+  // RedeemJoinToken consumes the token and binds the addresses it was
+  // minted with to its identity before the stream is welcomed, so that
+  // every proxy can know the workload by the time it holds a certificate.
+  absl::StatusOr<pki::SpiffeId> RedeemJoinToken(const std::string& token) {
+    std::vector<std::string> addresses;
+    absl::StatusOr<pki::SpiffeId> id = service_->tokens_->Redeem(token, &addresses);
+    if (!id.ok() || addresses.empty() || service_->endpoints_ == nullptr) return id;
+    std::vector<EndpointAddress> parsed;
+    for (const std::string& a : addresses) {
+      absl::StatusOr<EndpointAddress> p = ParseEndpointAddress(a);
+      if (!p.ok()) return absl::InternalError(absl::StrCat("stored join token: ", p.status().message()));
+      parsed.push_back(*p);
+    }
+    if (absl::Status st = service_->endpoints_->BindJoinToken(*id, parsed); !st.ok()) return st;
+    service_->audit_->Record("endpoints_bound", {{"spiffe_id", id->ToString()}, {"addresses", addresses}});
+    return id;
   }
 
   // AuthenticateOnWorker queues `authenticate(hello)` (a TokenReview call,
@@ -344,6 +377,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     if (service_->policies_ != nullptr) {
       PushPolicy(*service_->policies_->Current(), service_->close_denied_connections_);
     }
+    if (service_->endpoints_ != nullptr) PushDiscovery(service_->endpoints_->Current());
   }
 
   absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate() {
@@ -452,6 +486,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t revocations_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<const EndpointSnapshot> discovery_sent_ ABSL_GUARDED_BY(mu_);
   bool policy_sent_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t policy_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
   std::string policy_content_sent_ ABSL_GUARDED_BY(mu_);  // without the version
@@ -560,6 +595,13 @@ void StreamService::BroadcastPolicy() {
   std::shared_ptr<const PolicyState> state = policies_->Current();
   MutexLock lock(&mu_);
   for (const auto& entry : streams_) entry.first->PushPolicy(*state, close_denied_connections_);
+}
+
+void StreamService::BroadcastDiscovery() {
+  if (endpoints_ == nullptr) return;
+  std::shared_ptr<const EndpointSnapshot> snap = endpoints_->Current();
+  MutexLock lock(&mu_);
+  for (const auto& entry : streams_) entry.first->PushDiscovery(snap);
 }
 
 void StreamService::BroadcastRevocations() {

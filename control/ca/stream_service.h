@@ -42,6 +42,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/worker_pool.h"
+#include "control/discovery/endpoint_registry.h"
 #include "control/policy/policy_store.h"
 
 namespace tether::control {
@@ -102,6 +103,12 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   void SetPolicies(PolicyStore* policies, bool close_denied_connections);
   // Push the current policy to every authenticated stream that it changed for.
   void BroadcastPolicy();
+  // SetEndpoints makes every stream carry the endpoint registry (a full
+  // update after Welcome, then deltas), and join-token Hellos bind the
+  // token's addresses in it; call before serving.
+  void SetEndpoints(EndpointRegistry* endpoints) { endpoints_ = endpoints; }
+  // Push what changed in the registry to every authenticated stream.
+  void BroadcastDiscovery();
 
   std::vector<WorkloadInfo> Workloads() const;
   size_t stream_count() const;
@@ -145,6 +152,7 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   const StreamServiceOptions options_;
   PolicyStore* policies_ = nullptr;
   bool close_denied_connections_ = false;
+  EndpointRegistry* endpoints_ = nullptr;
   std::function<void(int)> stream_observer_;
   std::function<void(absl::string_view)> reject_observer_;
 

@@ -57,6 +57,13 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
             "the address or --outbound-expect-identity points at the wrong service; correct "
             "whichever is wrong"};
   }
+  if (reason == "wrong_server_identity") {
+    return {"the destination proved another identity than the one the endpoint registry names "
+            "for its address: it may be an impostor, or the address was reused",
+            "compare `tetherctl endpoints` with the workload that now runs at that address; if "
+            "the move is legitimate, bind the address to the new identity (its join token's "
+            "--address, or its pod), else find out who took the address"};
+  }
   if (reason == "no_client_certificate") {
     return {"the caller spoke TLS but sent no client certificate: it is not a mesh proxy",
             "send the caller's traffic through its own sidecar (inject it), or exclude this "
@@ -174,6 +181,12 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
         "a mesh peer reaches this pod on its own address only; a packet addressed to "
         "another host or to 127.0.0.1 and routed through the pod is an attack or a "
         "misrouted connection: look at the caller (peer_address)"};
+  }
+  if (reason == "unknown_destination") {
+    return {"the endpoint registry does not know the destination, and this proxy runs with "
+            "--outbound-unknown=deny",
+            "bind the address to its workload (`tetherctl token create --address`, or run it as "
+            "a pod), or exclude the destination (--exclude-outbound-cidrs)"};
   }
   if (reason == "over_limit") {
     return {"the proxy was at --max-connections and refused the connection",

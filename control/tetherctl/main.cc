@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
 #include "common/files.h"
@@ -40,6 +41,7 @@
 #include "control/inject/injector.h"
 #include "control/tetherctl/check_command.h"
 #include "control/tetherctl/diagnose_command.h"
+#include "control/tetherctl/endpoints_command.h"
 #include "control/tetherctl/policy_commands.h"
 #include "control/tetherctl/proxy_admin.h"
 #include "control/tetherctl/stat_command.h"
@@ -71,8 +73,10 @@ namespace admin = tether::admin::v1;
 constexpr char kUsage[] =
     "the Tether command line.\n"
     "  tetherctl [--admin IP:PORT] token create --namespace NS --service-account SA [--ttl 10m]\n"
+    "           [--address IP[:PORT] ...]\n"
     "  tetherctl certs list [--spiffe-id ID]\n"
     "  tetherctl workloads\n"
+    "  tetherctl endpoints\n"
     "  tetherctl revoke --serial HEX | --spiffe-id ID\n"
     "  tetherctl ca rotate [--overlap DURATION]\n"
     "  tetherctl ca bundle\n"
@@ -204,12 +208,33 @@ int InjectCommand(bool inject) {
   return 0;
 }
 
+// The values of every --address (a flag that may repeat, which Abseil's
+// flags cannot), taken out of the arguments by FileFlagArgs.
+std::vector<std::string>& Addresses() {
+  static auto* addresses = new std::vector<std::string>();
+  return *addresses;
+}
+
 // FileFlagArgs rewrites kubectl's spellings `-f X` and `--filename X` (X
-// may be "-", which Abseil would question) as `--f=X`.
+// may be "-", which Abseil would question) as `--f=X`, and takes out every
+// `--address X` / `--address=X` (comma-separated values allowed).
 std::vector<std::string> FileFlagArgs(int argc, char** argv) {
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
+    if ((arg == "--address" || arg == "-address") && i + 1 < argc) {
+      for (absl::string_view a : absl::StrSplit(argv[++i], ',', absl::SkipEmpty())) {
+        Addresses().emplace_back(a);
+      }
+      continue;
+    }
+    if (absl::StartsWith(arg, "--address=")) {
+      for (absl::string_view a :
+           absl::StrSplit(arg.substr(strlen("--address=")), ',', absl::SkipEmpty())) {
+        Addresses().emplace_back(a);
+      }
+      continue;
+    }
     const bool file_flag = arg == "-f" || arg == "--f" || arg == "--filename";
     if (file_flag && i + 1 < argc) {
       out.push_back(absl::StrCat("--f=", argv[++i]));
@@ -267,13 +292,16 @@ int main(int argc, char** argv) {
       return Usage("token create needs --namespace and --service-account");
     }
     req.set_ttl_seconds(absl::ToInt64Seconds(absl::GetFlag(FLAGS_ttl)));
+    for (const std::string& a : Addresses()) req.add_addresses(a);
     admin::CreateJoinTokenResponse resp;
     grpc::Status st = stub->CreateJoinToken(Context().get(), req, &resp);
     if (!st.ok()) return Fail(st);
     // The token alone on stdout, so that scripts can capture it.
     std::cout << resp.token() << "\n";
     std::cerr << "join token for " << resp.spiffe_id() << ", single use, expires "
-              << Time(resp.expires_unix()) << "\n";
+              << Time(resp.expires_unix());
+    if (!Addresses().empty()) std::cerr << ", answers at " << absl::StrJoin(Addresses(), ", ");
+    std::cerr << "\n";
     return 0;
   }
   if (cmd == "certs list") {
@@ -306,6 +334,7 @@ int main(int argc, char** argv) {
     tether::tetherctl::PrintTable(std::cout, rows);
     return 0;
   }
+  if (cmd == "endpoints") return tether::tetherctl::RunEndpoints(*stub, std::cout, std::cerr);
   if (cmd == "revoke") {
     admin::RevokeRequest req;
     const std::string serial = absl::GetFlag(FLAGS_serial);

@@ -78,6 +78,12 @@ void IdentityManager::SetOnPolicy(
   on_policy_ = std::move(callback);
 }
 
+void IdentityManager::SetOnDiscovery(
+    std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> callback) {
+  MutexLock lock(&mu_);
+  on_discovery_ = std::move(callback);
+}
+
 IdentityStatus IdentityManager::status() const {
   MutexLock lock(&mu_);
   return status_;
@@ -303,6 +309,15 @@ void IdentityManager::Handle(const StreamResponse& msg) {
         cb = on_policy_;
       }
       if (cb) cb(msg.policy());
+      break;
+    }
+    case StreamResponse::kDiscovery: {
+      std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> cb;
+      {
+        MutexLock lock(&mu_);
+        cb = on_discovery_;
+      }
+      if (cb) cb(msg.discovery());
       break;
     }
     default:

@@ -88,6 +88,8 @@ class IdentityManager {
   // Observes every authorization policy the control plane sends (called on
   // the manager thread; the message is unchecked input).
   void SetOnPolicy(std::function<void(const tether::policy::v1::PolicySnapshot&)> callback);
+  // Observes every discovery update (api/tether/discovery/v1), likewise.
+  void SetOnDiscovery(std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> callback);
 
  private:
   struct Event {
@@ -136,6 +138,8 @@ class IdentityManager {
   IdentityStatus status_ ABSL_GUARDED_BY(mu_);
   std::function<void(const IdentitySnapshot&)> on_change_ ABSL_GUARDED_BY(mu_);
   std::function<void(const tether::policy::v1::PolicySnapshot&)> on_policy_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> on_discovery_
+      ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -110,6 +110,12 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
     r.body = FailuresJson(records, records.size(), total);
     return r;
   });
+  server.Handle("GET", "/endpoints", [hooks](const http::HttpRequest&) {
+    http::HttpResponse r;
+    r.content_type = "application/json";
+    r.body = hooks.endpoints ? hooks.endpoints() : "{}\n";
+    return r;
+  });
   server.Handle("GET", "/certs", [identity, clock](const http::HttpRequest&) {
     auto snap = identity->Current();
     http::HttpResponse r;
@@ -128,6 +134,12 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
         {"inbound_forward", config.inbound_forward},
         {"outbound_listen", config.outbound_listen},
         {"outbound_forward", config.outbound_forward},
+        {"outbound_unknown", config.outbound_unknown == ProxyConfig::UnknownDestination::kMtls
+                                 ? "mtls"
+                                 : config.outbound_unknown ==
+                                           ProxyConfig::UnknownDestination::kPassthrough
+                                       ? "passthrough"
+                                       : "deny"},
         {"outbound_expect_identity",
          config.outbound_expect_identity ? config.outbound_expect_identity->ToString() : ""},
         {"inbound_mode", config.permissive ? "permissive" : "strict"},

@@ -9,6 +9,7 @@
 //   GET  /certs          JSON: identity, serial, validity, chain, trust bundle, stream state
 //   GET  /config         JSON: the running configuration (no credentials)
 //   GET  /debug/failures JSON: recent handshake, authorization and connect failures, newest first
+//   GET  /endpoints      JSON: the endpoint registry as this proxy holds it (secure naming)
 //   POST /drain          stop accepting; open connections finish (readiness turns 503)
 //   POST /quitquitquit   drain, then exit (lets a Job's pod complete)
 #ifndef TETHER_PROXY_SERVER_ADMIN_H_
@@ -33,6 +34,8 @@ struct AdminHooks {
   // failures: every worker's recent failures, newest first; `*total` gets
   // the number ever recorded.
   std::function<std::vector<FailureRecord>(uint64_t* total)> failures;
+  // endpoints: the JSON of /endpoints.
+  std::function<std::string()> endpoints;
 };
 
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,

@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, log_level, "info",
           "error, warning, info or debug (debug: access log on stdout unless --access-log)");
 ABSL_FLAG(bool, session_resumption, true,
           "Outbound: resume TLS sessions with upstream peers (the peer is re-verified each time)");
+ABSL_FLAG(std::string, outbound_unknown, "mtls",
+          "Outbound to a destination the control plane's endpoint registry does not know: "
+          "mtls (any mesh identity), passthrough (plain TCP, untouched) or deny");
 ABSL_FLAG(int, workers, 1, "Worker threads, each with its own event loop");
 ABSL_FLAG(int, max_connections, 65536, "Open connections per direction before refusing");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Upstream connect timeout");
@@ -113,6 +116,17 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
           absl::StrCat("--outbound-expect-identity: ", id.status().message()));
     }
     c.outbound_expect_identity = *id;
+  }
+  const std::string unknown = absl::GetFlag(FLAGS_outbound_unknown);
+  if (unknown == "mtls") {
+    c.outbound_unknown = ProxyConfig::UnknownDestination::kMtls;
+  } else if (unknown == "passthrough") {
+    c.outbound_unknown = ProxyConfig::UnknownDestination::kPassthrough;
+  } else if (unknown == "deny") {
+    c.outbound_unknown = ProxyConfig::UnknownDestination::kDeny;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--outbound-unknown: \"", unknown, "\" is not one of mtls, passthrough, deny"));
   }
   c.permissive = absl::GetFlag(FLAGS_permissive);
   c.policy_file = absl::GetFlag(FLAGS_policy_file);

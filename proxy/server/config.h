@@ -44,6 +44,13 @@ struct ProxyConfig {
   std::string outbound_listen;
   std::string outbound_forward;  // explicit mode only
   std::optional<pki::SpiffeId> outbound_expect_identity;
+  // Outbound to a destination the endpoint registry does not know:
+  // kMtls wraps it in mTLS and accepts any mesh identity (the behaviour
+  // before the registry), kPassthrough forwards it as plain TCP, untouched,
+  // kDeny refuses it (strict egress). A destination the registry knows as
+  // not meshed is passed through (transparent mode) whatever this says.
+  enum class UnknownDestination { kMtls, kPassthrough, kDeny };
+  UnknownDestination outbound_unknown = UnknownDestination::kMtls;
   // Inbound: strict accepts mTLS only; permissive also plaintext.
   bool permissive = false;
   std::string policy_file;

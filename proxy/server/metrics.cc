@@ -76,6 +76,30 @@ ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
                                "them")
                            .Register(*registry_)
                            .Add({});
+  discovery_updates_ = &prometheus::BuildCounter()
+                            .Name("tether_proxy_discovery_updates_total")
+                            .Help("Endpoint registry updates received, by result (applied, rejected)")
+                            .Register(*registry_);
+  discovery_version_ = &prometheus::BuildGauge()
+                            .Name("tether_proxy_discovery_version")
+                            .Help("Version of the endpoint registry in force (0: none yet)")
+                            .Register(*registry_)
+                            .Add({});
+  discovery_endpoints_ = &prometheus::BuildGauge()
+                              .Name("tether_proxy_discovery_endpoints")
+                              .Help("Entries of the endpoint registry in force")
+                              .Register(*registry_)
+                              .Add({});
+  outbound_routes_ = &prometheus::BuildCounter()
+                          .Name("tether_proxy_outbound_routes_total")
+                          .Help(
+                              "Outbound connections by route (mtls_verified, mtls_expected, "
+                              "mtls_any_identity, passthrough, denied)")
+                          .Register(*registry_);
+  for (const char* route :
+       {"mtls_verified", "mtls_expected", "mtls_any_identity", "passthrough", "denied"}) {
+    outbound_routes_->Add({{"route", route}});
+  }
   peer_connections_ = &prometheus::BuildCounter()
                            .Name("tether_proxy_peer_connections_total")
                            .Help(
@@ -162,6 +186,18 @@ void ProxyMetrics::PolicyUpdate(absl::string_view result, uint64_t version) {
 }
 
 void ProxyMetrics::ClosedByPolicy() { closed_by_policy_->Increment(); }
+
+void ProxyMetrics::DiscoveryUpdate(absl::string_view result, uint64_t version, size_t endpoints) {
+  discovery_updates_->Add({{"result", std::string(result)}}).Increment();
+  if (result == "applied") {
+    discovery_version_->Set(static_cast<double>(version));
+    discovery_endpoints_->Set(static_cast<double>(endpoints));
+  }
+}
+
+void ProxyMetrics::OutboundRoute(absl::string_view route) {
+  outbound_routes_->Add({{"route", std::string(route)}}).Increment();
+}
 
 void ProxyMetrics::Authorization(absl::string_view decision, bool audited) {
   authorization_->Add({{"decision", std::string(decision)}}).Increment();

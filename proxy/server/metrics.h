@@ -58,6 +58,12 @@ class ProxyMetrics {
   // result: "applied", "rejected" (invalid), "ignored" (--policy-file wins).
   void PolicyUpdate(absl::string_view result, uint64_t version);
   void ClosedByPolicy();
+  // result: "applied", "rejected" (invalid or out of order: the table stays).
+  void DiscoveryUpdate(absl::string_view result, uint64_t version, size_t endpoints);
+  // An outbound connection's route: "mtls_verified" (the registry names the
+  // server), "mtls_expected" (--outbound-expect-identity), "mtls_any_identity"
+  // (unknown, --outbound-unknown=mtls), "passthrough", "denied".
+  void OutboundRoute(absl::string_view route);
   // PeerConnectionClosed counts a connection that ended by its peer's
   // verified SPIFFE ID (empty: none), whether it failed to get through
   // (IsFailureOutcome), and its bytes.
@@ -82,6 +88,10 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>* policy_updates_;
   prometheus::Gauge* policy_version_;
   prometheus::Counter* closed_by_policy_;
+  prometheus::Family<prometheus::Counter>* discovery_updates_;
+  prometheus::Gauge* discovery_version_;
+  prometheus::Gauge* discovery_endpoints_;
+  prometheus::Family<prometheus::Counter>* outbound_routes_;
   prometheus::Family<prometheus::Counter>* peer_connections_;
   prometheus::Family<prometheus::Counter>* peer_bytes_;
 

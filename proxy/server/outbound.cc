@@ -1,6 +1,15 @@
 // Outbound: the app's plaintext connection, intercepted (transparent mode)
-// or sent to the outbound listener (explicit mode), leaves as mTLS.
+// or sent to the outbound listener (explicit mode). The endpoint registry
+// decides its route from the destination:
+//   - --outbound-expect-identity set: mTLS, that identity (explicit mode);
+//   - the registry names identities for it: mTLS, and the server must prove
+//     one of them (secure naming; else wrong_server_identity);
+//   - the registry knows it as not meshed: plain TCP, untouched (transparent
+//     mode; explicit mode's forward address always speaks mTLS);
+//   - unknown: --outbound-unknown (mTLS with any mesh identity, plain TCP,
+//     or refused as unknown_destination).
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "proxy/net/plain_transport.h"
 #include "proxy/server/worker.h"
 
@@ -23,14 +32,48 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
     // redirected, and reports itself as its original destination).
     if (RefuseOwnListener(conn, fd)) return;
   }
-  std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
-  if (identity == nullptr) {
-    // Without a valid certificate there is no mTLS to offer; never fall back
-    // to plaintext.
-    conn->failure_detail = NoCertificateDetail();
-    AbortiveClose(std::move(fd));
-    Refuse(conn, "no_certificate");
-    return;
+
+  // The route.
+  const ProxyConfig& config = *ctx_.config;
+  std::vector<pki::SpiffeId> allowed;
+  bool passthrough = false;
+  const char* route = "mtls_expected";
+  if (!config.outbound_expect_identity) {
+    const std::shared_ptr<const EndpointTable>& table = endpoints_.Get();
+    const EndpointTable::Entry* known = table ? table->Find(conn->destination) : nullptr;
+    if (known != nullptr && !known->identities.empty()) {
+      allowed = known->identities;
+      route = "mtls_verified";
+    } else if (known != nullptr && !ctx_.outbound_forward) {
+      passthrough = true;
+    } else if (config.outbound_unknown == ProxyConfig::UnknownDestination::kDeny) {
+      conn->failure_detail =
+          absl::StrCat("the endpoint registry does not know ", conn->destination.ToString(),
+                       " (--outbound-unknown=deny)");
+      ctx_.metrics->OutboundRoute("denied");
+      AbortiveClose(std::move(fd));
+      Refuse(conn, "unknown_destination");
+      return;
+    } else if (config.outbound_unknown == ProxyConfig::UnknownDestination::kPassthrough &&
+               !ctx_.outbound_forward) {
+      passthrough = true;
+    } else {
+      route = "mtls_any_identity";
+    }
+  }
+  if (passthrough) route = "passthrough";
+
+  std::shared_ptr<const IdentitySnapshot> identity;
+  if (!passthrough) {
+    identity = ValidIdentity();
+    if (identity == nullptr) {
+      // Without a valid certificate there is no mTLS to offer; never fall
+      // back to plaintext.
+      conn->failure_detail = NoCertificateDetail();
+      AbortiveClose(std::move(fd));
+      Refuse(conn, "no_certificate");
+      return;
+    }
   }
   bool connecting = false;
   absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
@@ -41,17 +84,29 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
     return;
   }
   SetNoDelay(up->get()).IgnoreError();
+  ctx_.metrics->OutboundRoute(route);
+  if (passthrough) {
+    // Outside the mesh: the app's bytes as they are, both ways.
+    StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), std::move(*up), connecting,
+               nullptr);
+    return;
+  }
   TlsTransport::Options tls;
   tls.role = TlsTransport::Role::kClient;
   tls.identity = std::move(identity);
   tls.clock = ctx_.clock;
-  tls.expected_peer = ctx_.config->outbound_expect_identity;
+  tls.expected_peer = config.outbound_expect_identity;
+  tls.allowed_servers = std::move(allowed);
   tls.observation = &conn->tls;
   tls.peer_cache = &peer_cache_;
-  if (ctx_.config->session_resumption) {
+  if (config.session_resumption) {
     tls.session_cache = &session_cache_;
     tls.session_key = conn->destination.ToString();
     if (tls.expected_peer) absl::StrAppend(&tls.session_key, "|", tls.expected_peer->ToString());
+    // A session is only offered to the server set it was made with.
+    for (const pki::SpiffeId& id : tls.allowed_servers) {
+      absl::StrAppend(&tls.session_key, "|", id.ToString());
+    }
   }
   StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
              std::make_unique<TlsTransport>(std::move(*up), std::move(tls)));

@@ -59,6 +59,8 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   identity_ = std::make_unique<IdentityManager>(std::move(id_opts), connector, clock_);
   identity_->SetOnChange([this](const IdentitySnapshot& snap) { OnIdentityChange(snap); });
   identity_->SetOnPolicy([this](const tether::policy::v1::PolicySnapshot& msg) { OnPolicy(msg); });
+  identity_->SetOnDiscovery(
+      [this](const tether::discovery::v1::DiscoveryUpdate& msg) { OnDiscovery(msg); });
 
   ProxyContext ctx;
   ctx.config = &config_;
@@ -66,6 +68,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.metrics = &metrics_;
   ctx.clock = clock_;
   ctx.policy = &compiled_policy_;
+  ctx.endpoints = &endpoints_;
   ctx.access_log = access_log_.get();
   ctx.limiter = &limiter_;
   if (config_.transparent) ctx.own_listeners = &own_listeners_;
@@ -112,6 +115,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   };
   hooks.quit = [this] { Quit(); };
   hooks.draining = [this] { return draining_.load(); };
+  hooks.endpoints = [this] { return EndpointsJson(endpoints_.Load().get()); };
   hooks.failures = [this](uint64_t* total) {
     std::vector<std::vector<FailureRecord>> snapshots;
     *total = 0;
@@ -204,6 +208,21 @@ void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
   if (msg.close_denied_connections()) {
     for (auto& w : workers_) w->CloseDenied();
   }
+}
+
+void ProxyServer::OnDiscovery(const tether::discovery::v1::DiscoveryUpdate& msg) {
+  std::shared_ptr<const EndpointTable> current = endpoints_.Load();
+  absl::StatusOr<std::shared_ptr<const EndpointTable>> next =
+      EndpointTable::Apply(current.get(), msg);
+  if (!next.ok()) {
+    // Keep the table in force: a stale registry beats none.
+    metrics_.DiscoveryUpdate("rejected", msg.version(), 0);
+    std::cerr << "tether-proxy: ignored a discovery update from the control plane: "
+              << next.status().message() << "\n";
+    return;
+  }
+  metrics_.DiscoveryUpdate("applied", (*next)->version(), (*next)->size());
+  endpoints_.Store(*std::move(next));
 }
 
 int ProxyServer::inbound_port() const {

@@ -17,6 +17,7 @@
 #include "common/policy/policy.h"
 #include "common/sync/notification.h"
 #include "proxy/identity/ca_connector.h"
+#include "proxy/discovery/endpoint_table.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
@@ -61,6 +62,7 @@ class ProxyServer {
   absl::Status Init(CaConnector* connector);
   void OnIdentityChange(const IdentitySnapshot& snapshot);
   void OnPolicy(const tether::policy::v1::PolicySnapshot& msg);
+  void OnDiscovery(const tether::discovery::v1::DiscoveryUpdate& msg);
   // Recompile compiles the policy in force for the current identity.
   void Recompile();
 
@@ -74,6 +76,8 @@ class ProxyServer {
   std::optional<policy::PolicySet> policies_;
   uint64_t policy_version_ = 0;  // the control plane's; 0: none received
   AtomicSharedPtr<const policy::CompiledPolicy> compiled_policy_;
+  // The endpoint registry; written on the identity manager's thread.
+  AtomicSharedPtr<const EndpointTable> endpoints_;
   std::unique_ptr<AccessLog> access_log_;
   // The ports of every listener below, for the workers (transparent mode):
   // filled in Init before they start, read-only afterwards.

@@ -18,6 +18,7 @@ Worker::Worker(ProxyContext context, int index)
       index_(index),
       identity_(ctx_.identity != nullptr ? &ctx_.identity->snapshots() : nullptr),
       policy_(ctx_.policy),
+      endpoints_(ctx_.endpoints),
       dispatcher_(Dispatcher::Create()),
       buffer_pool_(2 * ctx_.config->buffer_size, /*max_free=*/64) {}
 

@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/policy/policy.h"
 #include "common/sync/atomic_shared_ptr.h"
+#include "proxy/discovery/endpoint_table.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/net/socket.h"
@@ -44,6 +45,8 @@ struct ProxyContext {
   ProxyMetrics* metrics = nullptr;
   const Clock* clock = nullptr;
   const AtomicSharedPtr<const policy::CompiledPolicy>* policy = nullptr;
+  // The endpoint registry as last received (null until the first update).
+  const AtomicSharedPtr<const EndpointTable>* endpoints = nullptr;
   AccessLog* access_log = nullptr;                // may be null
   ConnectionLimiter* limiter = nullptr;           // --max-connections, all workers
   std::optional<SocketAddress> inbound_forward;   // explicit mode
@@ -124,6 +127,7 @@ class Worker {
   // helpers on the worker's thread).
   mutable SnapshotReader<const IdentitySnapshot> identity_;
   mutable SnapshotReader<const policy::CompiledPolicy> policy_;
+  mutable SnapshotReader<const EndpointTable> endpoints_;
   std::unique_ptr<Dispatcher> dispatcher_;
   UniqueFd inbound_listener_;
   UniqueFd outbound_listener_;

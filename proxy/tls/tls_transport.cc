@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace tether::proxy {
 namespace {
@@ -53,7 +54,9 @@ uint8_t AlertFor(absl::string_view reason) {
   if (reason == "expired" || reason == "not_yet_valid") return SSL_AD_CERTIFICATE_EXPIRED;
   if (reason == "revoked") return SSL_AD_CERTIFICATE_REVOKED;
   if (reason == "untrusted") return SSL_AD_UNKNOWN_CA;
-  if (reason == "identity_mismatch") return SSL_AD_ACCESS_DENIED;
+  if (reason == "identity_mismatch" || reason == "wrong_server_identity") {
+    return SSL_AD_ACCESS_DENIED;
+  }
   return SSL_AD_BAD_CERTIFICATE;
 }
 
@@ -224,6 +227,18 @@ bool TlsTransport::AcceptPeer(pki::VerifiedPeer peer, uint8_t* out_alert) {
     error_ = "identity_mismatch";
     error_detail_ = absl::StrCat("expected ", options_.expected_peer->ToString(), ", the peer is ",
                                  peer.spiffe_id.ToString());
+    *out_alert = AlertFor(error_);
+    return false;
+  }
+  if (!options_.expected_peer && !options_.allowed_servers.empty() &&
+      std::find(options_.allowed_servers.begin(), options_.allowed_servers.end(),
+                peer.spiffe_id) == options_.allowed_servers.end()) {
+    claimed_peer_ = peer.spiffe_id.ToString();
+    error_ = "wrong_server_identity";
+    std::vector<std::string> names;
+    for (const auto& id : options_.allowed_servers) names.push_back(id.ToString());
+    error_detail_ = absl::StrCat("the endpoint registry names ", absl::StrJoin(names, " or "),
+                                 " for this address; the server is ", peer.spiffe_id.ToString());
     *out_alert = AlertFor(error_);
     return false;
   }

@@ -30,6 +30,7 @@
 //   untrusted, expired, not_yet_valid, revoked, bad_usage, weak_key,
 //   chain_too_long, bad_identity   (from VerifyChain)
 //   identity_mismatch              (the peer is not `expected_peer`)
+//   wrong_server_identity          (the server is none of `allowed_servers`)
 //   no_client_certificate, protocol_version (TLS < 1.3), no_tether_alpn,
 //   plaintext (the peer did not speak TLS), peer_rejected (the peer sent an
 //   alert about us), reset, tls_error.
@@ -39,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <openssl/ssl.h>
 
@@ -81,6 +83,11 @@ class TlsTransport final : public Transport {
     std::shared_ptr<const IdentitySnapshot> identity;
     const Clock* clock = nullptr;
     std::optional<pki::SpiffeId> expected_peer;
+    // Client: the identities the endpoint registry names for the destination
+    // (secure naming). A server proving none of them is refused as
+    // wrong_server_identity. Ignored when expected_peer is set; empty: any
+    // mesh identity.
+    std::vector<pki::SpiffeId> allowed_servers;
     TlsObservation* observation = nullptr;  // optional, not owned
     // Client only, optional, not owned (must outlive the transport): offers a
     // session stored under `session_key` (the upstream), and stores the

@@ -308,6 +308,49 @@ TEST_F(CaStreamTest, ExpiredCertificateCannotRenewButTokenCan) {
   Enroll("shop", "cart");
 }
 
+TEST_F(CaStreamTest, DiscoveryIsSentInFullThenAJoinTokensAddressesAsADelta) {
+  CaTestClient watcher(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(watcher.SendHello(Token("shop", "watcher")));
+  ASSERT_FALSE(ReadWelcome(watcher).empty());
+  auto full = watcher.ReadDiscovery();
+  ASSERT_TRUE(full.has_value());
+  EXPECT_TRUE(full->full());
+  EXPECT_EQ(full->endpoints_size(), 0);
+
+  // A workload whose token binds an address: every stream learns it when
+  // the workload authenticates, before its Welcome.
+  auto vm = pki::SpiffeId::Make("mesh.test", "shop", "vm");
+  auto token = cp_->tokens()->Create(*vm, absl::ZeroDuration(), {"10.0.0.5", "10.0.0.6:8080"});
+  ASSERT_TRUE(token.ok());
+  CaTestClient client(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(client.SendHello(token->token));
+  ASSERT_FALSE(ReadWelcome(client).empty());
+  auto own = client.ReadDiscovery();
+  ASSERT_TRUE(own && own->full());
+  EXPECT_EQ(own->endpoints_size(), 2);
+
+  auto delta = watcher.ReadDiscovery();
+  ASSERT_TRUE(delta.has_value());
+  EXPECT_FALSE(delta->full());
+  EXPECT_GT(delta->version(), full->version());
+  ASSERT_EQ(delta->endpoints_size(), 2);
+  EXPECT_EQ(delta->endpoints(0).ip(), "10.0.0.5");
+  EXPECT_EQ(delta->endpoints(0).port(), 0u);
+  EXPECT_EQ(delta->endpoints(0).identities(0), vm->ToString());
+  EXPECT_EQ(delta->endpoints(0).source(), "join_token");
+  EXPECT_EQ(delta->endpoints(1).port(), 8080u);
+  EXPECT_EQ(delta->removed_size(), 0);
+
+  // The admin API lists the same.
+  grpc::ClientContext ctx;
+  tether::admin::v1::ListEndpointsResponse listed;
+  ASSERT_TRUE(
+      Admin()->ListEndpoints(&ctx, tether::admin::v1::ListEndpointsRequest(), &listed).ok());
+  EXPECT_EQ(listed.version(), delta->version());
+  ASSERT_EQ(listed.endpoints_size(), 2);
+  EXPECT_GT(listed.endpoints(0).since_unix(), 0);
+}
+
 TEST_F(CaStreamTest, RevocationIsPushedToOpenStreamsAndBlocksRenewal) {
   Enrolled e = Enroll("shop", "cart");
   CaTestClient watcher(cp_->grpc_port(), roots_pem_);

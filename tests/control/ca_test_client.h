@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -88,10 +89,29 @@ class CaTestClient {
 
   // Read returns the next message, or nullopt when the stream ended (then
   // Finish() gives the status).
+  // Read: the next message, but discovery updates, which every stream
+  // carries and most tests do not look at: those are kept in discovery().
   std::optional<tether::ca::v1::StreamResponse> Read() {
     tether::ca::v1::StreamResponse resp;
-    if (!stream_->Read(&resp)) return std::nullopt;
-    return resp;
+    while (stream_->Read(&resp)) {
+      if (!resp.has_discovery()) return resp;
+      discovery_.push_back(resp.discovery());
+    }
+    return std::nullopt;
+  }
+  // ReadDiscovery: the next discovery update (one Read skipped, or the
+  // next to arrive; other messages then are dropped).
+  std::optional<tether::discovery::v1::DiscoveryUpdate> ReadDiscovery() {
+    while (discovery_read_ >= discovery_.size()) {
+      tether::ca::v1::StreamResponse resp;
+      if (!stream_->Read(&resp)) return std::nullopt;
+      if (resp.has_discovery()) discovery_.push_back(resp.discovery());
+    }
+    return discovery_[discovery_read_++];
+  }
+  // Every discovery update Read skipped, in order.
+  const std::vector<tether::discovery::v1::DiscoveryUpdate>& discovery() const {
+    return discovery_;
   }
 
   // ReadWelcome reads Welcome, TrustBundle, RevocationList and the
@@ -130,6 +150,8 @@ class CaTestClient {
   }
 
  private:
+  std::vector<tether::discovery::v1::DiscoveryUpdate> discovery_;
+  size_t discovery_read_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tether::ca::v1::CertificateService::Stub> stub_;
   grpc::ClientContext context_;

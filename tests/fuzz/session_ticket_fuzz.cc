@@ -72,8 +72,8 @@ void RoundTrip(const uint8_t* data, size_t size) {
   }
   const bool fits = serial_len <= tether::proxy::kMaxTicketSerialLength &&
                     id_len <= tether::proxy::kMaxTicketPeerIdLength;
-  if (fits ? (opened->valid_until != bound.valid_until || opened->peer_serial != bound.peer_serial ||
-              opened->peer_id != bound.peer_id)
+  if (fits ? (opened->valid_until != bound.valid_until ||
+              opened->peer_serial != bound.peer_serial || opened->peer_id != bound.peer_id)
            : (opened->valid_until >= absl::UnixEpoch() + absl::Seconds(1) ||
               !opened->peer_serial.empty() || !opened->peer_id.empty())) {
     std::abort();

@@ -88,6 +88,21 @@ TEST(JoinTokens, SurviveRestartStoredOnlyAsHashes) {
   EXPECT_TRUE(absl::StrContains((*again)->Redeem(token).status().message(), "already used"));
 }
 
+TEST(JoinTokens, AddressesComeBackOnRedeemAlsoAfterARestartAndACompaction) {
+  FakeClock clock;
+  std::string path = TempPath();
+  std::string token;
+  {
+    auto tokens = JoinTokens::Load(path, &clock);
+    token = (*tokens)->Create(Cart(), absl::ZeroDuration(), {"10.0.0.5", "[fd00::1]:8080"})->token;
+  }
+  auto reloaded = JoinTokens::Load(path, &clock);  // Load compacts
+  ASSERT_TRUE(reloaded.ok());
+  std::vector<std::string> addresses;
+  ASSERT_TRUE((*reloaded)->Redeem(token, &addresses).ok());
+  EXPECT_EQ(addresses, (std::vector<std::string>{"10.0.0.5", "[fd00::1]:8080"}));
+}
+
 TEST(JoinTokens, CorruptJournalIsAnErrorNotAnEmptySet) {
   FakeClock clock;
   std::string path = TempPath();

@@ -234,7 +234,7 @@ absl::Status ControlPlaneProcess::Start(const std::string& log_name) {
       "--rate-limit",
       absl::StrCat(options_.rate_limit),
       "--audit-log",
-      OutputPath(log_name + ".audit.jsonl"),
+      audit_log_ = OutputPath(log_name + ".audit.jsonl"),
   };
   if (absl::Status st = process_.Start(argv, OutputPath(log_name + ".log")); !st.ok()) return st;
   bool up = WaitFor(
@@ -290,14 +290,16 @@ absl::StatusOr<std::string> ControlPlaneProcess::Tetherctl(const std::vector<std
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     return absl::InternalError(absl::StrCat("tetherctl ", absl::StrJoin(args, " "), ": exit ",
-                                            r->exit_code, ": ", r->err));
+                                            r->exit_code, ": ", r->err, r->out));
   }
   return r->out;
 }
 
-absl::StatusOr<std::string> ControlPlaneProcess::MintToken(const std::string& ns,
-                                                           const std::string& sa) {
-  auto out = Tetherctl({"token", "create", "--namespace", ns, "--service-account", sa});
+absl::StatusOr<std::string> ControlPlaneProcess::MintToken(
+    const std::string& ns, const std::string& sa, const std::vector<std::string>& addresses) {
+  std::vector<std::string> args = {"token", "create", "--namespace", ns, "--service-account", sa};
+  for (const std::string& a : addresses) args.insert(args.end(), {"--address", a});
+  auto out = Tetherctl(args);
   if (!out.ok()) return out.status();
   return std::string(absl::StripAsciiWhitespace(*out));
 }
@@ -470,9 +472,9 @@ std::string MeshTest::TokenFile(const std::string& sa) const {
   return absl::StrCat(dir_, "/", sa, ".token");
 }
 
-void MeshTest::WriteToken(const std::string& sa) {
+void MeshTest::WriteToken(const std::string& sa, const std::vector<std::string>& addresses) {
   ASSERT_NE(control_, nullptr);
-  auto token = control_->MintToken("shop", sa);
+  auto token = control_->MintToken("shop", sa, addresses);
   ASSERT_TRUE(token.ok()) << token.status();
   ASSERT_TRUE(WriteFileAtomic(TokenFile(sa), *token).ok());
 }
@@ -480,8 +482,9 @@ void MeshTest::WriteToken(const std::string& sa) {
 ProxyProcess* MeshTest::StartProxy(const std::string& sa, const std::string& inbound_forward,
                                    const std::string& outbound_forward,
                                    const std::string& expect_identity,
-                                   const std::vector<std::string>& extra_flags) {
-  WriteToken(sa);
+                                   const std::vector<std::string>& extra_flags,
+                                   const std::vector<std::string>& token_addresses) {
+  WriteToken(sa, token_addresses);
   ProxyProcess::Options o;
   o.name = sa;
   o.log_prefix = log_prefix_;

@@ -137,17 +137,23 @@ class ControlPlaneProcess {
   std::string address() const;
   const Options& options() const { return options_; }
   std::string Log() const { return process_.Log(); }
+  // The audit log (JSON lines) of the latest Start.
+  const std::string& audit_log() const { return audit_log_; }
 
   // tetherctl against the admin port: a new join token, the trust bundle.
-  absl::StatusOr<std::string> MintToken(const std::string& ns, const std::string& sa);
+  // `addresses` are bound to the identity (tetherctl token create --address).
+  absl::StatusOr<std::string> MintToken(const std::string& ns, const std::string& sa,
+                                        const std::vector<std::string>& addresses = {});
+  // Tetherctl runs tetherctl against the admin port: its stdout.
+  absl::StatusOr<std::string> Tetherctl(const std::vector<std::string>& args);
   absl::StatusOr<std::string> Bundle();
 
  private:
-  absl::StatusOr<std::string> Tetherctl(const std::vector<std::string>& args);
   Options options_;
   ChildProcess process_;
   int grpc_port_ = 0;
   int admin_port_ = 0;
+  std::string audit_log_;
 };
 
 // ProxyProcess runs bazel-bin/proxy/tether-proxy in explicit mode.
@@ -229,13 +235,14 @@ class MeshTest : public ::testing::Test {
   // TokenFile is where proxy `sa` reads its join token.
   std::string TokenFile(const std::string& sa) const;
   // WriteToken mints a join token for shop/`sa` and writes it to TokenFile.
-  void WriteToken(const std::string& sa);
+  void WriteToken(const std::string& sa, const std::vector<std::string>& addresses = {});
 
   // StartProxy starts a proxy for shop/`sa` with a fresh join token.
   ProxyProcess* StartProxy(const std::string& sa, const std::string& inbound_forward,
                            const std::string& outbound_forward,
                            const std::string& expect_identity = "",
-                           const std::vector<std::string>& extra_flags = {});
+                           const std::vector<std::string>& extra_flags = {},
+                           const std::vector<std::string>& token_addresses = {});
   // StartPair: b (inbound, to the echo backend) and a (outbound, to b,
   // expecting b's identity), both ready.
   void StartPair(const std::vector<std::string>& a_flags = {},

@@ -40,6 +40,10 @@ constexpr int kRotations = 4;
 constexpr absl::Duration kDeadline = absl::Minutes(8);
 // 1-minute certificates renew 30-36 s after they are issued.
 constexpr absl::Duration kEarliestRenewal = absl::Seconds(30);
+// What b needs after the restart to reconnect and renew before its
+// certificate expires: the reconnect backoff (doubling from 1 s while the
+// control plane is down) and a renewal.
+constexpr absl::Duration kRenewalRoom = absl::Seconds(15);
 // The shortest outage, when the window would open by itself.
 constexpr absl::Duration kMinOutage = absl::Seconds(5);
 // A window counts once it has lasted this long past the old certificate's
@@ -133,6 +137,10 @@ TEST_F(RotationUnderLoadTest, BothProxiesRotateRepeatedlyWithoutAFailedRequest) 
     const absl::Time b_renews = b_rotated + kEarliestRenewal;
     if (oa.seen_at.back() <= b_rotated || now >= b_renews - absl::Seconds(1)) return;
     restart_at = oa.not_after[oa.not_after.size() - 2] + kWindowMargin + absl::Seconds(1);
+    // b must still have time to reconnect (its backoff grew during the
+    // outage) and renew before its own certificate expires; when a's
+    // previous certificate expires too close to b's, wait for a later cycle.
+    if (restart_at + kRenewalRoom > ob.not_after.back()) return;
     kill_at = std::max(now, std::min(b_renews - absl::Seconds(1), restart_at - kMinOutage));
   };
   std::vector<std::string> windows;
