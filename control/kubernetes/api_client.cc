@@ -111,7 +111,7 @@ absl::StatusOr<HttpResult> StreamApi(const ApiServer& api, absl::string_view pat
   target.ca_pem = *std::move(ca);
   target.server_name = api.server_name;
   HttpHeaders headers = {{"Authorization", absl::StrCat("Bearer ", *own)}};
-  return StreamRequest(target, "GET", path, headers, timeout, cancelled, sink);
+  return StreamRequest(target, "GET", path, headers, api.timeout, timeout, cancelled, sink);
 }
 
 std::string ApiErrorMessage(const HttpResult& r) {

@@ -53,8 +53,9 @@ absl::StatusOr<HttpResult> CallApi(const ApiServer& api, absl::string_view metho
                                    absl::string_view body);
 
 // StreamApi sends one GET whose 2xx body goes to `sink` as it arrives (a
-// watch; see StreamRequest in https_client.h): `timeout` bounds the whole
-// exchange, `cancelled` (may be null) ends it early with Cancelled. Errors
+// watch; see StreamRequest in https_client.h): api.timeout bounds
+// connecting and sending, `timeout` then the response, stream included;
+// `cancelled` (may be null) ends it early with Cancelled. Errors
 // as CallApi's, plus the sink's own.
 absl::StatusOr<HttpResult> StreamApi(const ApiServer& api, absl::string_view path,
                                      absl::Duration timeout, const std::atomic<bool>* cancelled,

@@ -124,6 +124,12 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Restart makes `timeout` from now the deadline of what follows.
+  void Restart(absl::Duration timeout) {
+    timeout_ = timeout;
+    deadline_ = SteadyClock::now() + absl::ToChronoNanoseconds(timeout);
+  }
+
   absl::Status Connect(const std::string& host, uint16_t port) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -395,6 +401,7 @@ std::string BuildRequest(const HttpsTarget& target, const std::string& name,
 absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view method,
                                     absl::string_view path, const HttpHeaders& headers,
                                     absl::string_view body, absl::Duration timeout,
+                                    absl::Duration stream_timeout,
                                     const std::atomic<bool>* cancelled, const BodySink* sink);
 
 }  // namespace
@@ -414,14 +421,14 @@ absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view pat
 absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view method,
                                    absl::string_view path, const HttpHeaders& headers,
                                    absl::string_view body, absl::Duration timeout) {
-  return Exchange(target, method, path, headers, body, timeout, nullptr, nullptr);
+  return Exchange(target, method, path, headers, body, timeout, timeout, nullptr, nullptr);
 }
 
 absl::StatusOr<HttpResult> StreamRequest(const HttpsTarget& target, absl::string_view method,
                                          absl::string_view path, const HttpHeaders& headers,
-                                         absl::Duration timeout, const std::atomic<bool>* cancelled,
-                                         BodySink sink) {
-  return Exchange(target, method, path, headers, "", timeout, cancelled, &sink);
+                                         absl::Duration timeout, absl::Duration stream_timeout,
+                                         const std::atomic<bool>* cancelled, BodySink sink) {
+  return Exchange(target, method, path, headers, "", timeout, stream_timeout, cancelled, &sink);
 }
 
 namespace {
@@ -429,6 +436,7 @@ namespace {
 absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view method,
                                     absl::string_view path, const HttpHeaders& headers,
                                     absl::string_view body, absl::Duration timeout,
+                                    absl::Duration stream_timeout,
                                     const std::atomic<bool>* cancelled, const BodySink* sink) {
   absl::Status valid = ValidateRequest(target, method, path, headers, timeout);
   if (!valid.ok()) return valid;
@@ -463,6 +471,7 @@ absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view
   if (!s.ok()) return s;
   s = conn.WriteAll(BuildRequest(target, name, method, path, headers, body));
   if (!s.ok()) return s;
+  if (stream_timeout != timeout) conn.Restart(stream_timeout);
   auto read = [&conn](char* buf, size_t n) { return conn.Read(buf, n); };
   if (sink != nullptr) return ReadHttpStream(read, *sink, peer);
   return ReadHttpResponse(read, peer);
