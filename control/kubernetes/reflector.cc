@@ -90,6 +90,7 @@ void Reflector::Run(const std::atomic<bool>* stop, const Sleeper& sleep) {
       need_list = false;
       backoff = options_.initial_backoff;
     }
+    const absl::Time watch_start = absl::Now();
     WatchEnd end = Watch(stop);
     if (stop->load(std::memory_order_acquire)) return;
     if (end.progressed) backoff = options_.initial_backoff;
@@ -100,7 +101,12 @@ void Reflector::Run(const std::atomic<bool>* stop, const Sleeper& sleep) {
       if (!end.progressed && !back_off()) return;
       continue;
     }
-    if (end.status.ok()) continue;  // the server's timeout: watch again now
+    if (end.status.ok()) {
+      // The server's timeout: watch again now, unless the server (or a proxy
+      // before it) ends every watch at once.
+      if (!end.progressed && absl::Now() - watch_start < absl::Seconds(1) && !back_off()) return;
+      continue;
+    }
     RecordError(end.status);
     need_list = end.lost_event;
     if (!back_off()) return;

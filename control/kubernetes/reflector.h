@@ -12,7 +12,8 @@
 // object, DELETED removes it, each moving the resourceVersion to the
 // object's; BOOKMARK moves only the resourceVersion. When a watch ends:
 //   - cleanly (the server's timeoutSeconds): watch again at once from the
-//     last resourceVersion;
+//     last resourceVersion (after a backoff if it ended within a second
+//     without an event);
 //   - 410 Gone (HTTP status, or an ERROR event with code 410): list again;
 //   - dropped, timed out, another ERROR or HTTP status: watch again from the
 //     last resourceVersion after a backoff (doubling from initial_backoff up
