@@ -98,6 +98,22 @@ absl::StatusOr<HttpResult> CallApi(const ApiServer& api, absl::string_view metho
   return Request(target, method, path, headers, body, api.timeout);
 }
 
+absl::StatusOr<HttpResult> StreamApi(const ApiServer& api, absl::string_view path,
+                                     absl::Duration timeout, const std::atomic<bool>* cancelled,
+                                     BodySink sink) {
+  absl::StatusOr<std::string> own = ReadOwnToken(api.token_file);
+  if (!own.ok()) return own.status();
+  absl::StatusOr<std::string> ca = ReadCaBundle(api.ca_file);
+  if (!ca.ok()) return ca.status();
+  HttpsTarget target;
+  target.host = api.host;
+  target.port = api.port;
+  target.ca_pem = *std::move(ca);
+  target.server_name = api.server_name;
+  HttpHeaders headers = {{"Authorization", absl::StrCat("Bearer ", *own)}};
+  return StreamRequest(target, "GET", path, headers, api.timeout, timeout, cancelled, sink);
+}
+
 std::string ApiErrorMessage(const HttpResult& r) {
   const nlohmann::json doc = nlohmann::json::parse(r.body.begin(), r.body.end(), nullptr, false);
   if (doc.is_object()) {

@@ -11,6 +11,7 @@
 #ifndef TETHER_CONTROL_KUBERNETES_API_CLIENT_H_
 #define TETHER_CONTROL_KUBERNETES_API_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -50,6 +51,15 @@ absl::Status CheckApiServerFiles(const ApiServer& api);
 absl::StatusOr<HttpResult> CallApi(const ApiServer& api, absl::string_view method,
                                    absl::string_view path, absl::string_view content_type,
                                    absl::string_view body);
+
+// StreamApi sends one GET whose 2xx body goes to `sink` as it arrives (a
+// watch; see StreamRequest in https_client.h): api.timeout bounds
+// connecting and sending, `timeout` then the response, stream included;
+// `cancelled` (may be null) ends it early with Cancelled. Errors
+// as CallApi's, plus the sink's own.
+absl::StatusOr<HttpResult> StreamApi(const ApiServer& api, absl::string_view path,
+                                     absl::Duration timeout, const std::atomic<bool>* cancelled,
+                                     BodySink sink);
 
 // ApiErrorMessage is the message of the Kubernetes Status object in an error
 // answer, else the HTTP reason phrase; printable and bounded.

@@ -38,8 +38,8 @@ bool IsTokenChar(char c) {
 
 class Reader {
  public:
-  Reader(ByteSource source, absl::string_view peer, size_t max_body)
-      : source_(source), peer_(peer), max_body_(max_body) {}
+  Reader(ByteSource source, absl::string_view peer, size_t max_body, const BodySink* sink = nullptr)
+      : source_(source), peer_(peer), max_body_(max_body), stream_sink_(sink) {}
 
   absl::StatusOr<HttpResult> Read() {
     header_bytes_ = 0;
@@ -175,6 +175,8 @@ class Reader {
 
   absl::Status ReadBody(HttpResult& result) {
     if (result.status == 204 || result.status == 304) return absl::OkStatus();
+    // Only a success streams; an error answer is read whole for the caller.
+    sink_ = result.status < 300 ? stream_sink_ : nullptr;
     bool chunked = false;
     bool has_length = false;
     uint64_t length = 0;
@@ -209,7 +211,9 @@ class Reader {
   // ReadExactly appends `length` body bytes; `chunk` words the message for a
   // stream that ends early.
   absl::Status ReadExactly(uint64_t length, std::string& body, bool chunk) {
-    if (body.size() > max_body_ || length > max_body_ - body.size()) return TooLarge();
+    if (sink_ == nullptr && (body.size() > max_body_ || length > max_body_ - body.size())) {
+      return TooLarge();
+    }
     uint64_t want = length;
     while (want > 0) {
       if (Buffered() == 0) {
@@ -222,18 +226,32 @@ class Reader {
         }
       }
       size_t take = static_cast<size_t>(std::min<uint64_t>(want, Buffered()));
-      body.append(buf_, pos_, take);
+      absl::string_view piece(buf_.data() + pos_, take);
       pos_ += take;
       want -= take;
+      if (sink_ != nullptr) {
+        absl::Status s = (*sink_)(piece);
+        if (!s.ok()) return s;
+      } else {
+        body.append(piece.data(), piece.size());
+      }
     }
     return absl::OkStatus();
   }
 
   absl::Status ReadToEnd(std::string& body) {
     for (;;) {
-      body.append(buf_, pos_, Buffered());
+      absl::string_view piece(buf_.data() + pos_, Buffered());
       pos_ = buf_.size();
-      if (body.size() > max_body_) return TooLarge();
+      if (sink_ != nullptr) {
+        if (!piece.empty()) {
+          absl::Status s = (*sink_)(piece);
+          if (!s.ok()) return s;
+        }
+      } else {
+        body.append(piece.data(), piece.size());
+        if (body.size() > max_body_) return TooLarge();
+      }
       absl::StatusOr<bool> more = Fill();
       if (!more.ok()) return more.status();
       if (!*more) return absl::OkStatus();
@@ -278,6 +296,8 @@ class Reader {
   ByteSource source_;
   absl::string_view peer_;
   size_t max_body_;
+  const BodySink* stream_sink_;     // ReadHttpStream's, or null
+  const BodySink* sink_ = nullptr;  // stream_sink_ for a 2xx body
   std::string buf_;
   size_t pos_ = 0;
   bool eof_ = false;
@@ -296,6 +316,11 @@ const std::string* HttpResult::Header(absl::string_view name) const {
 absl::StatusOr<HttpResult> ReadHttpResponse(ByteSource source, absl::string_view peer,
                                             size_t max_body) {
   return Reader(source, peer, max_body).Read();
+}
+
+absl::StatusOr<HttpResult> ReadHttpStream(ByteSource source, BodySink sink, absl::string_view peer,
+                                          size_t max_body) {
+  return Reader(source, peer, max_body, &sink).Read();
 }
 
 absl::StatusOr<HttpResult> ParseHttpResponse(absl::string_view raw, size_t max_body) {

@@ -51,6 +51,19 @@ using ByteSource = absl::FunctionRef<absl::StatusOr<size_t>(char* buf, size_t n)
 absl::StatusOr<HttpResult> ReadHttpResponse(ByteSource source, absl::string_view peer = "",
                                             size_t max_body = kMaxHttpBodyBytes);
 
+// BodySink receives a streamed response's body as it arrives, de-chunked, in
+// pieces of any size; a non-OK status stops the reading and is returned.
+using BodySink = absl::FunctionRef<absl::Status(absl::string_view piece)>;
+
+// ReadHttpStream is ReadHttpResponse for a long-lived response (a Kubernetes
+// watch): a 2xx response's body goes to `sink` as it arrives, uncapped, and
+// the result's body stays empty; any other response's body is read into the
+// result as ReadHttpResponse does (capped at `max_body`), for the caller to
+// interpret.
+absl::StatusOr<HttpResult> ReadHttpStream(ByteSource source, BodySink sink,
+                                          absl::string_view peer = "",
+                                          size_t max_body = kMaxHttpBodyBytes);
+
 // ParseHttpResponse is ReadHttpResponse over bytes held in memory, the end of
 // `raw` being the end of the connection.
 absl::StatusOr<HttpResult> ParseHttpResponse(absl::string_view raw,

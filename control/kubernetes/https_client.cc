@@ -35,6 +35,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kIoChunk = 16 << 10;
+constexpr int64_t kCancelPollMs = 50;
 constexpr char kUserAgent[] = "tether-control";
 
 bool IsIpLiteral(const std::string& host) {
@@ -112,15 +113,22 @@ absl::Status ValidateRequest(const HttpsTarget& target, absl::string_view method
 // poll(), so one deadline covers every step and no write raises SIGPIPE.
 class Connection {
  public:
-  Connection(std::string peer, absl::Duration timeout)
+  Connection(std::string peer, absl::Duration timeout, const std::atomic<bool>* cancelled = nullptr)
       : peer_(std::move(peer)),
         timeout_(timeout),
+        cancelled_(cancelled),
         deadline_(SteadyClock::now() + absl::ToChronoNanoseconds(timeout)) {}
   ~Connection() {
     if (fd_ >= 0) close(fd_);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // Restart makes `timeout` from now the deadline of what follows.
+  void Restart(absl::Duration timeout) {
+    timeout_ = timeout;
+    deadline_ = SteadyClock::now() + absl::ToChronoNanoseconds(timeout);
+  }
 
   absl::Status Connect(const std::string& host, uint16_t port) {
     addrinfo hints{};
@@ -247,8 +255,13 @@ class Connection {
         return absl::DeadlineExceededError(absl::StrCat(
             "timed out after ", absl::FormatDuration(timeout_), " ", phase, " ", peer_));
       }
-      // Round up so a sub-millisecond remainder does not spin.
-      int wait_ms = static_cast<int>(std::min<int64_t>(left.count() + 1, 60'000));
+      if (cancelled_ != nullptr && cancelled_->load(std::memory_order_acquire)) {
+        return absl::CancelledError(absl::StrCat("request to ", peer_, " cancelled"));
+      }
+      // Round up so a sub-millisecond remainder does not spin; wake up now
+      // and then to notice a cancellation.
+      int wait_ms = static_cast<int>(
+          std::min<int64_t>(left.count() + 1, cancelled_ != nullptr ? kCancelPollMs : 60'000));
       pollfd p{fd_, events, 0};
       int rc = poll(&p, 1, wait_ms);
       if (rc > 0) return absl::OkStatus();  // ready, or an error the next call reports
@@ -321,6 +334,7 @@ class Connection {
 
   std::string peer_;
   absl::Duration timeout_;
+  const std::atomic<bool>* cancelled_;  // not owned; may be null
   SteadyClock::time_point deadline_;
   int fd_ = -1;
   SSL* ssl_ = nullptr;   // not owned
@@ -384,6 +398,12 @@ std::string BuildRequest(const HttpsTarget& target, const std::string& name,
   return req;
 }
 
+absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view method,
+                                    absl::string_view path, const HttpHeaders& headers,
+                                    absl::string_view body, absl::Duration timeout,
+                                    absl::Duration stream_timeout,
+                                    const std::atomic<bool>* cancelled, const BodySink* sink);
+
 }  // namespace
 
 std::string HostPort(absl::string_view host, uint16_t port) {
@@ -401,6 +421,23 @@ absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view pat
 absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view method,
                                    absl::string_view path, const HttpHeaders& headers,
                                    absl::string_view body, absl::Duration timeout) {
+  return Exchange(target, method, path, headers, body, timeout, timeout, nullptr, nullptr);
+}
+
+absl::StatusOr<HttpResult> StreamRequest(const HttpsTarget& target, absl::string_view method,
+                                         absl::string_view path, const HttpHeaders& headers,
+                                         absl::Duration timeout, absl::Duration stream_timeout,
+                                         const std::atomic<bool>* cancelled, BodySink sink) {
+  return Exchange(target, method, path, headers, "", timeout, stream_timeout, cancelled, &sink);
+}
+
+namespace {
+
+absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view method,
+                                    absl::string_view path, const HttpHeaders& headers,
+                                    absl::string_view body, absl::Duration timeout,
+                                    absl::Duration stream_timeout,
+                                    const std::atomic<bool>* cancelled, const BodySink* sink) {
   absl::Status valid = ValidateRequest(target, method, path, headers, timeout);
   if (!valid.ok()) return valid;
   const std::string host = Unbracket(target.host);
@@ -426,7 +463,7 @@ absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view 
   }
 
   const std::string peer = HostPort(host, target.port);
-  Connection conn(peer, timeout);
+  Connection conn(peer, timeout, cancelled);
   absl::Status s = conn.Connect(host, target.port);
   if (!s.ok()) return s;
   conn.StartTls(ssl.get());
@@ -434,7 +471,12 @@ absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view 
   if (!s.ok()) return s;
   s = conn.WriteAll(BuildRequest(target, name, method, path, headers, body));
   if (!s.ok()) return s;
-  return ReadHttpResponse([&conn](char* buf, size_t n) { return conn.Read(buf, n); }, peer);
+  if (stream_timeout != timeout) conn.Restart(stream_timeout);
+  auto read = [&conn](char* buf, size_t n) { return conn.Read(buf, n); };
+  if (sink != nullptr) return ReadHttpStream(read, *sink, peer);
+  return ReadHttpResponse(read, peer);
 }
+
+}  // namespace
 
 }  // namespace tether::control::kubernetes

@@ -27,6 +27,7 @@
 #ifndef TETHER_CONTROL_KUBERNETES_HTTPS_CLIENT_H_
 #define TETHER_CONTROL_KUBERNETES_HTTPS_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -56,6 +57,18 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 absl::StatusOr<HttpResult> Request(const HttpsTarget& target, absl::string_view method,
                                    absl::string_view path, const HttpHeaders& headers,
                                    absl::string_view body, absl::Duration timeout);
+
+// StreamRequest is Request for a long-lived response (a Kubernetes watch):
+// a 2xx body goes to `sink` as it arrives (see ReadHttpStream), any other
+// response is returned whole. `timeout` bounds connecting, the handshake and
+// sending the request; `stream_timeout`, from then on, waiting for and
+// reading the response, stream included. When `cancelled` (if not null) becomes true, the request
+// ends within about 50 ms with Cancelled "request to HOST:PORT cancelled". A sink's error ends the
+// stream and is returned as is.
+absl::StatusOr<HttpResult> StreamRequest(const HttpsTarget& target, absl::string_view method,
+                                         absl::string_view path, const HttpHeaders& headers,
+                                         absl::Duration timeout, absl::Duration stream_timeout,
+                                         const std::atomic<bool>* cancelled, BodySink sink);
 
 // Post is Request with "POST".
 absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view path,

@@ -73,7 +73,17 @@ int RecordedRequest::HeaderCount(absl::string_view name) const {
 }
 
 FakeHttpsServer::FakeHttpsServer(const TestCert& cert, Responder responder, uint16_t max_version)
-    : responder_(std::move(responder)), ctx_(SSL_CTX_new(TLS_method())) {
+    : responder_(std::move(responder)) {
+  Init(cert, max_version);
+}
+
+FakeHttpsServer::FakeHttpsServer(const TestCert& cert, StreamResponder responder)
+    : stream_responder_(std::move(responder)) {
+  Init(cert, 0);
+}
+
+void FakeHttpsServer::Init(const TestCert& cert, uint16_t max_version) {
+  ctx_.reset(SSL_CTX_new(TLS_method()));
   EXPECT_TRUE(SSL_CTX_use_certificate(ctx_.get(), cert.cert.get()));
   EXPECT_TRUE(SSL_CTX_use_PrivateKey(ctx_.get(), cert.key.get()));
   EXPECT_TRUE(SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_VERSION));
@@ -97,9 +107,11 @@ FakeHttpsServer::FakeHttpsServer(const TestCert& cert, Responder responder, uint
 }
 
 FakeHttpsServer::~FakeHttpsServer() {
+  stopping_.store(true);
   char byte = 0;
   EXPECT_EQ(write(wake_pipe_[1], &byte, 1), 1);
   thread_.join();
+  for (std::thread& t : handlers_) t.join();
   close(listen_fd_);
   close(wake_pipe_[0]);
   close(wake_pipe_[1]);
@@ -142,6 +154,7 @@ void FakeHttpsServer::Serve() {
       return;
     }
     if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     ++connections_;
@@ -157,10 +170,44 @@ void FakeHttpsServer::Serve() {
     timeval guard{10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &guard, sizeof(guard));
+    if (stream_responder_) {
+      handlers_.emplace_back([this, fd] {
+        Handle(fd);
+        close(fd);
+      });
+      continue;
+    }
     Handle(fd);
     close(fd);
   }
 }
+
+namespace {
+
+class SslStream final : public ResponseStream {
+ public:
+  SslStream(SSL* ssl, const std::atomic<bool>* stopping) : ssl_(ssl), stopping_(stopping) {}
+  bool Write(absl::string_view bytes) override {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      int n = SSL_write(ssl_, bytes.data() + off,
+                        static_cast<int>(std::min<size_t>(bytes.size() - off, 1 << 16)));
+      if (n <= 0) {
+        ERR_clear_error();
+        return false;
+      }
+      off += n;
+    }
+    return true;
+  }
+  bool stopping() const override { return stopping_->load(); }
+
+ private:
+  SSL* ssl_;
+  const std::atomic<bool>* stopping_;
+};
+
+}  // namespace
 
 void FakeHttpsServer::Handle(int fd) {
   bssl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
@@ -225,6 +272,12 @@ void FakeHttpsServer::Handle(int fd) {
   {
     MutexLock lock(&mu_);
     requests_.push_back(req);
+  }
+  if (stream_responder_) {
+    SslStream stream(ssl.get(), &stopping_);
+    stream_responder_(req, stream);
+    SSL_shutdown(ssl.get());
+    return;
   }
   std::string response = responder_(req);
   size_t off = 0;

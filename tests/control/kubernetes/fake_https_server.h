@@ -12,6 +12,11 @@
 // closes the connection. An empty response closes without answering.
 // Destroying the server stops it; a responder may block until then only if
 // the test unblocks it first.
+//
+// A streaming server (the StreamResponder constructor) serves every
+// connection on its own thread and lets the responder write the response
+// over time, as an API server writes a watch; it closes the connection when
+// the responder returns.
 #ifndef TETHER_TESTS_CONTROL_KUBERNETES_FAKE_HTTPS_SERVER_H_
 #define TETHER_TESTS_CONTROL_KUBERNETES_FAKE_HTTPS_SERVER_H_
 
@@ -45,12 +50,24 @@ struct RecordedRequest {
   int HeaderCount(absl::string_view name) const;
 };
 
+// ResponseStream is a streaming responder's side of one connection.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Write sends `bytes` at once; false when the client is gone.
+  virtual bool Write(absl::string_view bytes) = 0;
+  // stopping: the server is being destroyed; return soon.
+  virtual bool stopping() const = 0;
+};
+
 class FakeHttpsServer {
  public:
   using Responder = std::function<std::string(const RecordedRequest&)>;
+  using StreamResponder = std::function<void(const RecordedRequest&, ResponseStream&)>;
 
   // `max_version` caps the TLS version the server speaks (0: TLS 1.3).
   FakeHttpsServer(const TestCert& cert, Responder responder, uint16_t max_version = 0);
+  FakeHttpsServer(const TestCert& cert, StreamResponder responder);
   ~FakeHttpsServer();
   FakeHttpsServer(const FakeHttpsServer&) = delete;
   FakeHttpsServer& operator=(const FakeHttpsServer&) = delete;
@@ -73,7 +90,12 @@ class FakeHttpsServer {
   void Handle(int fd);
   void AddError(std::string error);
 
+  void Init(const TestCert& cert, uint16_t max_version);
+
   Responder responder_;
+  StreamResponder stream_responder_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> handlers_;  // streaming: one per connection (Serve's thread only)
   bssl::UniquePtr<SSL_CTX> ctx_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};

@@ -1,5 +1,6 @@
 #include "control/kubernetes/http_response.h"
 
+#include <algorithm>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -253,6 +254,68 @@ TEST(HttpResponse, ReadsByteByByte) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "abcde");
   EXPECT_EQ(offset, raw.size());
+}
+
+}  // namespace
+}  // namespace tether::control::kubernetes
+
+namespace tether::control::kubernetes {
+namespace {
+
+TEST(ReadHttpStreamTest, SuccessBodyGoesToTheSinkInPieces) {
+  const std::string raw =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\n{\"a\":1\r\n3\r\n}\n{\r\n5\r\n\"b\"}\n\r\n0\r\n\r\n";
+  size_t offset = 0;
+  auto source = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    size_t take = std::min<size_t>({n, raw.size() - offset, 7});  // a slow server
+    std::copy_n(raw.data() + offset, take, buf);
+    offset += take;
+    return take;
+  };
+  std::string streamed;
+  auto sink = [&](absl::string_view piece) {
+    streamed.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  };
+  absl::StatusOr<HttpResult> r = ReadHttpStream(source, sink);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(streamed, "{\"a\":1}\n{\"b\"}\n");
+}
+
+TEST(ReadHttpStreamTest, ErrorAnswerIsReadWholeAndSinkErrorsStop) {
+  const std::string gone = "HTTP/1.1 410 Gone\r\nContent-Length: 4\r\n\r\ngone";
+  size_t offset = 0;
+  auto source = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    size_t take = std::min(n, gone.size() - offset);
+    std::copy_n(gone.data() + offset, take, buf);
+    offset += take;
+    return take;
+  };
+  int calls = 0;
+  auto sink = [&](absl::string_view) {
+    ++calls;
+    return absl::OkStatus();
+  };
+  absl::StatusOr<HttpResult> r = ReadHttpStream(source, sink);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 410);
+  EXPECT_EQ(r->body, "gone");
+  EXPECT_EQ(calls, 0);
+
+  const std::string ok = "HTTP/1.1 200 OK\r\n\r\nxyz";
+  offset = 0;
+  auto source2 = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    size_t take = std::min(n, ok.size() - offset);
+    std::copy_n(ok.data() + offset, take, buf);
+    offset += take;
+    return take;
+  };
+  auto failing = [](absl::string_view) { return absl::ResourceExhaustedError("too big"); };
+  r = ReadHttpStream(source2, failing);
+  EXPECT_EQ(r.status(), absl::ResourceExhaustedError("too big"));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "control/kubernetes/https_client.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -197,6 +199,51 @@ TEST_F(HttpsClientTest, TimesOutWaitingForTheResponse) {
     return HttpResponse(200, "too late");
   });
   absl::StatusOr<HttpResult> r = Post(Target(server), "/", {}, "", absl::Milliseconds(300));
+  client_done.Notify();
+  EXPECT_EQ(r.status(),
+            absl::DeadlineExceededError(absl::StrCat(
+                "timed out after 300ms waiting for the response from 127.0.0.1:", server.port())));
+}
+
+TEST_F(HttpsClientTest, StreamRequestDeliversTheBodyAsItComes) {
+  FakeHttpsServer server(cert_, [](const RecordedRequest&, tether::testing::ResponseStream& s) {
+    s.Write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n");
+    s.Write("6\r\n\nline2\r\n0\r\n\r\n");
+  });
+  std::string got;
+  absl::StatusOr<HttpResult> r = StreamRequest(Target(server), "GET", "/watch", {}, kTimeout,
+                                               kTimeout, nullptr, [&](absl::string_view p) {
+                                                 got.append(p.data(), p.size());
+                                                 return absl::OkStatus();
+                                               });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(got, "line1\nline2");
+}
+
+TEST_F(HttpsClientTest, StreamRequestStopsWhenCancelledAndAfterItsStreamTimeout) {
+  ReservedPort silent(/*listening=*/true);
+  HttpsTarget t{"127.0.0.1", silent.port(), ca_.cert_pem, ""};
+  std::atomic<bool> cancelled{false};
+  auto ignore = [](absl::string_view) { return absl::OkStatus(); };
+  std::thread canceller([&] {
+    absl::SleepFor(absl::Milliseconds(50));  // only to be in the middle of the handshake
+    cancelled.store(true);
+  });
+  absl::StatusOr<HttpResult> r =
+      StreamRequest(t, "GET", "/watch", {}, kTimeout, kTimeout, &cancelled, ignore);
+  canceller.join();
+  EXPECT_EQ(r.status(), absl::CancelledError(
+                            absl::StrCat("request to 127.0.0.1:", silent.port(), " cancelled")));
+
+  // A stream that never ends is cut at its stream timeout, not the connect timeout.
+  Notification client_done;
+  FakeHttpsServer server(cert_, [&](const RecordedRequest&, tether::testing::ResponseStream& s) {
+    s.Write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n");
+    client_done.WaitForNotification();
+  });
+  r = StreamRequest(Target(server), "GET", "/watch", {}, kTimeout, absl::Milliseconds(300), nullptr,
+                    ignore);
   client_done.Notify();
   EXPECT_EQ(r.status(),
             absl::DeadlineExceededError(absl::StrCat(
