@@ -66,6 +66,7 @@ absl::Status ControlPlane::Init() {
   auto endpoints = EndpointRegistry::Load(options_.state_dir + "/endpoints.json", clock_);
   if (!endpoints.ok()) return endpoints.status();
   endpoints_ = std::move(*endpoints);
+  if (options_.expect_kubernetes_endpoints) endpoints_->ExpectKubernetes();
   if (options_.policy_poll <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--policy-poll must be positive");
   }

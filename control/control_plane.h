@@ -81,6 +81,9 @@ struct ControlPlaneOptions {
   absl::Duration policy_poll = absl::Milliseconds(200);
   // Tell proxies to close open inbound connections a new policy denies.
   bool close_denied_connections = false;
+  // The endpoint registry waits for a Kubernetes set (SetKubernetes on
+  // endpoints()) before it is streamed to proxies.
+  bool expect_kubernetes_endpoints = false;
   // How often the serving-certificate files are re-read by gRPC.
   absl::Duration serving_refresh = absl::Seconds(1);
   // The sidecar-injection webhook (HTTPS, POST /inject, with the serving
@@ -121,6 +124,7 @@ class ControlPlane {
   StreamService* streams() { return streams_.get(); }
   JoinTokens* tokens() { return tokens_.get(); }
   PolicyStore* policies() { return policies_.get(); }
+  EndpointRegistry* endpoints() { return endpoints_.get(); }
   ControlMetrics* metrics() { return &metrics_; }
 
   // RunMaintenance does one round of background work now (tests call it

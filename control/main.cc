@@ -27,6 +27,7 @@
 #include "control/kubernetes/api_client.h"
 #include "control/kubernetes/cluster_publisher.h"
 #include "control/kubernetes/configmap_policy_source.h"
+#include "control/kubernetes/endpoint_source.h"
 #include "control/kubernetes/token_review.h"
 
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
@@ -64,6 +65,9 @@ ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity"
 ABSL_FLAG(bool, kubernetes, false,
           "Accept Kubernetes projected service-account tokens, checked with the cluster's "
           "TokenReview API");
+ABSL_FLAG(bool, kubernetes_discovery, true,
+          "With --kubernetes: fill the endpoint registry from the cluster's Pods, Services and "
+          "EndpointSlices (secure naming); it is streamed to proxies once first listed");
 ABSL_FLAG(std::string, kubernetes_api_host, "",
           "Kubernetes API server host (default: $KUBERNETES_SERVICE_HOST)");
 ABSL_FLAG(int, kubernetes_api_port, 0,
@@ -271,10 +275,36 @@ int main(int argc, char** argv) {
               << std::endl;
   }
 
+  const bool discovery = kubernetes != nullptr && absl::GetFlag(FLAGS_kubernetes_discovery);
+  opts.expect_kubernetes_endpoints = discovery;
   auto cp = tether::control::ControlPlane::Start(opts, tether::RealClock::Default());
   if (!cp.ok()) {
     std::cerr << "tether-control: " << cp.status().message() << "\n";
     return 1;
+  }
+  std::unique_ptr<k8s::KubernetesEndpointSource> endpoint_source;
+  if (discovery) {
+    k8s::KubernetesEndpointSource::Options eopts;
+    const auto& k = kubernetes->options();
+    eopts.api.host = k.api_host;
+    eopts.api.port = k.api_port;
+    eopts.api.server_name = k.server_name;
+    eopts.api.ca_file = k.ca_file;
+    eopts.api.token_file = k.token_file;
+    eopts.trust_domain = opts.trust_domain;
+    auto source = k8s::KubernetesEndpointSource::Create(
+        eopts, [registry = (*cp)->endpoints()](std::vector<tether::control::Endpoint> all) {
+          registry->SetKubernetes(std::move(all));
+        });
+    if (!source.ok()) {
+      std::cerr << "tether-control: --kubernetes-discovery: " << source.status().message() << "\n";
+      return 1;
+    }
+    endpoint_source = std::move(*source);
+    endpoint_source->Start();
+    std::cerr << "tether-control: endpoint registry from the cluster's Pods, Services and "
+                 "EndpointSlices"
+              << std::endl;
   }
   auto ca = (*cp)->store()->Current();
   std::cerr << "tether-control: CA for trust domain " << ca->trust_domain << " (root "
@@ -291,6 +321,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   std::cerr << "tether-control: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", closing streams"
             << std::endl;
+  if (endpoint_source) endpoint_source->Stop();
   (*cp)->Stop();
   return 0;
 }

@@ -167,10 +167,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   }
 
   // PushDiscovery sends the registry: in full the first time, then what
-  // changed since the snapshot this stream last got.
+  // changed since the snapshot this stream last got; nothing while it is
+  // incomplete (the proxy keeps what it has, or its safe default).
   void PushDiscovery(std::shared_ptr<const EndpointSnapshot> snap) {
     MutexLock lock(&mu_);
-    if (!authenticated_) return;
+    if (!authenticated_ || !snap->complete) return;
     if (discovery_sent_ != nullptr && snap->version <= discovery_sent_->version) return;
     StreamResponse msg;
     *msg.mutable_discovery() =

@@ -127,11 +127,18 @@ absl::Status EndpointRegistry::BindJoinToken(const pki::SpiffeId& id,
   return absl::OkStatus();
 }
 
+void EndpointRegistry::ExpectKubernetes() {
+  MutexLock lock(&mu_);
+  waiting_for_kubernetes_ = true;
+  RebuildLocked();
+}
+
 void EndpointRegistry::SetKubernetes(std::vector<Endpoint> endpoints) {
   bool changed;
   {
     MutexLock lock(&mu_);
     kubernetes_ = std::move(endpoints);
+    waiting_for_kubernetes_ = false;
     changed = RebuildLocked();
   }
   if (changed) Notify();
@@ -151,8 +158,10 @@ bool EndpointRegistry::RebuildLocked() {
     }
   }
   std::vector<Endpoint> merged = Merge(std::move(all));
-  if (merged == current_->endpoints) return false;
+  const bool complete = !waiting_for_kubernetes_;
+  if (merged == current_->endpoints && complete == current_->complete) return false;
   auto next = std::make_shared<EndpointSnapshot>();
+  next->complete = complete;
   const absl::Time now = clock_->Now();
   // Versions grow with the wall clock, so that a restarted control plane's
   // are above those it sent before.

@@ -40,6 +40,11 @@ namespace tether::control {
 
 struct EndpointSnapshot {
   uint64_t version = 0;
+  // False while a source the registry waits for (ExpectKubernetes) has not
+  // delivered its first set: the registry is not yet what it will be, and
+  // is not streamed to proxies (which would take a missing entry for an
+  // address outside the mesh).
+  bool complete = true;
   std::vector<Endpoint> endpoints;  // sorted by (ip, port), keys unique
   // When each entry (by key "ip|port") last changed, for `tetherctl endpoints`.
   std::map<std::string, absl::Time> since;
@@ -60,6 +65,9 @@ class EndpointRegistry {
   absl::Status BindJoinToken(const pki::SpiffeId& id,
                              const std::vector<EndpointAddress>& addresses);
 
+  // ExpectKubernetes marks the registry incomplete until the first
+  // SetKubernetes; call before serving.
+  void ExpectKubernetes();
   // SetKubernetes replaces every Kubernetes entry with `endpoints`.
   void SetKubernetes(std::vector<Endpoint> endpoints);
 
@@ -69,7 +77,8 @@ class EndpointRegistry {
  private:
   EndpointRegistry(std::string path, const Clock* clock) : path_(std::move(path)), clock_(clock) {}
   absl::Status SaveLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // RebuildLocked merges both sources; true when the merged set changed.
+  // RebuildLocked merges both sources; true when the merged set (or its
+  // completeness) changed.
   bool RebuildLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify();
 
@@ -79,6 +88,7 @@ class EndpointRegistry {
   // SPIFFE ID -> its bound addresses.
   std::map<std::string, std::vector<EndpointAddress>> tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<Endpoint> kubernetes_ ABSL_GUARDED_BY(mu_);
+  bool waiting_for_kubernetes_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<const EndpointSnapshot> current_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_change_ ABSL_GUARDED_BY(mu_);
 };

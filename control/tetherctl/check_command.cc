@@ -45,6 +45,15 @@ ControlView FetchControl(const std::string& address, admin::AdminService::Stub& 
                              absl::FromUnixSeconds(w.not_after_unix())});
     }
   }
+  admin::ListEndpointsResponse endpoints;
+  if (stub.ListEndpoints(Context().get(), admin::ListEndpointsRequest(), &endpoints).ok()) {
+    for (const auto& listed : endpoints.endpoints()) {
+      const auto& e = listed.endpoint();
+      if (e.source() != "kubernetes_service" || e.unmeshed_endpoints() == 0) continue;
+      c.partly_meshed.push_back({absl::StrCat(e.ip(), ":", e.port()), e.origin(),
+                                 static_cast<int>(e.unmeshed_endpoints())});
+    }
+  }
   if (absl::StatusOr<AdminResponse> ready = AdminGet(address, "/ready"); ready.ok()) {
     c.ready_status = ready->http.status;
     c.ready_body = std::string(absl::StripAsciiWhitespace(ready->http.body));

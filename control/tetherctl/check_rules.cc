@@ -134,6 +134,14 @@ void CheckControl(const ControlView& c, absl::Time now, const CheckOptions& o, R
             "read tether-control's audit log for their rejected requests "
             "(certificate_rejected), e.g. a rate limit or a revoked identity");
   }
+  for (const auto& svc : c.partly_meshed) {
+    r->Warn(kControl,
+            absl::StrCat(svc.origin, " at ", svc.address, ": ", svc.unmeshed,
+                         " ready endpoint", svc.unmeshed == 1 ? " is" : "s are",
+                         " not meshed; calls the proxy sends there with mTLS fail on those"),
+            "inject the Service's pods (label the namespace tether.io/inject=enabled and "
+            "restart them), or exclude the Service's port from the mesh");
+  }
   if (c.policy_error) {
     r->Warn(kControl,
             "the policy source has a problem (tether_control_policy_error is 1); the previous "

@@ -34,6 +34,13 @@ struct ControlView {
     absl::Time not_after = absl::InfinitePast();
   };
   std::vector<Workload> workloads;
+  // Services of the endpoint registry with ready endpoints outside the mesh.
+  struct PartlyMeshedService {
+    std::string address;  // ClusterIP:port
+    std::string origin;   // "service shop/web (1 of 3 endpoints meshed)"
+    int unmeshed = 0;
+  };
+  std::vector<PartlyMeshedService> partly_meshed;
 };
 
 struct CheckOptions {

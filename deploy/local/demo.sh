@@ -90,9 +90,22 @@ echo "$DIAG_OUT" | grep -E '^  [0-9]{4}-|^    (what|fix):' | head -6 | sed 's/^/
 check "$DIAG_NAMES_DENIED" "diagnose names c's identity as denied by b's policy"
 check "$DIAG_NAMES_PLAINTEXT" "diagnose shows the plaintext caller from outside the mesh"
 
-step "8. Summary"
+step "8. Pod a calls a service outside the mesh: passed through, untouched"
+scenario_passthrough a
+check "$PASS_OK" "a's app called the host's plain HTTP service ($TETHER_MESH_SUBNET.1:18099) and was answered"
+check $((PASS_COUNTED >= 3)) "a's proxy passed it through as plain TCP (tether_proxy_outbound_routes_total{route=\"passthrough\"} +$PASS_COUNTED)"
+
+step "9. An impostor with a valid certificate takes over b's address"
+scenario_impostor a b
+check "$IMP_REFUSED" "a's call to $(pod_ip b):80 was refused: the registry binds it to b"
+check $((IMP_COUNTED >= 1)) "a's proxy counted it (reason \"wrong_server_identity\", +$IMP_COUNTED)"
+echo "  \$ tetherctl diagnose --proxy <a's admin>   (abridged)"
+echo "$IMP_DIAG" | grep -E '^  [0-9]{4}-|^    (what|fix|detail):' | head -4 | sed 's/^/  /'
+check "$IMP_NAMES_BOTH" "diagnose names the identity expected (b) and the one that answered (impostor)"
+
+step "10. Summary"
 printf '  %-4s %-36s %-34s %-22s %6s %8s\n' POD IDENTITY SERIAL "NOT AFTER" CONNS REFUSED
-for pod in a b c; do
+for pod in a c; do
   m=$(pod_admin "$pod" /metrics)
   conns=$(echo "$m" | grep '^tether_proxy_connections_total' | awk '{s+=$NF} END {printf "%d", s}')
   failed=$(echo "$m" | grep '^tether_proxy_connections_total' | grep -v 'outcome="ok"' |

@@ -104,8 +104,10 @@ cmd_up() {
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route add default via "$SUBNET.1"
 
+    # The token binds the pod's address: the endpoint registry then tells
+    # every proxy that only this identity may answer there.
     ctl token create --namespace "$NAMESPACE" --service-account "$pod" --ttl 10m \
-      >"$pdir/token" 2>/dev/null
+      --address "$ip" >"$pdir/token" 2>/dev/null
     chown -R "$PROXY_UID:$PROXY_UID" "$pdir"
     chmod 600 "$pdir/token"
 

@@ -177,3 +177,74 @@ scenario_operator() {
   DIAG_NAMES_PLAINTEXT=0
   grep -q "inbound  plaintext " <<<"$DIAG_OUT" && DIAG_NAMES_PLAINTEXT=1
 }
+
+# scenario_passthrough FROM: FROM's app calls a service on the host, outside
+# the mesh (the bridge address, which the endpoint registry does not know).
+# The proxy passes it through as plain TCP. Sets PASS_OK (1 if every call
+# was answered), PASS_COUNTED (FROM's proxy's passthrough routes, added).
+scenario_passthrough() {
+  local from=$1 port=18099 series='tether_proxy_outbound_routes_total{route="passthrough"}'
+  local host_ip="$TETHER_MESH_SUBNET.1"
+  "$APP" serve --listen "$host_ip:$port" --name host >/dev/null 2>&1 &
+  local server=$!
+  local deadline=$((SECONDS + 10))
+  until curl -s -m 1 "http://$host_ip:$port/" >/dev/null 2>&1 || [[ $SECONDS -ge $deadline ]]; do
+    sleep 0.1
+  done
+  local before; before=$(pod_metric "$from" "$series")
+  PASS_OK=0
+  ip netns exec "$(pod_ns "$from")" "$APP" call --target "$host_ip:$port" --count 3 \
+    --quiet true >/dev/null 2>&1 && PASS_OK=1
+  local after; after=$(pod_metric "$from" "$series")
+  PASS_COUNTED=$((after - before))
+  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
+}
+
+# scenario_impostor CALLER TARGET: TARGET's proxy and app stop, and a
+# workload with a valid certificate for another identity (impostor) takes
+# over TARGET's address. CALLER's call must be refused: the registry binds
+# the address to TARGET's identity. Sets IMP_REFUSED (1 if the call failed),
+# IMP_COUNTED (CALLER's wrong_server_identity refusals, added), IMP_DIAG
+# (CALLER's diagnose output), IMP_NAMES_BOTH (1 if diagnose names both
+# identities). TARGET is gone afterwards.
+scenario_impostor() {
+  local caller=$1 target=$2 td=$TETHER_TRUST_DOMAIN dir=$TETHER_MESH_DIR
+  local ns; ns=$(pod_ns "$target")
+  local series='tether_proxy_tls_handshake_failures_total{direction="outbound",reason="wrong_server_identity"}'
+  for f in "$dir/pids/$target-proxy" "$dir/pids/$target-app"; do
+    [[ -f $f ]] && { kill -TERM -- "-$(cat "$f")" 2>/dev/null || true; }
+  done
+  local idir="$dir/pods.d/impostor"
+  mkdir -p "$idir"
+  mesh_ctl token create --namespace demo --service-account impostor --ttl 10m >"$idir/token" 2>/dev/null
+  chown -R 1337:1337 "$idir"
+  chmod 600 "$idir/token"
+  local deadline=$((SECONDS + 10))
+  while ip netns exec "$ns" curl -s -m 1 http://127.0.0.1:15000/live >/dev/null 2>&1; do
+    [[ $SECONDS -lt $deadline ]] || break
+    sleep 0.1
+  done
+  setsid ip netns exec "$ns" "$APP" serve --listen 0.0.0.0:80 --name impostor \
+    >"$idir/app.log" 2>&1 </dev/null &
+  echo $! >"$dir/pids/impostor-app"
+  setsid ip netns exec "$ns" setpriv --reuid 1337 --regid 1337 --clear-groups \
+    "$dir/bin/tether-proxy" --control "$TETHER_MESH_SUBNET.1:15012" --ca-bundle "$dir/roots.pem" \
+    --join-token-file "$idir/token" --workload-name impostor --admin-listen 127.0.0.1:15000 \
+    >"$idir/proxy.log" 2>&1 </dev/null &
+  echo $! >"$dir/pids/impostor-proxy"
+  deadline=$((SECONDS + 30))
+  until pod_admin "$target" /ready 2>/dev/null | grep -q "ready: spiffe://$td/ns/demo/sa/impostor"; do
+    [[ $SECONDS -lt $deadline ]] || break
+    sleep 0.2
+  done
+  local before; before=$(pod_metric "$caller" "$series")
+  IMP_REFUSED=0
+  pod_call "$caller" "$target" 1 >/dev/null 2>&1 || IMP_REFUSED=1
+  local after; after=$(pod_metric "$caller" "$series")
+  IMP_COUNTED=$((after - before))
+  IMP_DIAG=$(ip netns exec "$(pod_ns "$caller")" "$dir/bin/tetherctl" diagnose \
+    --proxy 127.0.0.1:15000 --limit 5 2>&1)
+  IMP_NAMES_BOTH=0
+  grep -q "spiffe://$td/ns/demo/sa/$target" <<<"$IMP_DIAG" &&
+    grep -q "spiffe://$td/ns/demo/sa/impostor" <<<"$IMP_DIAG" && IMP_NAMES_BOTH=1
+}

@@ -36,9 +36,10 @@ ABSL_FLAG(std::string, log_level, "info",
           "error, warning, info or debug (debug: access log on stdout unless --access-log)");
 ABSL_FLAG(bool, session_resumption, true,
           "Outbound: resume TLS sessions with upstream peers (the peer is re-verified each time)");
-ABSL_FLAG(std::string, outbound_unknown, "mtls",
+ABSL_FLAG(std::string, outbound_unknown, "passthrough",
           "Outbound to a destination the control plane's endpoint registry does not know: "
-          "mtls (any mesh identity), passthrough (plain TCP, untouched) or deny");
+          "passthrough (plain TCP, untouched), deny, or mtls (any mesh identity); in explicit "
+          "mode passthrough means mtls");
 ABSL_FLAG(int, workers, 1, "Worker threads, each with its own event loop");
 ABSL_FLAG(int, max_connections, 65536, "Open connections per direction before refusing");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Upstream connect timeout");

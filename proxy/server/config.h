@@ -45,12 +45,14 @@ struct ProxyConfig {
   std::string outbound_forward;  // explicit mode only
   std::optional<pki::SpiffeId> outbound_expect_identity;
   // Outbound to a destination the endpoint registry does not know:
-  // kMtls wraps it in mTLS and accepts any mesh identity (the behaviour
-  // before the registry), kPassthrough forwards it as plain TCP, untouched,
-  // kDeny refuses it (strict egress). A destination the registry knows as
-  // not meshed is passed through (transparent mode) whatever this says.
+  // kPassthrough forwards it as plain TCP, untouched (transparent mode; an
+  // explicit-mode forward address always speaks mTLS), kDeny refuses it
+  // (strict egress), kMtls wraps it in mTLS and accepts any mesh identity.
+  // A destination the registry knows as not meshed is passed through
+  // (transparent mode) whatever this says; before the first registry
+  // update every unknown destination gets mTLS with any mesh identity.
   enum class UnknownDestination { kMtls, kPassthrough, kDeny };
-  UnknownDestination outbound_unknown = UnknownDestination::kMtls;
+  UnknownDestination outbound_unknown = UnknownDestination::kPassthrough;
   // Inbound: strict accepts mTLS only; permissive also plaintext.
   bool permissive = false;
   std::string policy_file;

@@ -6,8 +6,10 @@
 //     one of them (secure naming; else wrong_server_identity);
 //   - the registry knows it as not meshed: plain TCP, untouched (transparent
 //     mode; explicit mode's forward address always speaks mTLS);
-//   - unknown: --outbound-unknown (mTLS with any mesh identity, plain TCP,
-//     or refused as unknown_destination).
+//   - unknown: --outbound-unknown (plain TCP, untouched, by default; or
+//     refused as unknown_destination; or mTLS with any mesh identity);
+//   - before the first registry update: mTLS with any mesh identity, so that
+//     nothing is sent in plaintext for want of knowing.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "proxy/net/plain_transport.h"
@@ -46,6 +48,11 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       route = "mtls_verified";
     } else if (known != nullptr && !ctx_.outbound_forward) {
       passthrough = true;
+    } else if (table == nullptr) {
+      // No registry yet (just started, or the control plane is still
+      // listing the cluster): nothing is known to be outside the mesh, so
+      // nothing leaves in plaintext; mTLS to any mesh identity.
+      route = "mtls_any_identity";
     } else if (config.outbound_unknown == ProxyConfig::UnknownDestination::kDeny) {
       conn->failure_detail =
           absl::StrCat("the endpoint registry does not know ", conn->destination.ToString(),

@@ -2,7 +2,8 @@
 # local_mesh_test: the local mesh's scenarios as assertions, in network
 # namespaces with the real iptables rules: mTLS-only on the wire with the
 # caller's identity seen, rotation under traffic with zero failures, a policy
-# denial, strict mode refusing plaintext, and a clean teardown (no namespace,
+# denial, strict mode refusing plaintext, passthrough to a service outside
+# the mesh, an impostor refused at a bound address, and a clean teardown (no namespace,
 # rule or process left). Needs root.
 set -uo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -88,6 +89,17 @@ expect "$DIAG_NAMES_PLAINTEXT" "tetherctl diagnose shows the plaintext caller"
 # b's pod IP, b's app saw the connection from its own proxy.
 expect $(grep -q '"outcome":"ok"' "$TETHER_MESH_DIR/pods.d/a/access.log" 2>/dev/null; echo $((1 - $?))) \
   "a's proxy relayed outbound"
+
+# Outside the mesh: a service on the host is passed through, untouched.
+scenario_passthrough a
+expect "$PASS_OK" "a's app reached a plain service outside the mesh"
+expect $((PASS_COUNTED >= 3)) "a's proxy passed it through ($PASS_COUNTED)"
+
+# Secure naming: an impostor with a valid mesh certificate at b's address.
+scenario_impostor a b
+expect "$IMP_REFUSED" "a's call to the impostor at b's address is refused"
+expect $((IMP_COUNTED >= 1)) "a counted wrong_server_identity ($IMP_COUNTED)"
+expect "$IMP_NAMES_BOTH" "diagnose names b (expected) and the impostor (answered)"
 
 "$MESH" down >/dev/null
 left_ns=$(ip netns list | grep -c "^$TETHER_MESH_PREFIX-" || true)

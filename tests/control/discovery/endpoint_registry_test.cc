@@ -131,6 +131,20 @@ TEST(EndpointRegistry, KubernetesSetIsReplacedWholeAndMergedWithBindings) {
   EXPECT_GT(s3->version, s2->version);
 }
 
+TEST(EndpointRegistry, IncompleteUntilTheKubernetesSetArrivesEvenAnEmptyOne) {
+  FakeClock clock;
+  auto reg = EndpointRegistry::Load("", &clock);
+  std::atomic<int> changes{0};
+  (*reg)->SetOnChange([&] { ++changes; });
+  (*reg)->ExpectKubernetes();
+  EXPECT_FALSE((*reg)->Current()->complete);
+  const uint64_t before = (*reg)->Current()->version;
+  (*reg)->SetKubernetes({});
+  EXPECT_TRUE((*reg)->Current()->complete);
+  EXPECT_GT((*reg)->Current()->version, before);
+  EXPECT_EQ(changes, 1);  // streams are told, though no entry changed
+}
+
 TEST(DiscoveryUpdate, ADeltaHoldsExactlyWhatChanged) {
   FakeClock clock;
   auto reg = EndpointRegistry::Load("", &clock);

@@ -72,6 +72,18 @@ TEST(CheckRulesTest, HealthyMeshPasses) {
   EXPECT_NE(Find(r, "clocks of 2 proxies within"), nullptr) << Dump(r);
 }
 
+TEST(CheckRulesTest, AServiceWithEndpointsOutsideTheMeshWarns) {
+  ControlView c = HealthyControl();
+  c.partly_meshed = {{"10.96.0.10:80", "service shop/web (2 of 3 endpoints meshed)", 1}};
+  auto r = EvaluateChecks(c, {}, kNow, {});
+  const CheckResult* w = Find(r, "service shop/web");
+  ASSERT_NE(w, nullptr) << Dump(r);
+  EXPECT_EQ(w->level, CheckLevel::kWarn);
+  EXPECT_TRUE(absl::StrContains(w->text, "10.96.0.10:80")) << w->text;
+  EXPECT_TRUE(absl::StrContains(w->text, "1 ready endpoint is not meshed")) << w->text;
+  EXPECT_FALSE(w->fix.empty());
+}
+
 TEST(CheckRulesTest, UnreachableControlPlaneFails) {
   ControlView c;
   c.address = "127.0.0.1:1";
