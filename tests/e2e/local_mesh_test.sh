@@ -21,7 +21,10 @@ TETHER_MESH_DIR=$(mktemp -d /tmp/tether-e2e.XXXXXX)
 export TETHER_MESH_DIR
 export TETHER_MESH_PREFIX="te$$"
 export TETHER_MESH_SUBNET=10.78.$(( $$ % 200 + 20 ))
-export TETHER_CONTROL_ADMIN_PORT=$(( 20000 + $$ % 20000 ))
+# A loopback port nothing listens on (the pid picks where to start looking).
+port=$(( 20000 + ($$ * 7) % 20000 ))
+while ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do port=$(( port + 1 )); done
+export TETHER_CONTROL_ADMIN_PORT=$port
 export TETHER_CERT_TTL=1m
 MESH="$RUNFILES/deploy/local/mesh.sh"
 # shellcheck source=deploy/local/scenarios.sh

@@ -30,7 +30,10 @@ TETHER_MESH_DIR=$(mktemp -d /tmp/tether-inbound.XXXXXX)
 export TETHER_MESH_DIR
 export TETHER_MESH_PREFIX="ti$$"
 export TETHER_MESH_SUBNET=10.79.$(($$ % 200 + 20))
-export TETHER_CONTROL_ADMIN_PORT=$((20000 + ($$ + 7) % 20000))
+# A loopback port nothing listens on (the pid picks where to start looking).
+port=$(( 20000 + ($$ * 7) % 20000 ))
+while ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do port=$(( port + 1 )); done
+export TETHER_CONTROL_ADMIN_PORT=$port
 export TETHER_CERT_TTL=10m
 export TETHER_PROXY_ARGS="--health-listen 0.0.0.0:15021 --metrics-listen 0.0.0.0:15090"
 MESH="$RUNFILES/deploy/local/mesh.sh"
