@@ -12,7 +12,13 @@ namespace {
 
 std::string PeerText(const FailureView& f) {
   std::string s = f.peer_address.empty() ? "an unknown address" : f.peer_address;
-  if (!f.peer_identity.empty()) {
+  // A peer refused for who it is presented a certificate that verified: it
+  // proved that identity, just not the one expected.
+  const bool proved_other = f.reason == "wrong_server_identity" || f.reason == "identity_mismatch";
+  if (!f.peer_identity.empty() && proved_other && !f.identity_verified) {
+    absl::StrAppend(&s, " proving ", f.peer_identity,
+                    " (a valid certificate, not the identity expected)");
+  } else if (!f.peer_identity.empty()) {
     absl::StrAppend(&s, f.identity_verified ? " " : " claiming ", f.peer_identity,
                     f.identity_verified ? "" : " (not verified)");
   } else if (f.reason != "no_certificate") {

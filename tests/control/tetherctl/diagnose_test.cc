@@ -179,4 +179,26 @@ TEST(RenderDiagnosisTest, ExpiredCertificateAndUnreachable) {
 }
 
 }  // namespace
+TEST(DiagnoseTest, AServerWithAnotherValidIdentityIsSaidToProveIt) {
+  FailureView f;
+  f.direction = "outbound";
+  f.reason = "wrong_server_identity";
+  f.peer_address = "10.0.0.12:80";
+  f.destination = "10.0.0.12:80";
+  f.peer_identity = "spiffe://mesh.test/ns/shop/sa/impostor";
+  f.identity_verified = false;
+  ProxyState p;
+  p.address = "127.0.0.1:15000";
+  p.ready_status = 200;
+  p.ready_body = "ready: spiffe://mesh.test/ns/shop/sa/a";
+  p.failures = std::vector<FailureView>{f};
+  std::ostringstream out;
+  RenderDiagnosis(p, kNow, 10, out);
+  EXPECT_TRUE(absl::StrContains(out.str(),
+                                "proving spiffe://mesh.test/ns/shop/sa/impostor (a valid "
+                                "certificate, not the identity expected)"))
+      << out.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "endpoint registry")) << out.str();
+}
+
 }  // namespace tether::tetherctl
