@@ -127,7 +127,11 @@ absl::Status ControlPlane::Init() {
   streams_->SetPolicies(policies_.get(), options_.close_denied_connections);
   streams_->SetEndpoints(endpoints_.get());
   admin_->SetEndpoints(endpoints_.get());
-  endpoints_->SetOnChange([this] { streams_->BroadcastDiscovery(); });
+  endpoints_->SetOnChange([this] {
+    streams_->BroadcastDiscovery();
+    UpdateEndpointMetrics();
+  });
+  UpdateEndpointMetrics();
   policies_->SetOnChange([this] {
     audit_->Record("policy_changed", {{"version", std::to_string(policies_->Current()->version)}});
     streams_->BroadcastPolicy();
@@ -349,6 +353,13 @@ void ControlPlane::UpdateCaMetrics() {
   auto ca = store_->Current();
   metrics_.SetRootExpiry(pki::DescribeCert(ca->issuer->authority().cert.get()).not_after);
   metrics_.SetBundleRoots(ca->bundle.roots().size());
+}
+
+void ControlPlane::UpdateEndpointMetrics() {
+  std::shared_ptr<const EndpointSnapshot> snap = endpoints_->Current();
+  std::map<std::string, size_t> by_source;
+  for (const Endpoint& e : snap->endpoints) ++by_source[SourceName(e.source)];
+  metrics_.SetEndpoints(snap->version, by_source, snap->complete);
 }
 
 void ControlPlane::UpdatePolicyMetrics() {

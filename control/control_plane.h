@@ -140,6 +140,7 @@ class ControlPlane {
   absl::Status RenewServingCertificate();
   void UpdateCaMetrics();
   void UpdatePolicyMetrics();
+  void UpdateEndpointMetrics();
   std::string ServingDir() const { return options_.state_dir + "/serving"; }
 
   const ControlPlaneOptions options_;

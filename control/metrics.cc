@@ -46,6 +46,27 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                          .Help("Version of the authorization policy in force")
                          .Register(*registry_)
                          .Add({});
+  endpoints_version_ = &prometheus::BuildGauge()
+                            .Name("tether_control_endpoints_version")
+                            .Help("Version of the endpoint registry (the discovery stream's)")
+                            .Register(*registry_)
+                            .Add({});
+  endpoints_ = &prometheus::BuildGauge()
+                    .Name("tether_control_endpoints")
+                    .Help(
+                        "Entries of the endpoint registry, by source (join_token, "
+                        "kubernetes_pod, kubernetes_service)")
+                    .Register(*registry_);
+  for (const char* source : {"join_token", "kubernetes_pod", "kubernetes_service"}) {
+    endpoints_->Add({{"source", source}});
+  }
+  endpoints_complete_ = &prometheus::BuildGauge()
+                             .Name("tether_control_endpoints_complete")
+                             .Help(
+                                 "1 once the endpoint registry is streamed to proxies (with "
+                                 "--kubernetes: after the cluster was first listed)")
+                             .Register(*registry_)
+                             .Add({});
   policy_error_ = &prometheus::BuildGauge()
                        .Name("tether_control_policy_error")
                        .Help(
@@ -70,6 +91,17 @@ void ControlMetrics::RecordAdmission(absl::string_view outcome) {
 
 void ControlMetrics::RecordStreamRejected(absl::string_view reason) {
   stream_rejected_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void ControlMetrics::SetEndpoints(uint64_t version, const std::map<std::string, size_t>& by_source,
+                                  bool complete) {
+  endpoints_version_->Set(static_cast<double>(version));
+  for (const char* source : {"join_token", "kubernetes_pod", "kubernetes_service"}) {
+    auto it = by_source.find(source);
+    endpoints_->Add({{"source", source}})
+        .Set(it == by_source.end() ? 0 : static_cast<double>(it->second));
+  }
+  endpoints_complete_->Set(complete ? 1 : 0);
 }
 
 }  // namespace tether::control

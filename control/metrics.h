@@ -4,6 +4,7 @@
 #define TETHER_CONTROL_METRICS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,10 @@ class ControlMetrics {
     policy_version_->Set(static_cast<double>(version));
     policy_error_->Set(error ? 1 : 0);
   }
+  // SetEndpoints: the endpoint registry's version, its entries by source,
+  // and whether it is complete (streamed to proxies).
+  void SetEndpoints(uint64_t version, const std::map<std::string, size_t>& by_source,
+                    bool complete);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -54,6 +59,9 @@ class ControlMetrics {
   prometheus::Family<prometheus::Counter>* admissions_;
   prometheus::Gauge* policy_version_;
   prometheus::Gauge* policy_error_;
+  prometheus::Gauge* endpoints_version_;
+  prometheus::Family<prometheus::Gauge>* endpoints_;
+  prometheus::Gauge* endpoints_complete_;
 };
 
 }  // namespace tether::control

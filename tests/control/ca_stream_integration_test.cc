@@ -349,6 +349,10 @@ TEST_F(CaStreamTest, DiscoveryIsSentInFullThenAJoinTokensAddressesAsADelta) {
   EXPECT_EQ(listed.version(), delta->version());
   ASSERT_EQ(listed.endpoints_size(), 2);
   EXPECT_GT(listed.endpoints(0).since_unix(), 0);
+  const std::string metrics = testing::HttpGet(cp_->admin_port(), "/metrics");
+  EXPECT_NE(metrics.find("tether_control_endpoints{source=\"join_token\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tether_control_endpoints_complete 1"), std::string::npos) << metrics;
 }
 
 TEST_F(CaStreamTest, RevocationIsPushedToOpenStreamsAndBlocksRenewal) {
