@@ -687,9 +687,22 @@ class Bench:
                 c = KINDS[n](self.env, self.mesh, port)
                 c.start()
                 cs[n] = c
-                out = self.env.run(["iperf3", "-c", "127.0.0.1", "-p", str(c.entry), "-t",
-                                    str(secs), "-J"], self.env.load_cpus, timeout=120)
-                j = json.loads(out)
+                # iperf3's server runs one test at a time and can still be
+                # closing the previous one ("the server is busy"): retry.
+                for attempt in range(5):
+                    try:
+                        out = self.env.run(["iperf3", "-c", "127.0.0.1", "-p", str(c.entry),
+                                            "-t", str(secs), "-J"], self.env.load_cpus,
+                                           timeout=120)
+                        j = json.loads(out)
+                    except (RuntimeError, ValueError) as e:
+                        j = {"error": str(e)[-300:]}
+                    if "sum_received" in j.get("end", {}):
+                        break
+                    log(f"bulk {n}: iperf3: {j.get('error', 'no result')}; again")
+                    time.sleep(0.5 * (attempt + 1))
+                else:
+                    raise RuntimeError(f"bulk {n}: iperf3 gave no result: {j.get('error', '?')}")
                 gbps = j["end"]["sum_received"]["bits_per_second"] / 1e9
                 res[n] = {"gbit_per_s": gbps}
                 log(f"bulk {n}: {gbps:.2f} Gbit/s")
