@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -271,6 +272,15 @@ void AdminServer::AcceptLoop() {
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // A stream (TLS) reads and writes the socket itself: non-blocking, so
+    // that each of its reads returns and waits in Wait() with the
+    // connection's deadline, rather than blocking in SSL_read forever on a
+    // client that sends nothing (the plain stream reads with MSG_DONTWAIT).
+    if (options_.stream_factory && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+      Log(ErrnoText("admin server: O_NONBLOCK"));
+      close(fd);
+      continue;
+    }
 
     MutexLock lock(&mu_);
     ReapLocked();

@@ -3,6 +3,10 @@
 // checked as the API server checks it (caBundle = the mesh root, that name);
 // AdmissionReviews in, patches out; errors; renewal after a CA rotation.
 #include <string>
+#include <vector>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "absl/strings/escaping.h"
 #include "common/clock.h"
@@ -87,6 +91,39 @@ TEST_F(WebhookServerTest, InjectsAPodOverHttpsVerifiedAsTheApiServerDoes) {
   // Counted at the admin port.
   EXPECT_THAT(testing::HttpGet(cp_->admin_port(), "/metrics"),
               HasSubstr("tether_control_webhook_reviews_total{outcome=\"injected\"} 1"));
+}
+
+// The attack: as many silent TCP connections as the webhook has slots.
+// Each costs its slot for at most the read deadline (10 s): then the
+// server closes it, and pods can be admitted again. (With blocking sockets
+// SSL_read waited forever, so 64 idle connections stopped every pod
+// creation in injected namespaces for good.)
+TEST_F(WebhookServerTest, SilentConnectionsHoldASlotOnlyUntilTheirDeadline) {
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) {
+    int fd = testing::ConnectLoopback(cp_->webhook_port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  const absl::Time opened = absl::Now();
+  // The server ends every one of them by itself.
+  for (int fd : idle) {
+    char c;
+    timeval tv{30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const ssize_t n = recv(fd, &c, 1, 0);
+    EXPECT_LE(n, 0) << "the server sent something to a client that said nothing";
+    EXPECT_FALSE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        << "still open " << absl::FormatDuration(absl::Now() - opened) << " after it was opened";
+    close(fd);
+  }
+  const absl::Duration held = absl::Now() - opened;
+  EXPECT_LT(held, absl::Seconds(20));
+  std::cerr << "64 silent connections were closed by the server within "
+            << absl::FormatDuration(held) << "\n";
+  absl::StatusOr<kubernetes::HttpResult> r = Post(review_, Root());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST_F(WebhookServerTest, TheCertificateNamesTheServiceOnly) {
