@@ -257,10 +257,10 @@ IoStatus TlsTransport::Fail(int ssl_result, absl::string_view during) {
     case SSL_ERROR_SYSCALL: {
       const int sys = errno;
       ERR_clear_error();
-      if (sys == 0 && during != "handshake") {
-        // The peer closed without close_notify; its data ended here.
-        return IoStatus::kEof;
-      }
+      // sys == 0: the peer's TCP stream ended without close_notify. A mesh
+      // proxy always ends its data with close_notify, so this is a peer that
+      // went away (an abortive close, a crash) or a truncation by someone on
+      // the path: never a clean end of the data.
       error_ = "reset";
       error_detail_ = sys == 0 ? absl::StrCat("the peer closed the connection during the ", during)
                                : absl::StrCat(strerror(sys), " during the ", during);
