@@ -1,36 +1,13 @@
 #include "control/discovery/endpoint_address.h"
 
-#include <arpa/inet.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/ip_text.h"
 
 namespace tether::control {
-namespace {
 
-// CanonicalIp: inet_ntop of `text` as IPv4 or IPv6, or empty.
-std::string CanonicalIp(absl::string_view text) {
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return "";
-  const std::string s(text);
-  unsigned char buf[sizeof(in6_addr)];
-  char out[INET6_ADDRSTRLEN];
-  for (int family : {AF_INET, AF_INET6}) {
-    if (inet_pton(family, s.c_str(), buf) == 1 &&
-        inet_ntop(family, buf, out, sizeof(out)) != nullptr) {
-      return out;
-    }
-  }
-  return "";
-}
-
-}  // namespace
-
-std::string EndpointAddress::ToString() const {
-  if (port == 0) return ip;
-  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
+std::string EndpointAddress::ToString() const { return port == 0 ? ip : JoinHostPort(ip, port); }
 
 absl::StatusOr<EndpointAddress> ParseEndpointAddress(absl::string_view text) {
   auto bad = [&](absl::string_view why) {
@@ -58,8 +35,9 @@ absl::StatusOr<EndpointAddress> ParseEndpointAddress(absl::string_view text) {
     if (port.empty()) return bad("empty port");
   }
   EndpointAddress out;
-  out.ip = CanonicalIp(host);
-  if (out.ip.empty()) return bad("not an IP address");
+  std::optional<std::string> ip = CanonicalIp(host);
+  if (!ip) return bad("not an IP address");
+  out.ip = *std::move(ip);
   if (!port.empty()) {
     uint32_t p = 0;
     if (!absl::SimpleAtoi(port, &p) || p == 0 || p > 65535) return bad("port not in 1-65535");

@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/ip_text.h"
 
 namespace tether::control::kubernetes {
 namespace {
@@ -407,9 +408,7 @@ absl::StatusOr<HttpResult> Exchange(const HttpsTarget& target, absl::string_view
 }  // namespace
 
 std::string HostPort(absl::string_view host, uint16_t port) {
-  std::string h = Unbracket(host);
-  if (h.find(':') != std::string::npos) return absl::StrCat("[", h, "]:", port);
-  return absl::StrCat(h, ":", port);
+  return JoinHostPort(Unbracket(host), port);
 }
 
 absl::StatusOr<HttpResult> Post(const HttpsTarget& target, absl::string_view path,

@@ -1,7 +1,5 @@
 #include "control/kubernetes/watch_event.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -288,17 +286,6 @@ std::string ObjectKey(const Object& object) {
 
 const std::string& ObjectResourceVersion(const Object& object) {
   return std::visit([](const auto& o) -> const std::string& { return o.resource_version; }, object);
-}
-
-std::optional<std::string> CanonicalIp(absl::string_view text) {
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
-  const std::string s(text);
-  unsigned char addr[sizeof(in6_addr)];
-  char out[INET6_ADDRSTRLEN];
-  int family = s.find(':') == std::string::npos ? AF_INET : AF_INET6;
-  if (inet_pton(family, s.c_str(), addr) != 1) return std::nullopt;
-  if (inet_ntop(family, addr, out, sizeof(out)) == nullptr) return std::nullopt;
-  return std::string(out);
 }
 
 absl::StatusOr<WatchEvent> ParseWatchEvent(ResourceKind kind, absl::string_view line) {

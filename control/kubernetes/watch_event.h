@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/ip_text.h"
 
 namespace tether::control::kubernetes {
 
@@ -121,9 +122,9 @@ struct ObjectList {
 // EndpointSliceList).
 absl::StatusOr<ObjectList> ParseObjectList(ResourceKind kind, absl::string_view json);
 
-// CanonicalIp returns the inet_ntop text of an IPv4 or IPv6 literal, or
-// nullopt when `text` is not one.
-std::optional<std::string> CanonicalIp(absl::string_view text);
+// CanonicalIp: addresses are spelled as the endpoint registry and the
+// proxies spell them (common/ip_text.h).
+using ::tether::CanonicalIp;
 
 }  // namespace tether::control::kubernetes
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/ip_text.h"
 #include "control/tetherctl/table.h"
 
 namespace tether::tetherctl {
@@ -16,11 +17,8 @@ void PrintEndpoints(const tether::admin::v1::ListEndpointsResponse& resp, absl::
       {"ADDRESS", "IDENTITIES", "SOURCE", "ORIGIN", "AGE"}};
   for (const auto& listed : resp.endpoints()) {
     const auto& e = listed.endpoint();
-    std::string address = e.ip();
-    if (e.port() != 0) {
-      address = e.ip().find(':') != std::string::npos ? absl::StrCat("[", e.ip(), "]:", e.port())
-                                                      : absl::StrCat(e.ip(), ":", e.port());
-    }
+    const std::string address =
+        e.port() == 0 ? e.ip() : JoinHostPort(e.ip(), static_cast<uint16_t>(e.port()));
     std::vector<std::string> ids(e.identities().begin(), e.identities().end());
     rows.push_back({address, ids.empty() ? "(not meshed)" : absl::StrJoin(ids, ","), e.source(),
                     e.origin(),

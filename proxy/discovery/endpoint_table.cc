@@ -5,52 +5,34 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/ip_text.h"
 
 namespace tether::proxy {
 namespace {
 
-// ParseIp: the canonical text of `text` if it is an IP address, else "";
-// an IPv4-mapped IPv6 address is its IPv4 form, as CanonicalIp gives.
-std::string ParseIp(const std::string& text) {
-  unsigned char buf[sizeof(in6_addr)];
-  char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
-    return inet_ntop(AF_INET, buf, out, sizeof(out)) != nullptr ? out : "";
-  }
-  if (inet_pton(AF_INET6, text.c_str(), buf) != 1) return "";
-  const auto* a6 = reinterpret_cast<const in6_addr*>(buf);
-  const char* r = IN6_IS_ADDR_V4MAPPED(a6) ? inet_ntop(AF_INET, buf + 12, out, sizeof(out))
-                                           : inet_ntop(AF_INET6, buf, out, sizeof(out));
-  return r != nullptr ? out : "";
-}
-
 absl::StatusOr<std::pair<std::string, uint16_t>> KeyOf(const std::string& ip, uint32_t port) {
-  std::string canonical = ip.size() < INET6_ADDRSTRLEN ? ParseIp(ip) : "";
-  if (canonical.empty()) {
+  std::optional<std::string> canonical = ::tether::CanonicalIp(ip);
+  if (!canonical) {
     return absl::InvalidArgumentError(
         absl::StrCat("endpoint \"", ip.substr(0, 64), "\" is not an IP"));
   }
   if (port > 65535)
     return absl::InvalidArgumentError(absl::StrCat("endpoint ", ip, ": port ", port));
-  return std::make_pair(std::move(canonical), static_cast<uint16_t>(port));
+  return std::make_pair(*std::move(canonical), static_cast<uint16_t>(port));
 }
 
 }  // namespace
 
 std::string CanonicalIp(const SocketAddress& address) {
-  char out[INET6_ADDRSTRLEN] = {0};
   if (address.family() == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&address.storage);
-    inet_ntop(AF_INET, &sin->sin_addr, out, sizeof(out));
-  } else if (address.family() == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
-    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], out, sizeof(out));
-    } else {
-      inet_ntop(AF_INET6, &sin6->sin6_addr, out, sizeof(out));
-    }
+    return CanonicalIpOfBytes(reinterpret_cast<const unsigned char*>(&sin->sin_addr), 4);
   }
-  return out;
+  if (address.family() == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    return CanonicalIpOfBytes(sin6->sin6_addr.s6_addr, 16);
+  }
+  return "";
 }
 
 absl::StatusOr<std::shared_ptr<const EndpointTable>> EndpointTable::Apply(
@@ -108,12 +90,7 @@ std::string EndpointsJson(const EndpointTable* table) {
   nlohmann::json list = nlohmann::json::array();
   if (table != nullptr) {
     for (const auto& [key, e] : table->entries()) {
-      std::string address = key.first;
-      if (key.second != 0) {
-        address = key.first.find(':') != std::string::npos
-                      ? absl::StrCat("[", key.first, "]:", key.second)
-                      : absl::StrCat(key.first, ":", key.second);
-      }
+      const std::string address = key.second == 0 ? key.first : JoinHostPort(key.first, key.second);
       nlohmann::json ids = nlohmann::json::array();
       for (const auto& id : e.identities) ids.push_back(id.ToString());
       list.push_back({{"address", address},

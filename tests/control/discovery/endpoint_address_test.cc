@@ -24,6 +24,10 @@ TEST(ParseEndpointAddress, AcceptsIpAndIpPortInBothFamiliesAndCanonicalizes) {
   EXPECT_EQ(d->ip, "fd00::1");
   EXPECT_EQ(d->port, 443);
   EXPECT_EQ(d->ToString(), "[fd00::1]:443");
+  // An IPv4-mapped address is the IPv4 address it maps, as proxies see it.
+  auto e = ParseEndpointAddress("[::ffff:10.0.0.5]:80");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->ToString(), "10.0.0.5:80");
 }
 
 TEST(ParseEndpointAddress, RefusesNamesCidrsAndBadPortsSayingWhat) {
