@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "control/inject/probe_rewrite.h"
 #include "proxy/init/rules.h"
 
 namespace tether::control::inject {
@@ -30,6 +31,7 @@ struct PodSettings {
   std::string cpu_request, memory_request, cpu_limit, memory_limit;
   std::string log_level;
   bool native_sidecar = true;
+  bool rewrite_probes = true;
 };
 
 // StringField returns obj[key] if it is a string; nullopt if absent or null;
@@ -127,14 +129,19 @@ absl::StatusOr<PodSettings> ReadSettings(const Json& metadata, const InjectOptio
     }
     s.log_level = **level;
   }
-  absl::StatusOr<std::optional<std::string>> native =
-      Annotation(metadata, kNativeSidecarAnnotation);
-  if (!native.ok()) return native.status();
-  if (native->has_value()) {
-    if (**native != "true" && **native != "false") {
-      return AnnotationError(kNativeSidecarAnnotation, "must be \"true\" or \"false\"");
+  struct BoolAnnotation {
+    const char* key;
+    bool* out;
+  };
+  for (const BoolAnnotation& b : {BoolAnnotation{kNativeSidecarAnnotation, &s.native_sidecar},
+                                  BoolAnnotation{kRewriteProbesAnnotation, &s.rewrite_probes}}) {
+    absl::StatusOr<std::optional<std::string>> value = Annotation(metadata, b.key);
+    if (!value.ok()) return value.status();
+    if (!value->has_value()) continue;
+    if (**value != "true" && **value != "false") {
+      return AnnotationError(b.key, "must be \"true\" or \"false\"");
     }
-    s.native_sidecar = **native == "true";
+    *b.out = **value == "true";
   }
   return s;
 }
@@ -201,7 +208,9 @@ Json HttpProbe(const char* path, int period, int failures) {
               {"failureThreshold", failures}};
 }
 
-Json ProxyContainer(const InjectOptions& options, const PodSettings& s) {
+// ProxyContainer: the proxy; `app_probes` is what it runs for the app's
+// rewritten probes (empty: none).
+Json ProxyContainer(const InjectOptions& options, const PodSettings& s, const Json& app_probes) {
   Json c = {{"name", kProxyContainerName}, {"image", options.proxy_image}};
   if (!options.image_pull_policy.empty()) c["imagePullPolicy"] = options.image_pull_policy;
   // A native sidecar: started in order with the init containers, kept
@@ -222,6 +231,13 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s) {
       {{"name", "POD_NAMESPACE"},
        {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.namespace"}}}}}},
   });
+  if (!app_probes.empty()) {
+    // The kubelet probes the pod's IP; so does the proxy on its behalf.
+    c["args"].push_back(absl::StrCat("--app-probes=", app_probes.dump()));
+    c["args"].push_back("--app-probe-host=$(POD_IP)");
+    c["env"].push_back(
+        {{"name", "POD_IP"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
+  }
   c["ports"] = Json::array(
       {{{"name", "tether-health"}, {"containerPort", kHealthPort}, {"protocol", "TCP"}},
        {{"name", kMetricsPortName}, {"containerPort", kMetricsPort}, {"protocol", "TCP"}}});
@@ -537,6 +553,13 @@ absl::StatusOr<InjectOutcome> InjectPod(Json& metadata, Json& spec, const Inject
     if (absl::Status st = CheckFree(*volumes, name, "volume"); !st.ok()) return st;
   }
 
+  ProbePlan probes;
+  if (settings->rewrite_probes) {
+    absl::StatusOr<ProbePlan> plan = PlanProbeRewrites(spec, kHealthPort, {kMetricsPort});
+    if (!plan.ok()) return plan.status();
+    probes = *std::move(plan);
+  }
+
   Json record = {{"version", kStatusVersion}};
   Json created = Json::array();
   if (metadata.is_null()) {
@@ -550,7 +573,9 @@ absl::StatusOr<InjectOutcome> InjectPod(Json& metadata, Json& spec, const Inject
     // The rules first, then the proxy, then the pod's own init containers
     // (whose traffic the proxy then already carries).
     if (Insert(spec, "initContainers",
-               {InitContainer(options, *settings), ProxyContainer(options, *settings)}, true)) {
+               {InitContainer(options, *settings),
+                ProxyContainer(options, *settings, probes.app_probes)},
+               true)) {
       created.push_back(kCreatedInitContainers);
     }
     record["initContainers"] = {kInitContainerName, kProxyContainerName};
@@ -559,7 +584,7 @@ absl::StatusOr<InjectOutcome> InjectPod(Json& metadata, Json& spec, const Inject
     if (Insert(spec, "initContainers", {InitContainer(options, *settings)}, true)) {
       created.push_back(kCreatedInitContainers);
     }
-    Insert(spec, "containers", {ProxyContainer(options, *settings)}, true);
+    Insert(spec, "containers", {ProxyContainer(options, *settings, probes.app_probes)}, true);
     record["initContainers"] = {kInitContainerName};
     record["containers"] = {kProxyContainerName};
   }
@@ -568,6 +593,10 @@ absl::StatusOr<InjectOutcome> InjectPod(Json& metadata, Json& spec, const Inject
   if (Insert(spec, "volumes", new_volumes, false)) created.push_back(kCreatedVolumes);
   record["volumes"] = {kTokenVolumeName, kTrustBundleVolumeName};
   record["created"] = std::move(created);
+  if (!probes.originals.empty()) {
+    ApplyProbeRewrites(spec, probes);
+    record["probes"] = std::move(probes.originals);
+  }
   if (!metadata.contains("annotations") || metadata["annotations"].is_null()) {
     metadata["annotations"] = Json::object();
   }
@@ -591,6 +620,11 @@ absl::StatusOr<InjectOutcome> UninjectPod(Json& metadata, Json& spec) {
   absl::StatusOr<std::set<std::string>> created = StringSet(record, "created");
   for (const auto* s : {&init_containers, &containers, &volumes, &created}) {
     if (!s->ok()) return s->status();
+  }
+  if (record.contains("probes")) {
+    if (absl::Status st = RestoreProbes(spec, record["probes"]); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(kStatusAnnotation, ": ", st.message()));
+    }
   }
   RemoveNamed(spec, "initContainers", *init_containers);
   RemoveNamed(spec, "containers", *containers);

@@ -18,7 +18,10 @@
 //   - volumes: a projected service-account token (audience `tether`, short
 //     expiry), the proxy's bootstrap credential, and the trust bundle
 //     ConfigMap;
-//   - the annotation `tether.io/status`, a JSON record of what was added.
+//   - the app's HTTP and TCP probes rewritten to the proxy's health port,
+//     which runs them against the app (control/inject/probe_rewrite.h);
+//   - the annotation `tether.io/status`, a JSON record of what was added
+//     (and the probes as they were).
 //
 // Pods are left alone when annotated `tether.io/inject: "false"`, when they
 // use the host's network (the rules would rewrite the node's), or when they
@@ -35,6 +38,7 @@
 //   tether.io/proxy-cpu-limit, tether.io/proxy-memory-limit   limits
 //   tether.io/log-level               error, warning, info or debug
 //   tether.io/native-sidecar          "false": the fallback for older clusters
+//   tether.io/rewrite-probes          "false": the app's probes stay as they are
 // A malformed value is an InvalidArgument error naming the annotation.
 #ifndef TETHER_CONTROL_INJECT_INJECTOR_H_
 #define TETHER_CONTROL_INJECT_INJECTOR_H_
@@ -59,6 +63,7 @@ inline constexpr char kProxyCpuLimitAnnotation[] = "tether.io/proxy-cpu-limit";
 inline constexpr char kProxyMemoryLimitAnnotation[] = "tether.io/proxy-memory-limit";
 inline constexpr char kLogLevelAnnotation[] = "tether.io/log-level";
 inline constexpr char kNativeSidecarAnnotation[] = "tether.io/native-sidecar";
+inline constexpr char kRewriteProbesAnnotation[] = "tether.io/rewrite-probes";
 
 inline constexpr char kInitContainerName[] = "tether-init";
 inline constexpr char kProxyContainerName[] = "tether-proxy";

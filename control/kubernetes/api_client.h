@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "control/kubernetes/http_response.h"
+#include "control/kubernetes/https_client.h"
 
 namespace tether::control::kubernetes {
 

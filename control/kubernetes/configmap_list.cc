@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 #include "control/kubernetes/token_review_response.h"
 
 namespace tether::control::kubernetes {
@@ -89,7 +89,7 @@ bool IsConfigMapKey(absl::string_view key) {
 }
 
 absl::StatusOr<ConfigMapList> ParseConfigMapList(absl::string_view json) {
-  if (json.size() > kMaxHttpBodyBytes) return Malformed("larger than 1 MiB");
+  if (json.size() > http::kMaxHttpBodyBytes) return Malformed("larger than 1 MiB");
   const Json doc = Json::parse(json.begin(), json.end(), /*cb=*/nullptr,
                                /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Malformed("not valid JSON");

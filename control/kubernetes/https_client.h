@@ -36,9 +36,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 
 namespace tether::control::kubernetes {
+
+// The response types of common/http/response_reader.h, which this client and
+// the API client built on it return.
+using ::tether::http::BodySink;
+using ::tether::http::ByteSource;
+using ::tether::http::HttpResult;
+using ::tether::http::kMaxHttpBodyBytes;
+using ::tether::http::ReadHttpResponse;
+using ::tether::http::ReadHttpStream;
 
 struct HttpsTarget {
   std::string host;  // DNS name or IP literal ("10.96.0.1", "fd00::1" or "[fd00::1]")

@@ -1,137 +1,21 @@
 #include "control/tetherctl/admin_http.h"
 
-#include <cerrno>
-#include <cstring>
-
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
+#include "common/http/client.h"
 
 namespace tether::tetherctl {
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// WaitFor polls `fd` for `events` until `deadline`.
-absl::Status WaitFor(int fd, int16_t events, absl::Time deadline, absl::string_view what,
-                     absl::string_view target) {
-  while (true) {
-    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (ms <= 0) {
-      return absl::DeadlineExceededError(absl::StrCat("timed out ", what, " ", target));
-    }
-    pollfd p = {fd, events, 0};
-    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1000)));
-    if (n > 0) return absl::OkStatus();
-    if (n < 0 && errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat(what, " ", target, ": ", strerror(errno)));
-    }
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<AdminResponse> AdminGet(absl::string_view host_port, absl::string_view path,
                                        absl::Duration timeout) {
-  const size_t colon = host_port.rfind(':');
-  if (colon == absl::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", host_port, "\" is not HOST:PORT (e.g. 127.0.0.1:15000)"));
-  }
-  std::string host(host_port.substr(0, colon));
-  const std::string port(host_port.substr(colon + 1));
-  int port_number = 0;
-  if (!absl::SimpleAtoi(port, &port_number) || port_number <= 0 || port_number > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", host_port, "\": bad port"));
-  }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve ", host_port, ": ", gai_strerror(rc)));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addrs(res, &freeaddrinfo);
-  Fd fd(socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) return absl::UnavailableError(absl::StrCat("socket: ", strerror(errno)));
-  if (connect(fd.get(), res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", host_port, ": ", strerror(errno)));
-  }
-  if (absl::Status st = WaitFor(fd.get(), POLLOUT, deadline, "connecting to", host_port);
-      !st.ok()) {
-    return st;
-  }
-  int err = 0;
-  socklen_t len = sizeof(err);
-  getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", host_port, ": ", strerror(err)));
-  }
+  http::GetOptions options;
+  options.timeout = timeout;
+  options.user_agent = "tetherctl";
+  options.max_body = size_t{16} << 20;
   AdminResponse out;
   out.sent = absl::Now();
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host_port,
-                   "\r\nUser-Agent: tetherctl\r\nConnection: close\r\n\r\n");
-  size_t sent = 0;
-  while (sent < request.size()) {
-    ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (absl::Status st = WaitFor(fd.get(), POLLOUT, deadline, "sending to", host_port);
-          !st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    return absl::UnavailableError(absl::StrCat("sending to ", host_port, ": ", strerror(errno)));
-  }
-  auto source = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-    while (true) {
-      ssize_t got = recv(fd.get(), buf, n, 0);
-      if (got >= 0) return static_cast<size_t>(got);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        return absl::UnavailableError(
-            absl::StrCat("reading from ", host_port, ": ", strerror(errno)));
-      }
-      if (absl::Status st = WaitFor(fd.get(), POLLIN, deadline, "waiting for", host_port);
-          !st.ok()) {
-        return st;
-      }
-    }
-  };
-  absl::StatusOr<control::kubernetes::HttpResult> http =
-      control::kubernetes::ReadHttpResponse(source, host_port, size_t{16} << 20);
-  if (!http.ok()) return http.status();
+  absl::StatusOr<http::HttpResult> result = http::Get(host_port, path, options);
+  if (!result.ok()) return result.status();
   out.received = absl::Now();
-  out.http = *std::move(http);
+  out.http = *std::move(result);
   return out;
 }
 

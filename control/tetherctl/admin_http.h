@@ -16,12 +16,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 
 namespace tether::tetherctl {
 
 struct AdminResponse {
-  control::kubernetes::HttpResult http;
+  http::HttpResult http;
   // The local clock when the request was sent and when the answer was read,
   // to compare the server's clock with.
   absl::Time sent;

@@ -9,6 +9,12 @@
 namespace tether::proxy {
 namespace {
 
+std::vector<std::string> AppProbePaths(const AppProbes& probes) {
+  std::vector<std::string> paths;
+  for (const auto& [path, probe] : probes) paths.push_back(path);
+  return paths;
+}
+
 std::string Iso(absl::Time t) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return "";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -134,12 +140,10 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
         {"inbound_forward", config.inbound_forward},
         {"outbound_listen", config.outbound_listen},
         {"outbound_forward", config.outbound_forward},
-        {"outbound_unknown", config.outbound_unknown == ProxyConfig::UnknownDestination::kMtls
-                                 ? "mtls"
-                                 : config.outbound_unknown ==
-                                           ProxyConfig::UnknownDestination::kPassthrough
-                                       ? "passthrough"
-                                       : "deny"},
+        {"outbound_unknown",
+         config.outbound_unknown == ProxyConfig::UnknownDestination::kMtls          ? "mtls"
+         : config.outbound_unknown == ProxyConfig::UnknownDestination::kPassthrough ? "passthrough"
+                                                                                    : "deny"},
         {"outbound_expect_identity",
          config.outbound_expect_identity ? config.outbound_expect_identity->ToString() : ""},
         {"inbound_mode", config.permissive ? "permissive" : "strict"},
@@ -152,6 +156,8 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
         {"idle_timeout", absl::FormatDuration(config.idle_timeout)},
         {"drain_timeout", absl::FormatDuration(config.drain_timeout)},
         {"health_listen", config.health_listen},
+        {"app_probes", AppProbePaths(config.app_probes)},
+        {"app_probe_host", config.app_probe_host},
         {"metrics_listen", config.metrics_listen},
         {"peer_metrics_max_identities", config.max_peer_identities},
         {"log_level", config.log_level},

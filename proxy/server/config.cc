@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "common/ip_text.h"
 
 ABSL_FLAG(std::string, control, "", "Address of tether-control's certificate stream (host:port)");
 ABSL_FLAG(std::string, control_server_name, "tether-control.tether-system.svc",
@@ -27,6 +28,11 @@ ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15000", "Admin endpoint");
 ABSL_FLAG(std::string, health_listen, "",
           "Health endpoint (/ready, /live) for any peer, e.g. 0.0.0.0:15021 for the kubelet's "
           "probes; empty: none");
+ABSL_FLAG(std::string, app_probes, "",
+          "The app's kubelet probes, served on the health listener under /app-health/ "
+          "(JSON; `tetherctl inject` writes it)");
+ABSL_FLAG(std::string, app_probe_host, "127.0.0.1",
+          "Where app probes go: the pod's IP, as the kubelet would probe it");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Metrics endpoint (/metrics only) for any peer, e.g. 0.0.0.0:15090 for Prometheus; "
           "empty: none (the admin endpoint serves /metrics on loopback)");
@@ -77,6 +83,13 @@ absl::Status Validate(const ProxyConfig& c) {
   if (c.max_peer_identities < 0 || c.max_peer_identities > 100000) {
     return absl::InvalidArgumentError("--peer-metrics-max-identities must be between 0 and 100000");
   }
+  if (!c.app_probes.empty() && c.health_listen.empty()) {
+    return absl::InvalidArgumentError("--app-probes needs --health-listen, where they are served");
+  }
+  if (!c.app_probes.empty() && !CanonicalIp(c.app_probe_host).has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--app-probe-host \"", c.app_probe_host, "\" is not an IP address"));
+  }
   if (c.max_connections < 1) return absl::InvalidArgumentError("--max-connections must be >= 1");
   if (c.log_level != "error" && c.log_level != "warning" && c.log_level != "info" &&
       c.log_level != "debug") {
@@ -126,8 +139,8 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   } else if (unknown == "deny") {
     c.outbound_unknown = ProxyConfig::UnknownDestination::kDeny;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--outbound-unknown: \"", unknown, "\" is not one of mtls, passthrough, deny"));
+    return absl::InvalidArgumentError(absl::StrCat("--outbound-unknown: \"", unknown,
+                                                   "\" is not one of mtls, passthrough, deny"));
   }
   c.permissive = absl::GetFlag(FLAGS_permissive);
   c.policy_file = absl::GetFlag(FLAGS_policy_file);
@@ -142,6 +155,10 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.access_log = absl::GetFlag(FLAGS_access_log);
   c.health_listen = absl::GetFlag(FLAGS_health_listen);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  absl::StatusOr<AppProbes> probes = ParseAppProbes(absl::GetFlag(FLAGS_app_probes));
+  if (!probes.ok()) return probes.status();
+  c.app_probes = *std::move(probes);
+  c.app_probe_host = absl::GetFlag(FLAGS_app_probe_host);
   c.max_peer_identities = absl::GetFlag(FLAGS_peer_metrics_max_identities);
   c.log_level = absl::GetFlag(FLAGS_log_level);
   if (c.log_level == "debug" && c.access_log.empty()) c.access_log = "-";

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "common/pki/spiffe_id.h"
 #include "proxy/identity/bootstrap.h"
+#include "proxy/probe/app_probe.h"
 
 namespace tether::proxy {
 
@@ -60,6 +61,10 @@ struct ProxyConfig {
   std::string admin_listen = "127.0.0.1:15000";
   // /ready and /live only, for any peer (the kubelet's probes); empty: off.
   std::string health_listen;
+  // The app's kubelet probes, served on the health listener (see
+  // proxy/probe/app_probe.h), and the address they go to.
+  AppProbes app_probes;
+  std::string app_probe_host = "127.0.0.1";
   // /metrics only, for any peer (Prometheus scraping the pod); empty: off.
   std::string metrics_listen;
   // Distinct peer identities labelled in tether_proxy_peer_*; beyond: "other".

@@ -130,6 +130,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
     health_opts.allow_remote = true;  // the kubelet probes from the node
     health_ = std::make_unique<http::AdminServer>(health_opts);
     RegisterHealthEndpoints(*health_, identity_.get(), clock_, hooks);
+    RegisterAppProbeEndpoints(*health_, config_.app_probes, config_.app_probe_host);
     auto health_port = health_->Start(config_.health_listen);
     if (!health_port.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--health-listen ", config_.health_listen,

@@ -9,11 +9,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using tether::control::kubernetes::HttpResult;
-  using tether::control::kubernetes::ParseHttpResponse;
+  using tether::http::HttpResult;
+  using tether::http::ParseHttpResponse;
 
   // A small cap, so inputs the fuzzer can reach exercise the limit.
   constexpr size_t kCap = 4096;

@@ -290,7 +290,7 @@ TEST(InjectorTest, MultiDocumentStreamHonoursEachPodsAnnotations) {
 
 TEST(InjectorTest, InjectingTwiceEqualsInjectingOnce) {
   for (const char* fixture :
-       {"deployment.yaml", "cronjob.yaml", "list.yaml", "multi.yaml", "pod.yaml"}) {
+       {"deployment.yaml", "cronjob.yaml", "list.yaml", "multi.yaml", "pod.yaml", "probes.yaml"}) {
     SCOPED_TRACE(fixture);
     absl::StatusOr<std::string> once = InjectYaml(Fixture(fixture), InjectOptions(), nullptr);
     ASSERT_TRUE(once.ok()) << once.status();
@@ -306,7 +306,7 @@ TEST(InjectorTest, InjectingTwiceEqualsInjectingOnce) {
 
 TEST(InjectorTest, UninjectRestoresTheOriginal) {
   for (const char* fixture :
-       {"deployment.yaml", "cronjob.yaml", "list.yaml", "multi.yaml", "pod.yaml"}) {
+       {"deployment.yaml", "cronjob.yaml", "list.yaml", "multi.yaml", "pod.yaml", "probes.yaml"}) {
     SCOPED_TRACE(fixture);
     for (bool native : {true, false}) {
       InjectOptions options;
@@ -323,6 +323,75 @@ TEST(InjectorTest, UninjectRestoresTheOriginal) {
       ASSERT_TRUE(again.ok());
       EXPECT_EQ(*again, *restored);
     }
+  }
+}
+
+TEST(InjectorTest, AppProbesGoToTheProxyWhichRunsTheOriginals) {
+  for (bool native : {true, false}) {
+    SCOPED_TRACE(native);
+    InjectOptions options;
+    options.native_sidecar = native;
+    const Json original = Doc("probes.yaml");
+    const Json d = Injected(original, options);
+    const Json& spec = d["spec"]["template"]["spec"];
+    const Json* web = Named(spec["containers"], "web");
+    ASSERT_NE(web, nullptr);
+    EXPECT_EQ((*web)["livenessProbe"],
+              Json::parse(R"({"httpGet": {"path": "/app-health/web/livez", "port": 15021,
+                              "scheme": "HTTP"}, "periodSeconds": 5, "failureThreshold": 3})"));
+    EXPECT_EQ((*web)["readinessProbe"]["httpGet"]["path"], "/app-health/web/readyz");
+    EXPECT_EQ((*web)["readinessProbe"]["timeoutSeconds"], 2);
+    EXPECT_FALSE((*web)["readinessProbe"].contains("tcpSocket"));
+    EXPECT_EQ((*web)["startupProbe"]["httpGet"]["path"], "/app-health/web/startupz");
+    EXPECT_EQ((*web)["startupProbe"]["failureThreshold"], 30);
+    // gRPC, exec and another host's probes stay as they were.
+    const Json* worker = Named(spec["containers"], "worker");
+    ASSERT_NE(worker, nullptr);
+    const Json* original_worker =
+        Named(original["spec"]["template"]["spec"]["containers"], "worker");
+    EXPECT_EQ(*worker, *original_worker);
+
+    const Json* proxy = Named(spec[native ? "initContainers" : "containers"], kProxyContainerName);
+    ASSERT_NE(proxy, nullptr);
+    std::string app_probes;
+    bool host_arg = false;
+    for (const Json& arg : (*proxy)["args"]) {
+      const std::string a = arg.get<std::string>();
+      if (a.rfind("--app-probes=", 0) == 0) app_probes = a.substr(13);
+      host_arg |= a == "--app-probe-host=$(POD_IP)";
+    }
+    EXPECT_TRUE(host_arg);
+    EXPECT_EQ(Json::parse(app_probes), Json::parse(R"({
+      "/app-health/web/livez": {"httpGet": {"port": 8080, "path": "/healthz", "scheme": "HTTP",
+                                "httpHeaders": [{"name": "X-Probe", "value": "liveness"}]},
+                                "timeoutSeconds": 1},
+      "/app-health/web/readyz": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 2},
+      "/app-health/web/startupz": {"httpGet": {"port": 8080, "path": "/started",
+                                   "scheme": "HTTP"}, "timeoutSeconds": 1}})"));
+    const Json* pod_ip = Named((*proxy)["env"], "POD_IP");
+    ASSERT_NE(pod_ip, nullptr);
+    EXPECT_EQ((*pod_ip)["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+    EXPECT_EQ(Status(d["spec"]["template"]["metadata"])["probes"]["web"]["livenessProbe"],
+              (*Named(original["spec"]["template"]["spec"]["containers"], "web"))["livenessProbe"]);
+  }
+}
+
+TEST(InjectorTest, RewriteProbesFalseLeavesTheProbesAlone) {
+  Json original = Doc("probes.yaml");
+  original["spec"]["template"]["metadata"]["annotations"][kRewriteProbesAnnotation] = "false";
+  const Json d = Injected(original);
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"],
+            original["spec"]["template"]["spec"]["containers"]);
+  const Json* proxy = Named(d["spec"]["template"]["spec"]["initContainers"], kProxyContainerName);
+  ASSERT_NE(proxy, nullptr);
+  for (const Json& arg : (*proxy)["args"]) {
+    EXPECT_EQ(arg.get<std::string>().find("--app-probe"), std::string::npos);
+  }
+  EXPECT_FALSE(Status(d["spec"]["template"]["metadata"]).contains("probes"));
+  // A pod without probes gets no probe flags either.
+  const Json plain = Injected(Doc("pod.yaml"));
+  for (const Json& arg : (*Named(plain["spec"]["initContainers"], kProxyContainerName))["args"]) {
+    EXPECT_EQ(arg.get<std::string>().find("--app-probe"), std::string::npos);
   }
 }
 
@@ -356,6 +425,7 @@ TEST(InjectorTest, MalformedAnnotationsAreRefusedByName) {
       {"tether.io/proxy-memory-limit", "-1Gi"},
       {"tether.io/log-level", "verbose"},
       {"tether.io/native-sidecar", "yes"},
+      {"tether.io/rewrite-probes", "no"},
       {"tether.io/inject", "maybe"},
       {"tether.io/proxy-cpu", 2},  // annotations are strings
   };

@@ -56,8 +56,15 @@ TEST(AdmissionTest, PodCreationIsPatchedWithTheSidecar) {
   const Json patch = Patch(response);
   ASSERT_TRUE(patch.is_array()) << response.dump();
 
-  // Every operation adds; the pod's own fields are never rewritten.
-  for (const Json& op : patch) EXPECT_EQ(op["op"], "add") << op.dump();
+  // Every operation adds, except the app's HTTP readiness probe, which is
+  // pointed at the proxy (the kubelet's plaintext probe would be refused by
+  // strict mTLS); no other field of the pod is rewritten.
+  for (const Json& op : patch) {
+    if (op["op"] == "add") continue;
+    EXPECT_EQ(op["op"], "replace") << op.dump();
+    EXPECT_THAT(op.value("path", ""), ::testing::StartsWith("/spec/containers/0/readinessProbe/"))
+        << op.dump();
+  }
 
   const Json& pod = review["request"]["object"];
   const Json patched = pod.patch(patch);  // RFC 6902, as the API server applies it
@@ -69,7 +76,11 @@ TEST(AdmissionTest, PodCreationIsPatchedWithTheSidecar) {
   EXPECT_EQ(patched["metadata"]["labels"], pod["metadata"]["labels"]);
   EXPECT_EQ(patched["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
             "2026-11-20T10:00:00Z");
-  EXPECT_EQ(spec["containers"], pod["spec"]["containers"]);
+  Json app_with_rewritten_probe = pod["spec"]["containers"][0];
+  app_with_rewritten_probe["readinessProbe"]["httpGet"]["path"] = "/app-health/cart/readyz";
+  app_with_rewritten_probe["readinessProbe"]["httpGet"]["port"] = 15021;
+  ASSERT_EQ(spec["containers"].size(), 1u);
+  EXPECT_EQ(spec["containers"][0], app_with_rewritten_probe);
   EXPECT_EQ(spec["tolerations"], pod["spec"]["tolerations"]);
   EXPECT_EQ(spec["serviceAccountName"], "cart");
   EXPECT_EQ(patched["status"], Json::object());
@@ -86,6 +97,16 @@ TEST(AdmissionTest, PodCreationIsPatchedWithTheSidecar) {
   EXPECT_EQ(proxy["securityContext"]["runAsUser"], 1337);
   EXPECT_EQ(proxy["readinessProbe"]["httpGet"]["path"], "/ready");
   EXPECT_EQ(proxy["readinessProbe"]["httpGet"]["port"], 15021);
+  // The proxy runs the app's original probe.
+  bool runs_app_probe = false;
+  for (const Json& arg : proxy["args"]) {
+    const std::string a = arg.get<std::string>();
+    if (a.rfind("--app-probes=", 0) != 0) continue;
+    // Key order is the injector's; compare as unordered JSON.
+    runs_app_probe = nlohmann::json::parse(a.substr(13)) == nlohmann::json::parse(R"({"/app-health/cart/readyz":
+        {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1}})");
+  }
+  EXPECT_TRUE(runs_app_probe) << proxy["args"].dump();
 
   ASSERT_EQ(spec["volumes"].size(), 3u);
   EXPECT_EQ(spec["volumes"][0], pod["spec"]["volumes"][0]);  // kube-api-access-*

@@ -55,9 +55,9 @@ class WebhookServerTest : public ::testing::Test {
     return pki::CertToPem(cp_->store()->Current()->issuer->authority().cert.get());
   }
 
-  absl::StatusOr<kubernetes::HttpResult> Post(const std::string& body, const std::string& ca_pem,
-                                              const std::string& content_type = "application/json",
-                                              const std::string& server_name = kControlServerName) {
+  absl::StatusOr<http::HttpResult> Post(const std::string& body, const std::string& ca_pem,
+                                        const std::string& content_type = "application/json",
+                                        const std::string& server_name = kControlServerName) {
     kubernetes::HttpsTarget target;
     target.host = "127.0.0.1";
     target.port = static_cast<uint16_t>(cp_->webhook_port());
@@ -73,7 +73,7 @@ class WebhookServerTest : public ::testing::Test {
 };
 
 TEST_F(WebhookServerTest, InjectsAPodOverHttpsVerifiedAsTheApiServerDoes) {
-  absl::StatusOr<kubernetes::HttpResult> r = Post(review_, Root());
+  absl::StatusOr<http::HttpResult> r = Post(review_, Root());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
   const Json answer = Json::parse(r->body);
@@ -121,14 +121,14 @@ TEST_F(WebhookServerTest, SilentConnectionsHoldASlotOnlyUntilTheirDeadline) {
   EXPECT_LT(held, absl::Seconds(20));
   std::cerr << "64 silent connections were closed by the server within "
             << absl::FormatDuration(held) << "\n";
-  absl::StatusOr<kubernetes::HttpResult> r = Post(review_, Root());
+  absl::StatusOr<http::HttpResult> r = Post(review_, Root());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST_F(WebhookServerTest, TheCertificateNamesTheServiceOnly) {
   // Any other name fails verification, as it would in the API server.
-  absl::StatusOr<kubernetes::HttpResult> r =
+  absl::StatusOr<http::HttpResult> r =
       Post(review_, Root(), "application/json", "tether-webhook.elsewhere.svc");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("certificate verify failed"));
@@ -143,7 +143,7 @@ TEST_F(WebhookServerTest, TheCertificateNamesTheServiceOnly) {
 }
 
 TEST_F(WebhookServerTest, MalformedRequestsGetErrorsAndTheServerCarriesOn) {
-  absl::StatusOr<kubernetes::HttpResult> r = Post("{\"kind\": \"AdmissionReview\"", Root());
+  absl::StatusOr<http::HttpResult> r = Post("{\"kind\": \"AdmissionReview\"", Root());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   EXPECT_THAT(r->body, HasSubstr("malformed AdmissionReview"));
@@ -167,7 +167,7 @@ TEST_F(WebhookServerTest, ACaRotationRenewsTheWebhookCertificate) {
   const std::string new_root = Root();
   ASSERT_NE(new_root, old_root);
   // The next connection is served with a certificate from the new root.
-  absl::StatusOr<kubernetes::HttpResult> r = Post(review_, new_root);
+  absl::StatusOr<http::HttpResult> r = Post(review_, new_root);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_FALSE(Post(review_, old_root).ok());

@@ -13,7 +13,10 @@
 #    b's admin port 15000 is not redirected and not reachable from a;
 #  - a's app dialling its own proxy's 127.0.0.1:15001 is refused, no loop;
 #  - a connection to an address that is not b's, routed through b, is
-#    refused as not_pod_address (b is no relay).
+#    refused as not_pod_address (b is no relay);
+#  - the kubelet's view from the node (the host namespace, no certificate):
+#    b's app port is refused under strict mTLS, while the rewritten probes on
+#    b's health port run against the app: 200 for an open port, 503 otherwise.
 # Needs root. Args: the four binaries, as local_mesh_test.
 set -uo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -35,7 +38,10 @@ port=$(( 20000 + ($$ * 7) % 20000 ))
 while ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do port=$(( port + 1 )); done
 export TETHER_CONTROL_ADMIN_PORT=$port
 export TETHER_CERT_TTL=10m
-export TETHER_PROXY_ARGS="--health-listen 0.0.0.0:15021 --metrics-listen 0.0.0.0:15090"
+# App probes as `tetherctl inject` rewrites them: ready when the demo app's
+# port 80 accepts, live when port 9 does (nothing listens there).
+probes='{"/app-health/app/readyz":{"tcpSocket":{"port":80}},"/app-health/app/livez":{"tcpSocket":{"port":9}}}'
+export TETHER_PROXY_ARGS="--health-listen 0.0.0.0:15021 --metrics-listen 0.0.0.0:15090 --app-probes=$probes"
 MESH="$RUNFILES/deploy/local/mesh.sh"
 # shellcheck source=deploy/local/scenarios.sh
 source "$RUNFILES/deploy/local/scenarios.sh"
@@ -160,6 +166,18 @@ npa0=$(conns b inbound not_pod_address)
 got=$(call a 10.99.0.5:8081)
 expect $([[ $got == error:* ]] && echo 1 || echo 0) "a -> 10.99.0.5:8081 via b refused ($got)"
 expect $(($(conns b inbound not_pod_address) - npa0 == 1)) "b counted it as not_pod_address"
+
+# 6. Probes from the node: the app port itself is refused (strict mTLS), the
+#    proxy's /app-health/ paths answer for the app. An injected pod's init
+#    excludes the health port from redirection; b gets that rule now, after
+#    step 3 has shown what happens without it.
+ip netns exec "$B" iptables -t nat -I TETHER_INBOUND 1 -p tcp --dport 15021 -j RETURN
+got=$("$APP" call --target "$BIP:80" --count 1 2>&1 | head -1)
+expect $([[ $got == error:* ]] && echo 1 || echo 0) "the node -> b:80 in plaintext is refused ($got)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$BIP:15021/app-health/app/readyz")
+expect $([[ $code == 200 ]] && echo 1 || echo 0) "the node -> b:15021/app-health/app/readyz: $code (port 80 open)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$BIP:15021/app-health/app/livez")
+expect $([[ $code == 503 ]] && echo 1 || echo 0) "the node -> b:15021/app-health/app/livez: $code (port 9 closed)"
 
 # The mesh itself still works: a's app calls b's demo app on 0.0.0.0:80.
 got=$(call a "$BIP:80")

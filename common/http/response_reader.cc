@@ -1,4 +1,4 @@
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
-namespace tether::control::kubernetes {
+namespace tether::http {
 namespace {
 
 constexpr size_t kReadChunk = 16 << 10;
@@ -334,4 +334,4 @@ absl::StatusOr<HttpResult> ParseHttpResponse(absl::string_view raw, size_t max_b
   return ReadHttpResponse(source, "", max_body);
 }
 
-}  // namespace tether::control::kubernetes
+}  // namespace tether::http

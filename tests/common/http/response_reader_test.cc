@@ -1,4 +1,4 @@
-#include "control/kubernetes/http_response.h"
+#include "common/http/response_reader.h"
 
 #include <algorithm>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace tether::control::kubernetes {
+namespace tether::http {
 namespace {
 
 using ::testing::HasSubstr;
@@ -257,9 +257,9 @@ TEST(HttpResponse, ReadsByteByByte) {
 }
 
 }  // namespace
-}  // namespace tether::control::kubernetes
+}  // namespace tether::http
 
-namespace tether::control::kubernetes {
+namespace tether::http {
 namespace {
 
 TEST(ReadHttpStreamTest, SuccessBodyGoesToTheSinkInPieces) {
@@ -319,4 +319,4 @@ TEST(ReadHttpStreamTest, ErrorAnswerIsReadWholeAndSinkErrorsStop) {
 }
 
 }  // namespace
-}  // namespace tether::control::kubernetes
+}  // namespace tether::http

@@ -1,6 +1,7 @@
-// HttpResult and ReadHttpResponse: an HTTP/1.1 response reader for the
-// control plane's small HTTPS client (https_client.h), apart from any socket
-// so it can be tested and fuzzed on plain bytes.
+// HttpResult and ReadHttpResponse: an HTTP/1.1 response reader for Tether's
+// small clients (the control plane's HTTPS client to the API server,
+// common/http/client.h for tetherctl and the proxy's app probes), apart from
+// any socket so it can be tested and fuzzed on plain bytes.
 //
 //   absl::StatusOr<HttpResult> r = ParseHttpResponse("HTTP/1.1 200 OK\r\n"
 //                                                    "Content-Length: 2\r\n\r\n{}");
@@ -11,8 +12,8 @@
 // Interim 1xx responses are skipped. Everything that does not fit that shape
 // is Unavailable "malformed HTTP response: ..."; a body over the cap is
 // Unavailable "HTTP response body exceeds ...".
-#ifndef TETHER_CONTROL_KUBERNETES_HTTP_RESPONSE_H_
-#define TETHER_CONTROL_KUBERNETES_HTTP_RESPONSE_H_
+#ifndef TETHER_COMMON_HTTP_RESPONSE_READER_H_
+#define TETHER_COMMON_HTTP_RESPONSE_READER_H_
 
 #include <cstddef>
 #include <string>
@@ -23,7 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace tether::control::kubernetes {
+namespace tether::http {
 
 inline constexpr size_t kMaxHttpBodyBytes = size_t{1} << 20;     // 1 MiB
 inline constexpr size_t kMaxHttpHeaderBytes = size_t{64} << 10;  // status line + fields
@@ -69,6 +70,6 @@ absl::StatusOr<HttpResult> ReadHttpStream(ByteSource source, BodySink sink,
 absl::StatusOr<HttpResult> ParseHttpResponse(absl::string_view raw,
                                              size_t max_body = kMaxHttpBodyBytes);
 
-}  // namespace tether::control::kubernetes
+}  // namespace tether::http
 
-#endif  // TETHER_CONTROL_KUBERNETES_HTTP_RESPONSE_H_
+#endif  // TETHER_COMMON_HTTP_RESPONSE_READER_H_
