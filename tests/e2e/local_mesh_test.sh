@@ -6,27 +6,11 @@
 # the mesh, an impostor refused at a bound address, and a clean teardown (no namespace,
 # rule or process left). Needs root.
 set -uo pipefail
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 RUNFILES=${TEST_SRCDIR:-$PWD/..}/tether
 [[ -d "$RUNFILES" ]] || RUNFILES=$PWD
-BIN_DIR=$(mktemp -d "${TEST_TMPDIR:-/tmp}/bin.XXXXXX")
-# Lay the binaries out as mesh.sh expects them under TETHER_BIN.
-for b in "$@"; do
-  mkdir -p "$BIN_DIR/$(dirname "$b")"
-  ln -s "$(readlink -f "$b")" "$BIN_DIR/$b"
-done
-export TETHER_BIN=$BIN_DIR
-# Under /tmp: the proxies run as UID 1337, which cannot enter Bazel's tree.
-TETHER_MESH_DIR=$(mktemp -d /tmp/tether-e2e.XXXXXX)
-export TETHER_MESH_DIR
-export TETHER_MESH_PREFIX="te$$"
-export TETHER_MESH_SUBNET=10.78.$(( $$ % 200 + 20 ))
-# A loopback port nothing listens on (the pid picks where to start looking).
-port=$(( 20000 + ($$ * 7) % 20000 ))
-while ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do port=$(( port + 1 )); done
-export TETHER_CONTROL_ADMIN_PORT=$port
+# shellcheck source=tests/testing/mesh_test_env.sh
+source "$RUNFILES/tests/testing/mesh_test_env.sh" te 10.78 "$@"
 export TETHER_CERT_TTL=1m
-MESH="$RUNFILES/deploy/local/mesh.sh"
 # shellcheck source=deploy/local/scenarios.sh
 source "$RUNFILES/deploy/local/scenarios.sh"
 

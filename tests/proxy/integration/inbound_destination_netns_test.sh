@@ -19,30 +19,15 @@
 #    b's health port run against the app: 200 for an open port, 503 otherwise.
 # Needs root. Args: the four binaries, as local_mesh_test.
 set -uo pipefail
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 RUNFILES=${TEST_SRCDIR:-$PWD/..}/tether
 [[ -d "$RUNFILES" ]] || RUNFILES=$PWD
-BIN_DIR=$(mktemp -d "${TEST_TMPDIR:-/tmp}/bin.XXXXXX")
-for b in "$@"; do
-  mkdir -p "$BIN_DIR/$(dirname "$b")"
-  ln -s "$(readlink -f "$b")" "$BIN_DIR/$b"
-done
-export TETHER_BIN=$BIN_DIR
-# Under /tmp: the proxies run as UID 1337, which cannot enter Bazel's tree.
-TETHER_MESH_DIR=$(mktemp -d /tmp/tether-inbound.XXXXXX)
-export TETHER_MESH_DIR
-export TETHER_MESH_PREFIX="ti$$"
-export TETHER_MESH_SUBNET=10.79.$(($$ % 200 + 20))
-# A loopback port nothing listens on (the pid picks where to start looking).
-port=$(( 20000 + ($$ * 7) % 20000 ))
-while ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do port=$(( port + 1 )); done
-export TETHER_CONTROL_ADMIN_PORT=$port
+# shellcheck source=tests/testing/mesh_test_env.sh
+source "$RUNFILES/tests/testing/mesh_test_env.sh" ti 10.79 "$@"
 export TETHER_CERT_TTL=10m
 # App probes as `tetherctl inject` rewrites them: ready when the demo app's
 # port 80 accepts, live when port 9 does (nothing listens there).
 probes='{"/app-health/app/readyz":{"tcpSocket":{"port":80}},"/app-health/app/livez":{"tcpSocket":{"port":9}}}'
 export TETHER_PROXY_ARGS="--health-listen 0.0.0.0:15021 --metrics-listen 0.0.0.0:15090 --app-probes=$probes"
-MESH="$RUNFILES/deploy/local/mesh.sh"
 # shellcheck source=deploy/local/scenarios.sh
 source "$RUNFILES/deploy/local/scenarios.sh"
 
