@@ -104,6 +104,13 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
+std::optional<std::string> HttpGetBody(int port, const std::string& path) {
+  const std::string response = HttpGet(port, path);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200 ", 0) != 0 || body == std::string::npos) return std::nullopt;
+  return response.substr(body + 4);
+}
+
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = getenv("TEST_TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/" + prefix + "-XXXXXX";

@@ -4,6 +4,7 @@
 #ifndef TETHER_TESTS_TESTING_NET_HELPERS_H_
 #define TETHER_TESTS_TESTING_NET_HELPERS_H_
 
+#include <optional>
 #include <string>
 
 namespace tether::testing {
@@ -11,6 +12,9 @@ namespace tether::testing {
 // HttpGet returns the whole response (status line, headers, body) of
 // GET http://127.0.0.1:port/path, or "" if the connection failed.
 std::string HttpGet(int port, const std::string& path);
+// HttpGetBody: the body of a 200 answer to that GET; nullopt for any other
+// answer or none.
+std::optional<std::string> HttpGetBody(int port, const std::string& path);
 
 // ListenLoopback returns a socket listening on 127.0.0.1:port (0: the
 // kernel picks) with `backlog`, opened with SOCK_STREAM | SOCK_CLOEXEC |

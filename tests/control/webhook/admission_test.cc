@@ -103,7 +103,8 @@ TEST(AdmissionTest, PodCreationIsPatchedWithTheSidecar) {
     const std::string a = arg.get<std::string>();
     if (a.rfind("--app-probes=", 0) != 0) continue;
     // Key order is the injector's; compare as unordered JSON.
-    runs_app_probe = nlohmann::json::parse(a.substr(13)) == nlohmann::json::parse(R"({"/app-health/cart/readyz":
+    runs_app_probe =
+        nlohmann::json::parse(a.substr(13)) == nlohmann::json::parse(R"({"/app-health/cart/readyz":
         {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1}})");
   }
   EXPECT_TRUE(runs_app_probe) << proxy["args"].dump();

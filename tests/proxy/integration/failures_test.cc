@@ -14,10 +14,8 @@ namespace tether::testing {
 namespace {
 
 nlohmann::json GetJson(int port, const std::string& path) {
-  std::string response = HttpGet(port, path);
-  size_t body = response.find("\r\n\r\n");
-  if (!absl::StartsWith(response, "HTTP/1.1 200") || body == std::string::npos) return nullptr;
-  return nlohmann::json::parse(response.substr(body + 4), nullptr, false);
+  const std::optional<std::string> body = HttpGetBody(port, path);
+  return body ? nlohmann::json::parse(*body, nullptr, false) : nullptr;
 }
 
 int PortAfter(const std::string& log, const std::string& label) {

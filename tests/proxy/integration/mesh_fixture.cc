@@ -51,13 +51,10 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
 }
 
 std::optional<Metrics> ScrapeMetrics(int admin_port) {
-  std::string response = HttpGet(admin_port, "/metrics");
-  size_t body = response.find("\r\n\r\n");
-  if (!absl::StartsWith(response, "HTTP/1.1 200") || body == std::string::npos) {
-    return std::nullopt;
-  }
+  const std::optional<std::string> body = HttpGetBody(admin_port, "/metrics");
+  if (!body.has_value()) return std::nullopt;
   Metrics out;
-  for (absl::string_view line : absl::StrSplit(response.substr(body + 4), '\n')) {
+  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
     if (line.empty() || line[0] == '#') continue;
     size_t space = line.rfind(' ');
     if (space == absl::string_view::npos) continue;
@@ -236,6 +233,7 @@ absl::Status ControlPlaneProcess::Start(const std::string& log_name) {
       "--audit-log",
       audit_log_ = OutputPath(log_name + ".audit.jsonl"),
   };
+  argv.insert(argv.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   if (absl::Status st = process_.Start(argv, OutputPath(log_name + ".log")); !st.ok()) return st;
   bool up = WaitFor(
       [&] {
@@ -397,12 +395,9 @@ std::string ProxyProcess::ReadyResponse() const { return HttpGet(admin_port_, "/
 bool ProxyProcess::Ready() const { return absl::StartsWith(ReadyResponse(), "HTTP/1.1 200"); }
 
 std::optional<ProxyProcess::CertsView> ProxyProcess::Certs() const {
-  std::string response = HttpGet(admin_port_, "/certs");
-  size_t body = response.find("\r\n\r\n");
-  if (!absl::StartsWith(response, "HTTP/1.1 200") || body == std::string::npos) {
-    return std::nullopt;
-  }
-  nlohmann::json j = nlohmann::json::parse(response.substr(body + 4), nullptr, false);
+  const std::optional<std::string> body = HttpGetBody(admin_port_, "/certs");
+  if (!body.has_value()) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(*body, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   CertsView v;
   if (j["certificate"].is_object()) {
@@ -443,10 +438,12 @@ void MeshTest::TearDown() {
   control_.reset();
 }
 
-void MeshTest::StartControl(const std::string& cert_ttl) {
+void MeshTest::StartControl(const std::string& cert_ttl,
+                            const std::vector<std::string>& extra_flags) {
   ControlPlaneProcess::Options opts;
   opts.state_dir = dir_ + "/state";
   opts.cert_ttl = cert_ttl;
+  opts.extra_flags = extra_flags;
   control_ = std::make_unique<ControlPlaneProcess>(opts);
   absl::Status st = control_->Start(absl::StrCat(log_prefix_, "control-", ++control_starts_));
   ASSERT_TRUE(st.ok()) << st;

@@ -119,6 +119,7 @@ class ControlPlaneProcess {
     int grpc_port = 0;  // 0: any; a restart passes the port of the first run
     std::string cert_ttl = "1m";
     double rate_limit = 600;
+    std::vector<std::string> extra_flags;  // appended to the command line
   };
   explicit ControlPlaneProcess(Options options) : options_(std::move(options)) {}
 
@@ -226,7 +227,8 @@ class MeshTest : public ::testing::Test {
 
   // StartControl starts tether-control (state in dir()/state) and writes
   // the trust bundle to bundle_file().
-  void StartControl(const std::string& cert_ttl = "1m");
+  void StartControl(const std::string& cert_ttl = "1m",
+                    const std::vector<std::string>& extra_flags = {});
   // RestartControl starts a new tether-control with the same state
   // directory on the same gRPC port (after KillControl or StopControl).
   void RestartControl();
