@@ -1,5 +1,7 @@
 #include "control/control_plane.h"
 
+#include <iostream>
+
 #include <fcntl.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -20,8 +22,8 @@ namespace tether::control {
 constexpr int kMaxMessageBytes = 64 * 1024;
 
 bool IsLoopbackListen(absl::string_view host_port) {
-  return absl::StartsWith(host_port, "127.") || absl::StartsWith(host_port, "[::1]:") ||
-         absl::StartsWith(host_port, "localhost:");
+  return UnixSocketPath(host_port).has_value() || absl::StartsWith(host_port, "127.") ||
+         absl::StartsWith(host_port, "[::1]:") || absl::StartsWith(host_port, "localhost:");
 }
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
@@ -47,6 +49,12 @@ absl::Status ControlPlane::Init() {
         absl::StrCat("--admin-listen ", options_.admin_listen,
                      " is not a loopback address; the admin API has no authentication of its own "
                      "(use --admin-allow-remote to accept this)"));
+  }
+  if (!UnixSocketPath(options_.admin_listen).has_value()) {
+    std::cerr << "tether-control: warning: the admin API on TCP " << options_.admin_listen
+              << " is open to every local user (join tokens, revocation, CA rotation, policy); "
+                 "prefer --admin-listen unix:PATH, whose file mode and group decide who may use it"
+              << std::endl;
   }
   if (absl::Status st = MakeDirs(options_.state_dir, 0700); !st.ok()) return st;
 
@@ -174,6 +182,7 @@ absl::Status ControlPlane::Init() {
   admin_grpc_ = admin_builder.BuildAndStart();
   http::AdminServerOptions http_opts;
   http_opts.allow_remote = options_.admin_allow_remote;
+  http_opts.unix_socket = options_.admin_socket;
   admin_http_ = std::make_unique<http::AdminServer>(http_opts);
   admin_http_->SetHttp2Handoff([server = admin_grpc_.get()](int fd) {
     // gRPC takes the socket as is; its pollers need it non-blocking, or one

@@ -28,15 +28,17 @@
 #include "common/http/server.h"
 #include "common/http/tls_stream.h"
 #include "common/sync/notification.h"
+#include "common/unix_socket.h"
+#include "control/admin_address.h"
 #include "control/admin_service.h"
 #include "control/ca/audit_log.h"
 #include "control/ca/authenticator.h"
 #include "control/ca/authority.h"
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
-#include "control/discovery/endpoint_registry.h"
 #include "control/ca/registry.h"
 #include "control/ca/stream_service.h"
+#include "control/discovery/endpoint_registry.h"
 #include "control/inject/injector.h"
 #include "control/metrics.h"
 #include "control/policy/policy_store.h"
@@ -47,7 +49,10 @@ struct ControlPlaneOptions {
   std::string state_dir;
   std::string trust_domain;
   std::string grpc_listen = "0.0.0.0:15012";
-  std::string admin_listen = "127.0.0.1:15014";
+  // unix:PATH (the socket file's mode and group, `admin_socket`, decide who
+  // may use it) or a loopback IP:PORT (which every local user may use).
+  std::string admin_listen = kDefaultAdminAddress;
+  UnixListenOptions admin_socket;
   // Let the admin API listen on a non-loopback address. It has no
   // authentication of its own; keep it behind a port-forward or a firewall.
   bool admin_allow_remote = false;

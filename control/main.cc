@@ -1,7 +1,7 @@
 // tether-control: the control plane and mesh CA.
 //
 //   tether-control --state-dir /var/lib/tether --trust-domain mesh.local
-//       --grpc-listen 0.0.0.0:15012 --admin-listen 127.0.0.1:15014 --cert-ttl 1h
+//       --grpc-listen 0.0.0.0:15012 [--admin-listen unix:/run/tether/control.sock] --cert-ttl 1h
 //       [--kubernetes]   # also accept projected service-account tokens (TokenReview)
 //                        # and take authorization policies from ConfigMaps
 #include <cstdint>
@@ -21,7 +21,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/unix_socket.h"
 #include "common/version.h"
+#include "control/admin_address.h"
 #include "control/control_plane.h"
 #include "control/inject/flags.h"
 #include "control/kubernetes/api_client.h"
@@ -33,7 +35,14 @@
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
 ABSL_FLAG(std::string, trust_domain, "cluster.local", "The mesh's SPIFFE trust domain");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:15012", "Address of the certificate stream (mTLS)");
-ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15014", "Address of the admin API (loopback)");
+ABSL_FLAG(std::string, admin_listen, tether::control::kDefaultAdminAddress,
+          "Address of the admin API: unix:PATH (a socket whose mode and group decide who may "
+          "use it) or a loopback IP:PORT (any local user may use it)");
+ABSL_FLAG(std::string, admin_socket_mode, tether::control::kDefaultAdminSocketMode,
+          "With --admin-listen unix:PATH: the socket file's mode (octal)");
+ABSL_FLAG(std::string, admin_socket_group, "",
+          "With --admin-listen unix:PATH: the socket file's group (name or number), whose "
+          "members may use the admin API; default: the process's group");
 ABSL_FLAG(bool, admin_allow_remote, false, "Allow a non-loopback --admin-listen");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Metrics endpoint (/metrics only) for any peer, e.g. 0.0.0.0:15090 for Prometheus; "
@@ -180,13 +189,33 @@ absl::Status ConfigurePolicySource(tether::control::ControlPlaneOptions& opts) {
   return absl::OkStatus();
 }
 
+// ConfigureAdmin sets the admin API's address and, for a Unix socket, its
+// file's mode and group from the --admin-* flags.
+absl::Status ConfigureAdmin(tether::control::ControlPlaneOptions& opts) {
+  opts.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  opts.admin_allow_remote = absl::GetFlag(FLAGS_admin_allow_remote);
+  absl::StatusOr<mode_t> mode = tether::ParseFileMode(absl::GetFlag(FLAGS_admin_socket_mode));
+  if (!mode.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin-socket-mode: ", mode.status().message()));
+  opts.admin_socket.mode = *mode;
+  if (const std::string group = absl::GetFlag(FLAGS_admin_socket_group); !group.empty()) {
+    absl::StatusOr<gid_t> gid = tether::ParseGroup(group);
+    if (!gid.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin-socket-group: ", gid.status().message()));
+    opts.admin_socket.group = *gid;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the Tether control plane and mesh CA.\n"
       "  tether-control --state-dir DIR --trust-domain TD --grpc-listen IP:PORT "
-      "--admin-listen IP:PORT [--cert-ttl 1h] [--kubernetes]");
+      "[--admin-listen unix:PATH] [--cert-ttl 1h] [--kubernetes]");
   tether::ParseCommandLineWithDashes(argc, argv);
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << tether::VersionString("tether-control") << "\n";
@@ -204,8 +233,10 @@ int main(int argc, char** argv) {
   opts.state_dir = absl::GetFlag(FLAGS_state_dir);
   opts.trust_domain = absl::GetFlag(FLAGS_trust_domain);
   opts.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
-  opts.admin_listen = absl::GetFlag(FLAGS_admin_listen);
-  opts.admin_allow_remote = absl::GetFlag(FLAGS_admin_allow_remote);
+  if (absl::Status st = ConfigureAdmin(opts); !st.ok()) {
+    std::cerr << "tether-control: " << st.message() << "\n";
+    return 1;
+  }
   opts.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   opts.cert_ttl = absl::GetFlag(FLAGS_cert_ttl);
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
@@ -309,7 +340,9 @@ int main(int argc, char** argv) {
   auto ca = (*cp)->store()->Current();
   std::cerr << "tether-control: CA for trust domain " << ca->trust_domain << " (root "
             << ca->active_root_serial << "), certificate stream on port " << (*cp)->grpc_port()
-            << ", admin on port " << (*cp)->admin_port();
+            << ", admin on "
+            << ((*cp)->admin_port() != 0 ? absl::StrCat("port ", (*cp)->admin_port())
+                                         : opts.admin_listen);
   if ((*cp)->metrics_port() != 0) std::cerr << ", metrics on port " << (*cp)->metrics_port();
   if ((*cp)->webhook_port() != 0) {
     std::cerr << ", injection webhook on port " << (*cp)->webhook_port() << " (proxy image "

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/unix_socket.h"
 
 namespace tether::http {
 namespace {
@@ -55,6 +56,16 @@ absl::Status WaitFor(int fd, int16_t events, absl::Time deadline, absl::string_v
 // ConnectBy opens a TCP connection to `host_port` by `deadline`: the
 // descriptor (non-blocking), or the error.
 absl::StatusOr<int> ConnectBy(absl::string_view host_port, absl::Time deadline) {
+  if (std::optional<std::string> path = UnixSocketPath(host_port)) {
+    absl::StatusOr<int> fd = ConnectUnix(*path);
+    if (!fd.ok()) return fd.status();
+    Fd owned(*fd);
+    if (absl::Status st = WaitFor(owned.get(), POLLOUT, deadline, "connecting to", host_port);
+        !st.ok()) {
+      return st;
+    }
+    return owned.release();
+  }
   const size_t colon = host_port.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
     return absl::InvalidArgumentError(
@@ -123,7 +134,11 @@ absl::StatusOr<HttpResult> Get(absl::string_view host_port, absl::string_view pa
     has_host |= absl::EqualsIgnoreCase(name, "host");
     has_agent |= absl::EqualsIgnoreCase(name, "user-agent");
   }
-  if (!has_host) absl::StrAppend(&request, "Host: ", host_port, "\r\n");
+  if (!has_host) {
+    absl::StrAppend(&request,
+                    "Host: ", UnixSocketPath(host_port).has_value() ? "localhost" : host_port,
+                    "\r\n");
+  }
   for (const auto& [name, value] : options.headers) {
     absl::StrAppend(&request, name, ": ", value, "\r\n");
   }

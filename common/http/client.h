@@ -1,12 +1,14 @@
-// Get: a blocking HTTP/1.1 GET over plain TCP, for tetherctl's calls to admin
-// endpoints and the proxy's probes of its app.
+// Get: a blocking HTTP/1.1 GET over plain TCP or a Unix socket
+// ("unix:/run/tether/control.sock"), for tetherctl's calls to admin endpoints
+// and the proxy's probes of its app.
 //
 //   absl::StatusOr<HttpResult> r = Get("127.0.0.1:15000", "/certs");
 //   if (r.ok() && r->status == 200) Use(r->body);
 //
 // One request per connection (Connection: close). `timeout` bounds
 // connecting, sending and reading. Errors: InvalidArgument for an address
-// that is not HOST:PORT or a header with CR/LF, Unavailable "cannot connect
+// that is not HOST:PORT or unix:PATH, or a header with CR/LF; PermissionDenied
+// when a Unix socket's mode excludes this user; Unavailable "cannot connect
 // to HOST:PORT: ..." or a malformed response, DeadlineExceeded "timed out
 // connecting to HOST:PORT" (or sending to, waiting for). Any HTTP status is a
 // successful result. Thread-safe; writes never raise SIGPIPE.
@@ -35,8 +37,9 @@ struct GetOptions {
 absl::StatusOr<HttpResult> Get(absl::string_view host_port, absl::string_view path,
                                const GetOptions& options = {});
 
-// ConnectTcp opens a TCP connection to `host_port` within `timeout`: a
-// non-blocking descriptor the caller owns, or the error Get would give.
+// ConnectTcp opens a connection to `host_port` (TCP, or unix:PATH) within
+// `timeout`: a non-blocking descriptor the caller owns, or the error Get
+// would give.
 absl::StatusOr<int> ConnectTcp(absl::string_view host_port, absl::Duration timeout);
 
 }  // namespace tether::http

@@ -85,6 +85,7 @@ std::string PeerName(const sockaddr_storage& addr) {
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
     return absl::StrCat("[", host, "]:", ntohs(in6->sin6_port));
   }
+  if (addr.ss_family == AF_UNIX) return "a unix socket peer";
   return "(unknown address family)";
 }
 
@@ -176,6 +177,12 @@ void AdminServer::SetHttp2Handoff(std::function<void(int fd)> handoff) {
 absl::StatusOr<int> AdminServer::Start(const std::string& listen_host_port) {
   MutexLock lock(&mu_);
   if (started_) return absl::FailedPreconditionError("AdminServer::Start called twice");
+  if (std::optional<std::string> path = UnixSocketPath(listen_host_port)) {
+    absl::StatusOr<UnixListener> listener = ListenUnix(*path, options_.unix_socket);
+    if (!listener.ok()) return listener.status();
+    unix_listener_ = *listener;
+    return StartServing(listener->fd, 0);
+  }
   std::string host;
   std::string port;
   if (absl::Status s = SplitHostPort(listen_host_port, &host, &port); !s.ok()) return s;
@@ -210,11 +217,18 @@ absl::StatusOr<int> AdminServer::Start(const std::string& listen_host_port) {
   const int bound_port =
       ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                        : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) return absl::InternalError(ErrnoText("eventfd"));
-
   std::move(close_fd).Cancel();
-  listen_fd_ = fd;
+  return StartServing(fd, bound_port);
+}
+
+absl::StatusOr<int> AdminServer::StartServing(int listen_fd, int bound_port) {
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    if (unix_listener_) RemoveUnixSocket(*unix_listener_);
+    close(listen_fd);
+    return absl::InternalError(ErrnoText("eventfd"));
+  }
+  listen_fd_ = listen_fd;
   wake_fd_ = wake;
   started_ = true;
   acceptor_ = std::thread([this] { AcceptLoop(); });
@@ -238,6 +252,7 @@ void AdminServer::Stop() {
     connections.swap(connections_);  // nodes stay valid for their threads
   }
   for (Connection& c : connections) c.thread.join();
+  if (unix_listener_) RemoveUnixSocket(*unix_listener_);
   close(listen_fd_);
   close(wake_fd_);
 }
@@ -264,7 +279,8 @@ void AdminServer::AcceptLoop() {
       poll(&wake, 1, 100);
       continue;
     }
-    if (!options_.allow_remote && !IsLoopbackPeer(peer)) {
+    // A Unix socket's peers are local by construction, admitted by the file's mode.
+    if (!options_.allow_remote && !unix_listener_ && !IsLoopbackPeer(peer)) {
       Log(absl::StrCat("admin server: refused connection from ", PeerName(peer),
                        ": not a loopback peer and allow_remote is off"));
       close(fd);

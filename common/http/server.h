@@ -29,6 +29,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,7 @@
 #include "common/http/request.h"
 #include "common/http/response.h"
 #include "common/sync/mutex.h"
+#include "common/unix_socket.h"
 
 namespace tether::http {
 
@@ -76,13 +78,17 @@ struct AdminServerOptions {
   // How connections carry bytes; null: plain TCP. A factory and
   // SetHttp2Handoff do not mix (the handoff is ignored).
   ByteStreamFactory stream_factory;
+  // For a "unix:PATH" listener: the socket file's mode and group, which
+  // decide the local users who may connect.
+  UnixListenOptions unix_socket;
   // Receives one line per notable event (refused peer, over the cap). Default:
   // standard error.
   std::function<void(absl::string_view)> log;
 };
 
 // IsLoopbackPeer says whether `addr` is 127.0.0.0/8, ::1 or an IPv4-mapped
-// 127.0.0.0/8 address: the peers served when `allow_remote` is off.
+// 127.0.0.0/8 address: the TCP peers served when `allow_remote` is off (a
+// Unix socket's peers are admitted by its file's mode instead).
 bool IsLoopbackPeer(const sockaddr_storage& addr);
 
 class AdminServer {
@@ -108,8 +114,10 @@ class AdminServer {
   void SetHttp2Handoff(std::function<void(int fd)> handoff);
 
   // Start binds `listen_host_port` ("127.0.0.1:15000", "[::1]:0",
-  // "localhost:0") and starts serving. Returns the bound port. Fails if the
-  // address is malformed or cannot be bound, or if Start was called before.
+  // "localhost:0", or "unix:/run/tether/control.sock" with the mode and group
+  // of options.unix_socket) and starts serving. Returns the bound port (0 for
+  // a Unix socket). Fails if the address is malformed or cannot be bound, or
+  // if Start was called before. Stop removes a Unix socket's file.
   absl::StatusOr<int> Start(const std::string& listen_host_port);
 
   // Stop closes the listener and every connection and joins all threads.
@@ -124,6 +132,8 @@ class AdminServer {
   };
   enum class Io { kReady, kTimeout, kStopped, kError };
 
+  absl::StatusOr<int> StartServing(int listen_fd, int bound_port)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AcceptLoop();
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ServeConnection(int fd);
@@ -139,7 +149,8 @@ class AdminServer {
 
   const AdminServerOptions options_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;  // an eventfd; readable once Stop() begins
+  std::optional<UnixListener> unix_listener_;  // set for a "unix:PATH" listener
+  int wake_fd_ = -1;                           // an eventfd; readable once Stop() begins
   std::thread acceptor_;
 
   Mutex mu_;

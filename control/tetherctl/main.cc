@@ -1,10 +1,9 @@
 // tetherctl: the operator's command line for a Tether mesh.
 //
-//   tetherctl --admin 127.0.0.1:15014 token create --namespace shop --service-account cart
-//   tetherctl certs list
-//   tetherctl workloads
-//   tetherctl revoke --serial 9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart
-//   tetherctl ca rotate [--overlap 2h]
+//   tetherctl token create --namespace shop --service-account cart   #
+//   unix:/run/tether/control.sock tetherctl --admin unix:/var/lib/x/control.sock ...   # or
+//   HOST:PORT, or $TETHER_ADMIN tetherctl certs list tetherctl workloads tetherctl revoke --serial
+//   9f3a... | --spiffe-id spiffe://mesh.local/ns/shop/sa/cart tetherctl ca rotate [--overlap 2h]
 //   tetherctl ca bundle > roots.pem
 //   tetherctl ca init --out cacerts [--trust-domain cluster.local]   # offline
 //   tetherctl inject -f deployment.yaml | kubectl apply -f -
@@ -37,9 +36,11 @@
 #include "common/pki/issuer.h"
 #include "common/pki/keys.h"
 #include "common/version.h"
+#include "control/admin_address.h"
 #include "control/inject/flags.h"
 #include "control/inject/injector.h"
 #include "control/tetherctl/check_command.h"
+#include "control/tetherctl/control_address.h"
 #include "control/tetherctl/diagnose_command.h"
 #include "control/tetherctl/endpoints_command.h"
 #include "control/tetherctl/policy_commands.h"
@@ -47,7 +48,9 @@
 #include "control/tetherctl/stat_command.h"
 #include "control/tetherctl/table.h"
 
-ABSL_FLAG(std::string, admin, "127.0.0.1:15014", "tether-control's admin address");
+ABSL_FLAG(std::string, admin, "",
+          "tether-control's admin address: unix:PATH or HOST:PORT (default: $TETHER_ADMIN, else "
+          "unix:/run/tether/control.sock)");
 ABSL_FLAG(std::string, namespace, "", "token create: the workload's namespace");
 ABSL_FLAG(std::string, service_account, "", "token create: the workload's service account");
 ABSL_FLAG(absl::Duration, ttl, absl::Minutes(10), "token create: how long the token is valid");
@@ -99,8 +102,7 @@ std::string Time(int64_t unix) {
 int Fail(const grpc::Status& st) {
   std::string hint;
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    hint = absl::StrCat(" (is tether-control running with --admin-listen ",
-                        absl::GetFlag(FLAGS_admin), "?)");
+    hint = tether::tetherctl::UnreachableHint(absl::GetFlag(FLAGS_admin));
   }
   std::cerr << "tetherctl: " << st.error_message() << hint << "\n";
   return 1;
@@ -261,6 +263,9 @@ int main(int argc, char** argv) {
     std::cout << tether::VersionString("tetherctl") << "\n";
     return 0;
   }
+  absl::SetFlag(&FLAGS_admin,
+                tether::tetherctl::ResolveControlAdmin(
+                    absl::GetFlag(FLAGS_admin), std::getenv(tether::control::kAdminAddressEnv)));
   std::vector<std::string> words(args.begin() + 1, args.end());
   if (words.empty()) return Usage("no command");
   if (words == std::vector<std::string>{"ca", "init"}) return CaInit();

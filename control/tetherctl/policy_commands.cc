@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/policy/policy.h"
 #include "common/policy/policy_proto.h"
+#include "control/tetherctl/control_address.h"
 
 ABSL_FLAG(std::string, kind, "AuthorizationPolicy",
           "policy delete: AuthorizationPolicy or DefaultPolicy");
@@ -45,8 +46,7 @@ int Fail(absl::string_view message) {
 int Fail(const grpc::Status& st) {
   std::string hint;
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    hint = absl::StrCat(" (is tether-control running with --admin-listen ",
-                        absl::GetFlag(FLAGS_admin), "?)");
+    hint = UnreachableHint(absl::GetFlag(FLAGS_admin));
   }
   return Fail(st.error_message() + hint);
 }

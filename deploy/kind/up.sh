@@ -185,6 +185,5 @@ info "refused plaintext handshakes at the server: ${refused:-0}"
 trap - EXIT
 step "done: Tether runs on kind-$CLUSTER and the sample talks mTLS"
 info "kubectl --context $CONTEXT -n demo get pods"
-info "kubectl --context $CONTEXT -n tether-system port-forward deploy/tether-control 15014 &"
-info "  then: tetherctl --admin 127.0.0.1:15014 workloads"
+info "kubectl --context $CONTEXT -n tether-system exec deploy/tether-control -- tetherctl workloads"
 info "remove everything: deploy/kind/up.sh --down"

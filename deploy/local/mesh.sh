@@ -11,7 +11,10 @@
 # Settings (environment): TETHER_BIN (Bazel's bazel-bin), TETHER_MESH_DIR
 # (/tmp/tether-mesh), TETHER_MESH_PREFIX (tmesh), TETHER_MESH_SUBNET
 # (10.77.0), TETHER_CERT_TTL (1h), TETHER_TRUST_DOMAIN (mesh.local),
-# TETHER_PROXY_ARGS (extra flags for every pod's tether-proxy, word-split).
+# TETHER_PROXY_ARGS (extra flags for every pod's tether-proxy, word-split),
+# TETHER_CONTROL_ADMIN_PORT (serve the admin API on 127.0.0.1:PORT instead of
+# the socket $TETHER_MESH_DIR/control.sock, which only root may use).
+# $TETHER_MESH_DIR/admin holds the admin address, for tetherctl --admin.
 # $TETHER_MESH_DIR/policies is tether-control's policy directory: YAML files
 # there (or `tetherctl policy apply`) are streamed to the pods' proxies.
 set -euo pipefail
@@ -26,7 +29,11 @@ TD=${TETHER_TRUST_DOMAIN:-mesh.local}
 BRIDGE="${PREFIX}br0"
 PROXY_UID=1337
 NAMESPACE=demo
-CONTROL_ADMIN=127.0.0.1:${TETHER_CONTROL_ADMIN_PORT:-15014}
+if [[ -n ${TETHER_CONTROL_ADMIN_PORT:-} ]]; then
+  CONTROL_ADMIN=127.0.0.1:$TETHER_CONTROL_ADMIN_PORT
+else
+  CONTROL_ADMIN=unix:$DIR/control.sock
+fi
 
 log() { printf '  %s\n' "$*" >&2; }
 die() { printf 'mesh: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +47,13 @@ pod_ip() {  # pod_ip INDEX -> 10.77.0.(11+INDEX)
 }
 
 ctl() { "$DIR/bin/tetherctl" --admin "$CONTROL_ADMIN" "$@"; }
+admin_get() {  # admin_get PATH: GET on tether-control's admin API (socket or TCP)
+  if [[ $CONTROL_ADMIN == unix:* ]]; then
+    curl -sf --unix-socket "${CONTROL_ADMIN#unix:}" "http://localhost$1"
+  else
+    curl -sf "http://$CONTROL_ADMIN$1"
+  fi
+}
 
 wait_for() {  # wait_for SECONDS CMD...
   local deadline=$((SECONDS + $1)); shift
@@ -76,14 +90,15 @@ cmd_up() {
   ip addr add "$SUBNET.1/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 
-  if curl -s -o /dev/null "http://$CONTROL_ADMIN/healthz" 2>/dev/null; then
+  if [[ $CONTROL_ADMIN != unix:* ]] && curl -s -o /dev/null "http://$CONTROL_ADMIN/healthz" 2>/dev/null; then
     die "$CONTROL_ADMIN is already in use (another tether-control?); set TETHER_CONTROL_ADMIN_PORT"
   fi
+  echo "$CONTROL_ADMIN" >"$DIR/admin"
   log "tether-control on $SUBNET.1:15012 (certificate TTL $TTL)"
   start_bg control "$DIR/control.log" "$DIR/bin/tether-control" --state-dir "$DIR/control" \
     --trust-domain "$TD" --grpc-listen "$SUBNET.1:15012" --admin-listen "$CONTROL_ADMIN" \
     --cert-ttl "$TTL" --policy-dir "$DIR/policies"
-  wait_for 15 curl -sf "http://$CONTROL_ADMIN/ready" ||
+  wait_for 15 admin_get /ready ||
     die "tether-control did not start: $(tail -3 "$DIR/control.log")"
   kill -0 "$(cat "$DIR/pids/control")" 2>/dev/null ||
     die "tether-control exited: $(tail -3 "$DIR/control.log")"
@@ -166,7 +181,7 @@ cmd_down() {
     ip netns del "$ns"
   done
   ip link del "$BRIDGE" 2>/dev/null || true
-  rm -f "$DIR/pods"
+  rm -f "$DIR/pods" "$DIR/admin"
   echo "mesh down"
 }
 

@@ -18,7 +18,8 @@ pod_call() {  # pod_call FROM TO COUNT [INTERVAL_MS]: the app in FROM calls TO's
   ip netns exec "$(pod_ns "$1")" "$APP" call --target "$(pod_ip "$2"):80" --count "$3" \
     --interval-ms "${4:-0}" --quiet true
 }
-mesh_ctl() { "$TETHER_MESH_DIR/bin/tetherctl" --admin "127.0.0.1:${TETHER_CONTROL_ADMIN_PORT:-15014}" "$@"; }
+# The admin address mesh.sh up wrote (its socket, or 127.0.0.1:PORT).
+mesh_ctl() { "$TETHER_MESH_DIR/bin/tetherctl" --admin "$(cat "$TETHER_MESH_DIR/admin")" "$@"; }
 pod_serial() { pod_admin "$1" /certs | grep -o '"serial": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
 pod_expiry() { pod_admin "$1" /certs | grep -o '"not_after": "[^"]*"' | head -1 | cut -d'"' -f4; }
 # pod_metric POD SERIES: the value of one series at POD's /metrics (0 if absent).
