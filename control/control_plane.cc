@@ -81,7 +81,8 @@ absl::Status ControlPlane::Init() {
   if (options_.policy_source != nullptr) {
     // Starts even when the source cannot be read: the CA does not need it,
     // and no workload is sent a policy before it was read (PolicyState::Knows).
-    policies_ = PolicyStore::FromSource(options_.policy_source);
+    policies_ =
+        PolicyStore::FromSource(options_.policy_source, options_.state_dir + "/policy-last-good");
   } else {
     auto policies = PolicyStore::Open(options_.policy_dir.empty() ? options_.state_dir + "/policies"
                                                                   : options_.policy_dir);

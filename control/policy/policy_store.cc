@@ -59,8 +59,10 @@ absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(std::string dir) 
   return store;
 }
 
-std::unique_ptr<PolicyStore> PolicyStore::FromSource(std::shared_ptr<PolicySource> source) {
+std::unique_ptr<PolicyStore> PolicyStore::FromSource(std::shared_ptr<PolicySource> source,
+                                                     std::string cache_dir) {
   std::unique_ptr<PolicyStore> store(new PolicyStore(std::move(source), nullptr, ""));
+  if (!cache_dir.empty()) store->cache_ = std::make_unique<PolicyCache>(std::move(cache_dir));
   MutexLock write_lock(&store->write_mu_);
   {
     MutexLock lock(&store->mu_);
@@ -114,7 +116,8 @@ absl::StatusOr<PolicyStore::Group> PolicyStore::Validate(
   return group;
 }
 
-PolicyStore::Loaded PolicyStore::Validated(const PolicyDocuments& docs, const Groups& previous) {
+PolicyStore::Loaded PolicyStore::Validated(const PolicyDocuments& docs, const Groups& previous,
+                                           PolicyCache* cache) {
   Loaded loaded;
   loaded.revision = docs.revision;
   std::map<std::string, std::vector<const PolicyDocument*>> by_group;
@@ -123,12 +126,30 @@ PolicyStore::Loaded PolicyStore::Validated(const PolicyDocuments& docs, const Gr
     absl::StatusOr<Group> group = Validate(group_docs);
     if (group.ok()) {
       loaded.groups.emplace(name, *std::move(group));
+      if (cache != nullptr) {
+        if (absl::Status st = cache->Save(name, group_docs); !st.ok()) {
+          absl::StrAppend(&loaded.errors, loaded.errors.empty() ? "" : "; ",
+                          "cannot keep the last valid policy: ", st.message());
+        }
+      }
       continue;
     }
     absl::StrAppend(&loaded.errors, loaded.errors.empty() ? "" : "; ", group.status().message());
     if (auto it = previous.find(name); it != previous.end()) {
       loaded.groups.emplace(name, it->second);  // the last valid version stays
       continue;
+    }
+    // After a restart: the last valid version this control plane kept.
+    if (std::optional<std::vector<PolicyDocument>> kept =
+            cache != nullptr ? cache->Load(name) : std::nullopt) {
+      std::vector<const PolicyDocument*> kept_docs;
+      for (const PolicyDocument& d : *kept) kept_docs.push_back(&d);
+      if (absl::StatusOr<Group> last = Validate(kept_docs); last.ok()) {
+        loaded.groups.emplace(name, *std::move(last));
+        absl::StrAppend(&loaded.errors, " (enforcing the last valid version, kept in ",
+                        cache->Path(name), ")");
+        continue;
+      }
     }
     // Nothing valid to keep: the namespaces these documents speak for are unknown.
     for (const PolicyDocument* doc : group_docs) {
@@ -157,7 +178,7 @@ absl::StatusOr<bool> PolicyStore::ReloadLocked() {
     if (!docs->has_value()) return false;
     previous = groups_;
   }
-  Loaded loaded = Validated(**docs, previous);  // parsing YAML: without mu_
+  Loaded loaded = Validated(**docs, previous, cache_.get());  // parsing YAML: without mu_
   std::string errors = loaded.errors;
   bool changed;
   {

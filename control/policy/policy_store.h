@@ -32,6 +32,7 @@
 #include "common/policy/policy.h"
 #include "common/sync/mutex.h"
 #include "control/policy/directory_source.h"
+#include "control/policy/policy_cache.h"
 #include "control/policy/policy_source.h"
 
 namespace tether::control {
@@ -62,8 +63,12 @@ class PolicyStore {
   // FromSource reads `source` once and is ready whatever the outcome: until
   // a read succeeds, Current()->loaded is false and reload_error says why.
   // Apply and Delete are refused (FailedPrecondition) with the source's
-  // ReadOnlyMessage.
-  static std::unique_ptr<PolicyStore> FromSource(std::shared_ptr<PolicySource> source);
+  // ReadOnlyMessage. With a `cache_dir`, every group's last valid documents
+  // are kept there (PolicyCache), and a group whose documents are invalid
+  // with no valid version in memory (the first read after a restart) takes
+  // the one kept there instead of becoming unknown.
+  static std::unique_ptr<PolicyStore> FromSource(std::shared_ptr<PolicySource> source,
+                                                 std::string cache_dir = "");
 
   std::shared_ptr<const PolicyState> Current() const;
 
@@ -117,8 +122,9 @@ class PolicyStore {
       : source_(std::move(source)), directory_(directory), dir_(std::move(dir)) {}
   static absl::StatusOr<Group> Validate(const std::vector<const PolicyDocument*>& docs);
   // Validated sorts `docs` into groups and validates each; a group that
-  // fails keeps its resources from `previous`.
-  static Loaded Validated(const PolicyDocuments& docs, const Groups& previous);
+  // fails keeps its resources from `previous`, else from `cache` (may be
+  // null), which also records every group that validates.
+  static Loaded Validated(const PolicyDocuments& docs, const Groups& previous, PolicyCache* cache);
   // ReloadLocked reads the source if it changed and installs what is valid.
   // Returns whether the state changed, or what went wrong in this read (the
   // source unreadable, or invalid documents) after installing the rest.
@@ -129,6 +135,7 @@ class PolicyStore {
   void NotifyChanged();
 
   const std::shared_ptr<PolicySource> source_;  // used under write_mu_
+  std::unique_ptr<PolicyCache> cache_;          // used under write_mu_; may be null
   DirectoryPolicySource* const directory_;      // source_, when it is a directory
   const std::string dir_;
   mutable Mutex mu_;

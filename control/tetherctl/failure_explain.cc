@@ -58,11 +58,12 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
             "whichever is wrong"};
   }
   if (reason == "wrong_server_identity") {
-    return {"the destination proved another identity than the one the endpoint registry names "
-            "for its address: it may be an impostor, or the address was reused",
-            "compare `tetherctl endpoints` with the workload that now runs at that address; if "
-            "the move is legitimate, bind the address to the new identity (its join token's "
-            "--address, or its pod), else find out who took the address"};
+    return {
+        "the destination proved another identity than the one the endpoint registry names "
+        "for its address: it may be an impostor, or the address was reused",
+        "compare `tetherctl endpoints` with the workload that now runs at that address; if "
+        "the move is legitimate, bind the address to the new identity (its join token's "
+        "--address, or its pod), else find out who took the address"};
   }
   if (reason == "no_client_certificate") {
     return {"the caller spoke TLS but sent no client certificate: it is not a mesh proxy",
@@ -160,6 +161,15 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
         "the proxy cannot get a certificate: run `tetherctl check` (control plane reachable, "
         "bootstrap credential valid) and read the control stream's last error in /certs"};
   }
+  if (reason == "no_policy") {
+    return {
+        "this proxy held no authorization policy yet, so it refused the connection rather "
+        "than serve it under none (fail closed)",
+        "the control plane has not sent this workload's policy: is the control stream "
+        "connected (/certs), and can the control plane read the namespace's policies "
+        "(`tetherctl check`, its /ready and log)? A namespace whose policies have never "
+        "parsed gets none until they are fixed"};
+  }
   if (reason == "no_original_destination") {
     return {"the connection's original destination could not be recovered",
             "the connection reached the proxy's port without iptables' redirection; check the "
@@ -183,10 +193,11 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
         "misrouted connection: look at the caller (peer_address)"};
   }
   if (reason == "unknown_destination") {
-    return {"the endpoint registry does not know the destination, and this proxy runs with "
-            "--outbound-unknown=deny",
-            "bind the address to its workload (`tetherctl token create --address`, or run it as "
-            "a pod), or exclude the destination (--exclude-outbound-cidrs)"};
+    return {
+        "the endpoint registry does not know the destination, and this proxy runs with "
+        "--outbound-unknown=deny",
+        "bind the address to its workload (`tetherctl token create --address`, or run it as "
+        "a pod), or exclude the destination (--exclude-outbound-cidrs)"};
   }
   if (reason == "over_limit") {
     return {"the proxy was at --max-connections and refused the connection",

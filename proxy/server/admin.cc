@@ -86,6 +86,11 @@ void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identit
       r = http::HttpResponse::Text(
           absl::StrCat("not ready: certificate expired at ", Iso(snap->not_after), "\n"));
       r.status = 503;
+    } else if (hooks.policy_held && !hooks.policy_held()) {
+      r = http::HttpResponse::Text(
+          "not ready: no authorization policy from the control plane yet (inbound connections "
+          "are refused until it arrives)\n");
+      r.status = 503;
     } else {
       r = http::HttpResponse::Text(absl::StrCat("ready: ", snap->spiffe_id.ToString(), "\n"));
     }
@@ -148,6 +153,8 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
          config.outbound_expect_identity ? config.outbound_expect_identity->ToString() : ""},
         {"inbound_mode", config.permissive ? "permissive" : "strict"},
         {"policy_file", config.policy_file},
+        {"default_policy",
+         config.default_policy == policy::DefaultAction::kDeny ? "deny" : "allow-authenticated"},
         {"session_resumption", config.session_resumption},
         {"workers", config.workers},
         {"max_connections", config.max_connections},

@@ -31,6 +31,8 @@ struct AdminHooks {
   std::function<void()> drain;
   std::function<void()> quit;
   std::function<bool()> draining;
+  // policy_held: an authorization policy is held (null: not asked).
+  std::function<bool()> policy_held;
   // failures: every worker's recent failures, newest first; `*total` gets
   // the number ever recorded.
   std::function<std::vector<FailureRecord>(uint64_t* total)> failures;

@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, outbound_expect_identity, "",
           "Explicit mode: the SPIFFE ID the outbound peer must present");
 ABSL_FLAG(bool, permissive, false, "Inbound also accepts plaintext (migration)");
 ABSL_FLAG(std::string, policy_file, "", "Authorization policies (YAML) enforced on inbound");
+ABSL_FLAG(std::string, default_policy, "allow-authenticated",
+          "Inbound, when no DefaultPolicy is mesh-wide: allow-authenticated (mesh peers unless a "
+          "policy says otherwise) or deny (only what an AuthorizationPolicy allows)");
 ABSL_FLAG(std::string, admin_listen, "127.0.0.1:15000", "Admin endpoint");
 ABSL_FLAG(std::string, health_listen, "",
           "Health endpoint (/ready, /live) for any peer, e.g. 0.0.0.0:15021 for the kubelet's "
@@ -144,6 +147,14 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   }
   c.permissive = absl::GetFlag(FLAGS_permissive);
   c.policy_file = absl::GetFlag(FLAGS_policy_file);
+  if (const std::string d = absl::GetFlag(FLAGS_default_policy); d == "allow-authenticated") {
+    c.default_policy = policy::DefaultAction::kAllowAuthenticated;
+  } else if (d == "deny") {
+    c.default_policy = policy::DefaultAction::kDeny;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default-policy: \"", d, "\" is not one of allow-authenticated, deny"));
+  }
   c.admin_listen = absl::GetFlag(FLAGS_admin_listen);
   c.session_resumption = absl::GetFlag(FLAGS_session_resumption);
   c.workers = absl::GetFlag(FLAGS_workers);

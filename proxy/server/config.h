@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/pki/spiffe_id.h"
+#include "common/policy/policy.h"
 #include "proxy/identity/bootstrap.h"
 #include "proxy/probe/app_probe.h"
 
@@ -57,6 +58,10 @@ struct ProxyConfig {
   // Inbound: strict accepts mTLS only; permissive also plaintext.
   bool permissive = false;
   std::string policy_file;
+  // What applies to inbound connections when no DefaultPolicy is mesh-wide:
+  // kAllowAuthenticated (mesh peers allowed unless a policy says otherwise)
+  // or kDeny (only what an AuthorizationPolicy allows).
+  policy::DefaultAction default_policy = policy::DefaultAction::kAllowAuthenticated;
 
   std::string admin_listen = "127.0.0.1:15000";
   // /ready and /live only, for any peer (the kubelet's probes); empty: off.

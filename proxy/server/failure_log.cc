@@ -81,6 +81,7 @@ bool IsFailureOutcome(absl::string_view outcome) {
       "connect_failed",   "connect_timeout", "handshake_failed",        "handshake_timeout",
       "denied",           "no_certificate",  "no_original_destination", "over_limit",
       "closed_by_policy", "own_listener",    "not_pod_address",         "unknown_destination",
+      "no_policy",
   };
   return std::find(std::begin(kFailures), std::end(kFailures), outcome) != std::end(kFailures);
 }

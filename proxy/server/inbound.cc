@@ -57,6 +57,14 @@ void Worker::HandleInbound(UniqueFd fd, const SocketAddress& peer) {
     Refuse(conn, "no_certificate");
     return;
   }
+  if (ctx_.policy_held != nullptr && !ctx_.policy_held->load(std::memory_order_acquire)) {
+    conn->failure_detail =
+        "no authorization policy from the control plane yet; inbound connections are refused "
+        "until it arrives (fail closed)";
+    AbortiveClose(std::move(fd));
+    Refuse(conn, "no_policy");
+    return;
+  }
   const int raw_fd = fd.get();
   const uint64_t id = conn->id;
   if (ctx_.config->permissive) {

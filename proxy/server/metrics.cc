@@ -36,8 +36,9 @@ ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
   tickets_declined_ =
       &prometheus::BuildCounter()
            .Name("tether_proxy_tls_tickets_declined_total")
-           .Help("Inbound: session tickets declined (a full handshake ran instead), by reason "
-                 "(unknown_key, expired, revoked)")
+           .Help(
+               "Inbound: session tickets declined (a full handshake ran instead), by reason "
+               "(unknown_key, expired, revoked)")
            .Register(*registry_);
   authorization_ = &prometheus::BuildCounter()
                         .Name("tether_proxy_authorization_decisions_total")
@@ -76,10 +77,11 @@ ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
                                "them")
                            .Register(*registry_)
                            .Add({});
-  discovery_updates_ = &prometheus::BuildCounter()
-                            .Name("tether_proxy_discovery_updates_total")
-                            .Help("Endpoint registry updates received, by result (applied, rejected)")
-                            .Register(*registry_);
+  discovery_updates_ =
+      &prometheus::BuildCounter()
+           .Name("tether_proxy_discovery_updates_total")
+           .Help("Endpoint registry updates received, by result (applied, rejected)")
+           .Register(*registry_);
   discovery_version_ = &prometheus::BuildGauge()
                             .Name("tether_proxy_discovery_version")
                             .Help("Version of the endpoint registry in force (0: none yet)")

@@ -38,8 +38,8 @@ class ProxyMetrics {
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   void ConnectionOpened(Direction d);
-  // outcome: a RelayOutcome word, or "denied", "no_certificate", "over_limit",
-  // "own_listener", "not_pod_address".
+  // outcome: a RelayOutcome word, or "denied", "no_certificate", "no_policy",
+  // "over_limit", "own_listener", "not_pod_address".
   void ConnectionClosed(Direction d, absl::string_view outcome, uint64_t bytes_up,
                         uint64_t bytes_down);
   // Connections refused before a relay existed (never opened).

@@ -1,5 +1,6 @@
 #include "proxy/server/proxy_server.h"
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -43,6 +44,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
     auto set = policy::ParsePolicies(*yaml, config_.policy_file);
     if (!set.ok()) return set.status();
     policies_ = std::move(*set);
+    policy_held_.store(true);
   }
   if (!config_.access_log.empty()) {
     auto log = AccessLog::Open(config_.access_log);
@@ -68,6 +70,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.metrics = &metrics_;
   ctx.clock = clock_;
   ctx.policy = &compiled_policy_;
+  ctx.policy_held = &policy_held_;
   ctx.endpoints = &endpoints_;
   ctx.access_log = access_log_.get();
   ctx.limiter = &limiter_;
@@ -115,6 +118,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   };
   hooks.quit = [this] { Quit(); };
   hooks.draining = [this] { return draining_.load(); };
+  hooks.policy_held = [this] { return policy_held_.load(); };
   hooks.endpoints = [this] { return EndpointsJson(endpoints_.Load().get()); };
   hooks.failures = [this](uint64_t* total) {
     std::vector<std::vector<FailureRecord>> snapshots;
@@ -179,13 +183,19 @@ void ProxyServer::OnIdentityChange(const IdentitySnapshot& snapshot) {
 void ProxyServer::Recompile() {
   std::shared_ptr<const IdentitySnapshot> identity = identity_->Current();
   if (!policies_ || identity == nullptr) return;
-  if (policies_->policies.empty() && policies_->defaults.empty()) {
+  policy::PolicySet set = *policies_;
+  const bool mesh_default = std::any_of(set.defaults.begin(), set.defaults.end(),
+                                        [](const auto& d) { return d.namespace_name.empty(); });
+  if (config_.default_policy == policy::DefaultAction::kDeny && !mesh_default) {
+    set.defaults.push_back({"--default-policy", "", policy::DefaultAction::kDeny});
+  }
+  if (set.policies.empty() && set.defaults.empty()) {
     // Nothing written for this workload: behave as without a policy (mesh
     // peers allowed; plaintext too on a permissive port).
     compiled_policy_.Store(nullptr);
     return;
   }
-  compiled_policy_.Store(policy::CompiledPolicy::Compile(*policies_, identity->spiffe_id));
+  compiled_policy_.Store(policy::CompiledPolicy::Compile(set, identity->spiffe_id));
 }
 
 void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
@@ -205,6 +215,9 @@ void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
   policies_ = *std::move(set);
   policy_version_ = msg.version();
   Recompile();
+  // After the compiled policy is stored, so that a worker that sees the
+  // flag also sees the policy (release pairs with the workers' acquire).
+  policy_held_.store(true, std::memory_order_release);
   metrics_.PolicyUpdate("applied", msg.version());
   if (msg.close_denied_connections()) {
     for (auto& w : workers_) w->CloseDenied();

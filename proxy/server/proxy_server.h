@@ -16,8 +16,8 @@
 #include "common/http/server.h"
 #include "common/policy/policy.h"
 #include "common/sync/notification.h"
-#include "proxy/identity/ca_connector.h"
 #include "proxy/discovery/endpoint_table.h"
+#include "proxy/identity/ca_connector.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
@@ -75,6 +75,8 @@ class ProxyServer {
   // on the identity manager's thread (and in Init, before it starts).
   std::optional<policy::PolicySet> policies_;
   uint64_t policy_version_ = 0;  // the control plane's; 0: none received
+  // Set once a policy is held (see ProxyContext::policy_held); never unset.
+  std::atomic<bool> policy_held_{false};
   AtomicSharedPtr<const policy::CompiledPolicy> compiled_policy_;
   // The endpoint registry; written on the identity manager's thread.
   AtomicSharedPtr<const EndpointTable> endpoints_;

@@ -45,6 +45,11 @@ struct ProxyContext {
   ProxyMetrics* metrics = nullptr;
   const Clock* clock = nullptr;
   const AtomicSharedPtr<const policy::CompiledPolicy>* policy = nullptr;
+  // Whether an authorization policy is held (--policy-file, or the control
+  // plane's first snapshot). Until then inbound connections are refused
+  // ("no_policy"): a workload must not be served under no policy just
+  // because the policy has not arrived. Null: always held.
+  const std::atomic<bool>* policy_held = nullptr;
   // The endpoint registry as last received (null until the first update).
   const AtomicSharedPtr<const EndpointTable>* endpoints = nullptr;
   AccessLog* access_log = nullptr;                // may be null

@@ -319,6 +319,38 @@ TEST(PolicyStoreFromSource, WhatWasNeverValidIsUnknownNotEmpty) {
   EXPECT_EQ(state->set.defaults[0].namespace_name, "");
 }
 
+// A control plane that restarts while a namespace's ConfigMap is broken
+// enforces the last valid version it kept on disk, not none; a kept file
+// that is corrupt is as good as none (the namespace is unknown).
+TEST(PolicyStoreFromSource, TheLastValidVersionOutlivesARestart) {
+  const std::string cache = TempDir() + "/last-good";
+  {
+    auto source = std::make_unique<FakeSource>();
+    source->Set({ConfigMapDoc("bank", "p", Policy("bank", "vault", "teller"))}, 10);
+    auto store = PolicyStore::FromSource(std::move(source), cache);
+    ASSERT_EQ(store->Current()->set.policies.size(), 1u);
+  }
+  auto source = std::make_unique<FakeSource>();
+  source->Set({ConfigMapDoc("bank", "p", "kind: ["),
+               ConfigMapDoc("shop", "p", Policy("shop", "cart", "web"))},
+              20);
+  auto store = PolicyStore::FromSource(std::move(source), cache);
+  std::shared_ptr<const PolicyState> state = store->Current();
+  EXPECT_TRUE(state->Knows("bank"));
+  ASSERT_EQ(state->set.policies.size(), 2u);
+  EXPECT_EQ(state->set.policies[0].rules[0].from[0].value, "spiffe://mesh.test/ns/bank/sa/teller");
+  EXPECT_TRUE(absl::StrContains(store->reload_error(), "enforcing the last valid version, kept in"))
+      << store->reload_error();
+
+  // Without the kept file (here: corrupt), bank is unknown again.
+  const std::string bank_file = PolicyCache(cache).Path("bank");
+  ASSERT_TRUE(WriteFileAtomic(bank_file, "{not json").ok());
+  auto fresh_source = std::make_unique<FakeSource>();
+  fresh_source->Set({ConfigMapDoc("bank", "p", "kind: [")}, 30);
+  auto fresh = PolicyStore::FromSource(std::move(fresh_source), cache);
+  EXPECT_FALSE(fresh->Current()->Knows("bank"));
+}
+
 TEST(PolicyStoreFromSource, AnUnreadableSourceKeepsThePolicyAndSaysWhy) {
   auto source = std::make_unique<FakeSource>();
   FakeSource* fake = source.get();

@@ -481,6 +481,19 @@ ProxyProcess* MeshTest::StartProxy(const std::string& sa, const std::string& inb
                                    const std::string& expect_identity,
                                    const std::vector<std::string>& extra_flags,
                                    const std::vector<std::string>& token_addresses) {
+  ProxyProcess* p = LaunchProxy(sa, inbound_forward, outbound_forward, expect_identity, extra_flags,
+                                token_addresses);
+  if (p == nullptr) return nullptr;
+  EXPECT_TRUE(WaitFor([p] { return p->Ready(); }, absl::Seconds(30)))
+      << "proxy " << sa << " not ready: " << p->ReadyResponse();
+  return p;
+}
+
+ProxyProcess* MeshTest::LaunchProxy(const std::string& sa, const std::string& inbound_forward,
+                                    const std::string& outbound_forward,
+                                    const std::string& expect_identity,
+                                    const std::vector<std::string>& extra_flags,
+                                    const std::vector<std::string>& token_addresses) {
   WriteToken(sa, token_addresses);
   ProxyProcess::Options o;
   o.name = sa;
@@ -496,10 +509,7 @@ ProxyProcess* MeshTest::StartProxy(const std::string& sa, const std::string& inb
   ProxyProcess* p = proxies_.back().get();
   absl::Status st = p->Start();
   EXPECT_TRUE(st.ok()) << st;
-  if (!st.ok()) return nullptr;
-  EXPECT_TRUE(WaitFor([p] { return p->Ready(); }, absl::Seconds(30)))
-      << "proxy " << sa << " not ready: " << p->ReadyResponse();
-  return p;
+  return st.ok() ? p : nullptr;
 }
 
 void MeshTest::StartPair(const std::vector<std::string>& a_flags,

@@ -245,6 +245,12 @@ class MeshTest : public ::testing::Test {
                            const std::string& expect_identity = "",
                            const std::vector<std::string>& extra_flags = {},
                            const std::vector<std::string>& token_addresses = {});
+  // LaunchProxy: StartProxy without waiting for /ready.
+  ProxyProcess* LaunchProxy(const std::string& sa, const std::string& inbound_forward,
+                            const std::string& outbound_forward,
+                            const std::string& expect_identity = "",
+                            const std::vector<std::string>& extra_flags = {},
+                            const std::vector<std::string>& token_addresses = {});
   // StartPair: b (inbound, to the echo backend) and a (outbound, to b,
   // expecting b's identity), both ready.
   void StartPair(const std::vector<std::string>& a_flags = {},
