@@ -4,17 +4,14 @@
 #include <deque>
 #include <utility>
 
-#include <grpc/grpc_security_constants.h>
-#include <openssl/x509v3.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/pki/certs.h"
-#include "common/pki/verify.h"
 #include "common/policy/policy_proto.h"
+#include "common/version.h"
+#include "control/ca/certificate_auth.h"
 #include "control/discovery/discovery_update.h"
 #include "control/discovery/endpoint_address.h"
-#include "common/version.h"
 
 namespace tether::control {
 
@@ -71,11 +68,20 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     // Until Stream() returns, gRPC holds back what a reactor starts (this
     // read, or a Finish from the watchdog) and replays it in order.
     service_->Register(this);
-    // The reactions run on gRPC's threads and take mu_: releasing it here
+    // The reactions run on gRPC's threads and take mu_: taking it here also
     // orders this constructor's writes before them in a way ThreadSanitizer
     // can see (the hand-off through gRPC's completion queue is invisible to
     // it, Debian's gRPC not being instrumented).
-    { MutexLock lock(&mu_); }
+    std::optional<StreamLimit> refused;
+    {
+      MutexLock lock(&mu_);
+      refused = service_->limits_.Open(PeerAddress(peer_), &admission_);
+    }
+    if (refused) {
+      // Nothing is read from a refused stream: its Hello would cost work.
+      RefuseByLimit(*refused);
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -103,17 +109,17 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
 
   void OnWriteDone(bool ok) override {
     MutexLock lock(&mu_);
-    queue_.pop_front();
+    PopFrontLocked();
     if (!ok) {
       // The peer is gone; drop what is queued and finish.
-      queue_.clear();
+      while (!queue_.empty()) PopFrontLocked();
       finishing_ = true;
       if (!pending_finish_) {
         pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer gone");
       }
     }
     if (!queue_.empty()) {
-      StartWrite(&queue_.front());
+      StartWrite(&queue_.front().msg);
     } else if (pending_finish_ && !finished_) {
       finished_ = true;
       Finish(*pending_finish_);
@@ -123,7 +129,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   void OnDone() override {
     // Acquire what the reactions and workers released under mu_ (gRPC orders
     // them before OnDone, but through code ThreadSanitizer cannot see).
-    { MutexLock lock(&mu_); }
+    {
+      MutexLock lock(&mu_);
+      while (!queue_.empty()) PopFrontLocked();
+      service_->limits_.Release(&admission_);
+    }
     service_->Unregister(this);
     Unref();
   }
@@ -133,10 +143,19 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     MutexLock lock(&mu_);
     EnqueueLocked(std::move(msg));
   }
+  // A full queue finishes the stream (OverflowLocked).
   void EnqueueLocked(StreamResponse msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finishing_) return;
-    queue_.push_back(std::move(msg));
-    if (queue_.size() == 1) StartWrite(&queue_.front());
+    const size_t bytes = msg.ByteSizeLong();
+    if (!queue_.empty() && (queue_.size() >= service_->options_.max_queued_answers ||
+                            queued_bytes_ + bytes > service_->options_.max_queued_answer_bytes)) {
+      OverflowLocked();
+      return;
+    }
+    queue_.push_back({std::move(msg), bytes});
+    queued_bytes_ += bytes;
+    service_->AddQueuedBytes(static_cast<int64_t>(bytes));
+    if (queue_.size() == 1) StartWrite(&queue_.front().msg);
   }
 
   // PushPolicy sends the part of `state` that selects this stream's workload,
@@ -238,6 +257,70 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
  private:
   ~CertStream() override = default;
 
+  void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    queued_bytes_ -= queue_.front().bytes;
+    service_->AddQueuedBytes(-static_cast<int64_t>(queue_.front().bytes));
+    queue_.pop_front();
+  }
+
+  // OverflowLocked ends a stream whose proxy does not read its answers: what
+  // waits is dropped (but the answer being written: gRPC holds it until the
+  // write completes) and the status is sent at once, behind that answer.
+  void OverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t waiting = queue_.size();
+    const size_t bytes = queued_bytes_;
+    while (queue_.size() > 1) {
+      queued_bytes_ -= queue_.back().bytes;
+      service_->AddQueuedBytes(-static_cast<int64_t>(queue_.back().bytes));
+      queue_.pop_back();
+    }
+    finishing_ = true;
+    pending_finish_ =
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("the proxy does not read its answers: ", waiting, " (", bytes,
+                                  " bytes) are waiting, the stream's limit (--max-queued-answers, "
+                                  "--max-queued-answer-bytes); closing the stream"));
+    if (!finished_) {
+      finished_ = true;
+      Finish(*pending_finish_);
+    }
+    service_->audit_->Record("stream_refused",
+                             {{"limit", std::string(StreamLimitName(StreamLimit::kAnswerQueue))},
+                              {"spiffe_id", info_.spiffe_id},
+                              {"reason", pending_finish_->error_message()},
+                              {"peer", peer_}});
+    if (service_->limit_observer_) service_->limit_observer_(StreamLimit::kAnswerQueue);
+  }
+
+  // RefuseByLimit records that `limit` refused the stream and finishes it
+  // with RESOURCE_EXHAUSTED.
+  void RefuseByLimit(StreamLimit limit) {
+    absl::Status status;
+    {
+      MutexLock lock(&mu_);
+      status = service_->limits_.Refusal(limit, admission_);
+      service_->limits_.HelloFailed(&admission_);
+    }
+    const std::string reason(status.message());
+    RecordRejection("stream_refused",
+                    {{"limit", std::string(StreamLimitName(limit))}, {"reason", reason}});
+    if (service_->limit_observer_) service_->limit_observer_(limit);
+    FinishWith(ToGrpc(status));
+  }
+
+  // RecordRejection audits a refused stream, through the service's
+  // rejection audit (rate-limited per peer address) when it has one: a
+  // Hello flood would otherwise write a line per Hello.
+  void RecordRejection(absl::string_view event, nlohmann::json fields) {
+    if (service_->rejections_ != nullptr) {
+      fields["grpc_peer"] = peer_;
+      service_->rejections_->Record("peer", PeerAddress(peer_), event, std::move(fields));
+    } else {
+      fields["peer"] = peer_;
+      service_->audit_->Record(event, std::move(fields));
+    }
+  }
+
   void ReadNext() {
     MutexLock lock(&mu_);
     if (!finishing_) StartRead(&request_);
@@ -258,8 +341,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // `method` is how the stream tried to authenticate ("none" before a Hello).
   void Reject(const char* method, const absl::Status& status) {
     const std::string reason(status.message());
-    service_->audit_->Record("stream_rejected",
-                             {{"method", method}, {"reason", reason}, {"peer", peer_}});
+    {
+      MutexLock lock(&mu_);
+      service_->limits_.HelloFailed(&admission_);
+    }
+    RecordRejection("stream_rejected", {{"method", method}, {"reason", reason}});
     if (service_->reject_observer_) {
       service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
     }
@@ -269,6 +355,15 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // HandleHello authenticates the stream with its first message. It returns
   // false when a worker took the authentication over (and will read on).
   bool HandleHello() {
+    std::optional<StreamLimit> limited;
+    {
+      MutexLock lock(&mu_);
+      limited = service_->limits_.Hello(admission_);
+    }
+    if (limited) {
+      RefuseByLimit(*limited);
+      return true;
+    }
     if (!request_.has_hello()) {
       Reject("none", absl::UnauthenticatedError("the first message of a stream must be a Hello"));
       return true;
@@ -293,7 +388,11 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
               return service_->kubernetes_->Authenticate(h.kubernetes_token());
             });
       default:
-        CompleteHello("certificate", AuthenticateByCertificate(), hello);
+        CompleteHello(
+            "certificate",
+            AuthenticateByCertificate(context_->auth_context().get(), *service_->store_->Current(),
+                                      *service_->registry_->Revocations(), service_->clock_->Now()),
+            hello);
         return true;
     }
   }
@@ -308,11 +407,13 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
     std::vector<EndpointAddress> parsed;
     for (const std::string& a : addresses) {
       absl::StatusOr<EndpointAddress> p = ParseEndpointAddress(a);
-      if (!p.ok()) return absl::InternalError(absl::StrCat("stored join token: ", p.status().message()));
+      if (!p.ok())
+        return absl::InternalError(absl::StrCat("stored join token: ", p.status().message()));
       parsed.push_back(*p);
     }
     if (absl::Status st = service_->endpoints_->BindJoinToken(*id, parsed); !st.ok()) return st;
-    service_->audit_->Record("endpoints_bound", {{"spiffe_id", id->ToString()}, {"addresses", addresses}});
+    service_->audit_->Record("endpoints_bound",
+                             {{"spiffe_id", id->ToString()}, {"addresses", addresses}});
     return id;
   }
 
@@ -352,6 +453,15 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       Reject(method, id.status());
       return;
     }
+    std::optional<StreamLimit> limited;
+    {
+      MutexLock lock(&mu_);
+      limited = service_->limits_.Authenticated(&admission_, id->ToString());
+    }
+    if (limited) {
+      RefuseByLimit(*limited);
+      return;
+    }
     service_->audit_->Record("stream_authenticated",
                              {{"spiffe_id", id->ToString()}, {"method", method}, {"peer", peer_}});
     StreamResponse welcome;
@@ -370,8 +480,7 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       info_.proxy_version = hello.proxy_version().substr(0, 64);
       info_.authenticated_by = method;
       if (finishing_) return;
-      queue_.push_back(std::move(welcome));
-      if (queue_.size() == 1) StartWrite(&queue_.front());
+      EnqueueLocked(std::move(welcome));
     }
     PushTrustBundle(*service_->store_->Current());
     PushRevocations(*service_->registry_->Revocations());
@@ -379,54 +488,6 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
       PushPolicy(*service_->policies_->Current(), service_->close_denied_connections_);
     }
     if (service_->endpoints_ != nullptr) PushDiscovery(service_->endpoints_->Current());
-  }
-
-  absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate() {
-    std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
-    std::vector<grpc::string_ref> leaf_pem, chain_pem;
-    if (auth != nullptr) {
-      leaf_pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-      chain_pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
-    }
-    if (leaf_pem.empty()) {
-      return absl::UnauthenticatedError(
-          "no credential: send a join token or Kubernetes token in Hello, or connect with a "
-          "mesh certificate");
-    }
-    auto leaf = pki::CertsFromPem(absl::string_view(leaf_pem[0].data(), leaf_pem[0].size()));
-    if (!leaf.ok()) {
-      return absl::UnauthenticatedError(
-          absl::StrCat("client certificate: ", leaf.status().message()));
-    }
-    // gRPC's chain property holds the presented certificates in no promised
-    // order (and may include the leaf): keep the intermediates only; roots
-    // come from our own bundle.
-    pki::CertChain chain;
-    chain.push_back(std::move(leaf->front()));
-    if (!chain_pem.empty()) {
-      auto others = pki::CertsFromPem(absl::string_view(chain_pem[0].data(), chain_pem[0].size()));
-      if (others.ok()) {
-        for (auto& c : *others) {
-          if (X509_cmp(c.get(), chain.front().get()) == 0) continue;
-          if (X509_check_issued(c.get(), c.get()) == X509_V_OK) continue;
-          chain.push_back(std::move(c));
-        }
-      }
-    }
-    std::vector<X509*> raw;
-    for (auto& c : chain) raw.push_back(c.get());
-    auto ca = service_->store_->Current();
-    auto revoked = service_->registry_->Revocations();
-    absl::StatusOr<pki::VerifiedPeer> peer =
-        pki::VerifyChain(raw, ca->bundle, service_->clock_->Now(), revoked->revoked,
-                         pki::Purpose::kClient, ca->trust_domain);
-    if (!peer.ok()) {
-      absl::StatusCode code = pki::ReasonOf(peer.status()) == "revoked"
-                                  ? absl::StatusCode::kPermissionDenied
-                                  : absl::StatusCode::kUnauthenticated;
-      return absl::Status(code, absl::StrCat("client certificate: ", peer.status().message()));
-    }
-    return peer->spiffe_id;
   }
 
   void HandleRequest() {
@@ -474,8 +535,16 @@ class CertStream final : public grpc::ServerBidiReactor<StreamRequest, StreamRes
   // running.
   std::atomic<int> refs_{1};
 
+  struct QueuedAnswer {
+    StreamResponse msg;
+    size_t bytes;
+  };
+
   mutable Mutex mu_;
-  std::deque<StreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  // The front is being written (gRPC holds a pointer to it).
+  std::deque<QueuedAnswer> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  StreamLimits::Admission admission_ ABSL_GUARDED_BY(mu_);
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
@@ -505,6 +574,7 @@ StreamService::StreamService(CertificateAuthority* ca, CaStore* store,
       audit_(audit),
       clock_(clock),
       options_(options),
+      limits_(clock, options.limits),
       join_token_pool_(
           std::make_unique<WorkerPool>(options_.join_token_workers, options_.join_token_queue)) {
   if (kubernetes_ != nullptr) {
@@ -545,6 +615,13 @@ void StreamService::Register(CertStream* stream) {
     if (hello_deadlines_.size() == 1) hello_deadlines_changed_.Signal();
   }
   if (stream_observer_) stream_observer_(+1);
+}
+
+void StreamService::AddQueuedBytes(int64_t delta) {
+  const int64_t now = queued_bytes_.fetch_add(delta, std::memory_order_relaxed) + delta;
+  int64_t peak = peak_queued_bytes_.load(std::memory_order_relaxed);
+  while (now > peak && !peak_queued_bytes_.compare_exchange_weak(peak, now)) {
+  }
 }
 
 void StreamService::Unregister(CertStream* stream) {
