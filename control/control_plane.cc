@@ -394,9 +394,12 @@ void ControlPlane::UpdatePolicyMetrics() {
 void ControlPlane::RunMaintenance() {
   // Summaries of the refusals held back in intervals that are over.
   rejections_->Flush();
-  const uint64_t suppressed = rejections_->suppressed();
-  metrics_.AddAuditSuppressed(suppressed - suppressed_reported_);
-  suppressed_reported_ = suppressed;
+  {
+    MutexLock lock(&suppressed_mu_);
+    const uint64_t suppressed = rejections_->suppressed();
+    metrics_.AddAuditSuppressed(suppressed - suppressed_reported_);
+    suppressed_reported_ = suppressed;
+  }
   metrics_.SetStreamBacklog(streams_->unauthenticated_count(), streams_->queued_answer_bytes());
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
     const std::string message(dropped.status().message());

@@ -168,7 +168,8 @@ class ControlPlane {
   std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RejectionAudit> rejections_;
-  uint64_t suppressed_reported_ = 0;  // by the maintenance thread only
+  Mutex suppressed_mu_;  // RunMaintenance runs on its thread and in tests
+  uint64_t suppressed_reported_ ABSL_GUARDED_BY(suppressed_mu_) = 0;
   std::unique_ptr<CachingAuthenticator> token_cache_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<StreamService> streams_;
