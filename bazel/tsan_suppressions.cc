@@ -12,6 +12,9 @@
 // request message), sets up a callback tag, or constructs or destroys its per-call stream object
 // (frames that never run our code). Our reactor's callbacks run after CallOpSet::FinalizeResult has
 // returned, not inside it, so a race in our own code, called from a gRPC callback, still reports.
+// Also the reactor's pre-bind backlog (a Finish started in the reactor's constructor, which the
+// certificate stream does when a stream limit refuses it): gRPC moves it out under its own mutex
+// when it binds the stream and destroys it with the reactor, code that never runs ours.
 // gRPC's executor threads outlive main() by design (thread leak at exit).
 extern "C" const char* __tsan_default_suppressions() {
   return "race_top:^grpc::\n"
@@ -20,6 +23,7 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:grpc::internal::CallbackWithSuccessTag::Set\n"
          "race:ServerCallbackReaderWriterImpl::ServerCallbackReaderWriterImpl\n"
          "race:ServerCallbackReaderWriterImpl::~ServerCallbackReaderWriterImpl\n"
+         "race:PreBindBacklog::~PreBindBacklog\n"
          // The client stream's constructor itself, not the callbacks it
          // defines as lambdas (those frames end in "const", not ")").
          "race:>::ClientCallbackReaderWriterImpl(grpc::internal::Call, grpc::ClientContext*, "

@@ -90,23 +90,48 @@ absl::Status ControlPlane::Init() {
     policies_ = std::move(*policies);
   }
   auto audit = AuditLog::Open(
-      options_.audit_log.empty() ? options_.state_dir + "/audit.jsonl" : options_.audit_log,
-      clock_);
+      options_.audit_log.empty() ? options_.state_dir + "/audit.jsonl" : options_.audit_log, clock_,
+      options_.audit_rotation);
   if (!audit.ok()) return audit.status();
   audit_ = std::move(*audit);
+  if (options_.audit_rejections.interval <= absl::ZeroDuration() ||
+      options_.audit_rejections.lines_per_interval < 0) {
+    return absl::InvalidArgumentError("the audit's rejection lines and interval must be positive");
+  }
+  rejections_ = std::make_unique<RejectionAudit>(audit_.get(), clock_, options_.audit_rejections);
+  if (options_.stream_limits.max_streams == 0 ||
+      options_.stream_limits.max_streams_per_identity == 0 ||
+      options_.stream_limits.max_unauthenticated_streams == 0 ||
+      options_.stream_limits.max_unauthenticated_per_peer == 0 ||
+      options_.max_queued_answers == 0 || options_.max_queued_answer_bytes == 0) {
+    return absl::InvalidArgumentError("stream limits must be at least 1");
+  }
+  Authenticator* kubernetes = options_.kubernetes;
+  if (kubernetes != nullptr && options_.token_review_cache.max_entries > 0) {
+    token_cache_ =
+        std::make_unique<CachingAuthenticator>(kubernetes, clock_, options_.token_review_cache);
+    token_cache_->SetObserver([this](bool hit) { metrics_.RecordTokenCacheLookup(hit); });
+    kubernetes = token_cache_.get();
+  }
 
   AuthorityOptions auth_opts;
   auth_opts.default_ttl = options_.cert_ttl;
   auth_opts.requests_per_minute = options_.requests_per_minute;
   ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(), clock_,
                                                auth_opts);
+  ca_->SetRejectionAudit(rejections_.get());
   StreamServiceOptions stream_opts;
   stream_opts.hello_timeout = options_.hello_timeout;
   stream_opts.kubernetes_workers = options_.kubernetes_workers;
   stream_opts.kubernetes_queue = options_.kubernetes_queue;
+  stream_opts.limits = options_.stream_limits;
+  stream_opts.max_queued_answers = options_.max_queued_answers;
+  stream_opts.max_queued_answer_bytes = options_.max_queued_answer_bytes;
   streams_ =
       std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
-                                      options_.kubernetes, audit_.get(), clock_, stream_opts);
+                                      kubernetes, audit_.get(), clock_, stream_opts);
+  streams_->SetRejectionAudit(rejections_.get());
+  streams_->SetLimitObserver([this](StreamLimit limit) { metrics_.RecordStreamLimited(limit); });
   admin_ =
       std::make_unique<AdminService>(store_.get(), registry_.get(), tokens_.get(), policies_.get(),
                                      streams_.get(), audit_.get(), options_.cert_ttl, clock_);
@@ -377,6 +402,15 @@ void ControlPlane::UpdatePolicyMetrics() {
 }
 
 void ControlPlane::RunMaintenance() {
+  // Summaries of the refusals held back in intervals that are over.
+  rejections_->Flush();
+  {
+    MutexLock lock(&suppressed_mu_);
+    const uint64_t suppressed = rejections_->suppressed();
+    metrics_.AddAuditSuppressed(suppressed - suppressed_reported_);
+    suppressed_reported_ = suppressed;
+  }
+  metrics_.SetStreamBacklog(streams_->unauthenticated_count(), streams_->queued_answer_bytes());
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
     const std::string message(dropped.status().message());
     audit_->Record("maintenance_error", {{"message", message}});

@@ -37,7 +37,9 @@
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
+#include "control/ca/rejection_audit.h"
 #include "control/ca/stream_service.h"
+#include "control/ca/token_cache.h"
 #include "control/discovery/endpoint_registry.h"
 #include "control/inject/injector.h"
 #include "control/metrics.h"
@@ -61,8 +63,12 @@ struct ControlPlaneOptions {
   absl::Duration cert_ttl = absl::Hours(1);
   // Operator's CA (Istio cacerts layout); empty: self-managed root.
   std::string ca_dir;
-  // Audit log path ("-": stderr, "": <state_dir>/audit.jsonl).
+  // Audit log path ("-": stderr, "": <state_dir>/audit.jsonl), its rotation
+  // by size, and how many lines of refusals it takes per identity (or peer
+  // address) and interval.
   std::string audit_log;
+  AuditLogOptions audit_rotation;
+  RejectionAuditOptions audit_rejections;
   // DNS names for the control plane's own serving certificate, besides
   // tether-control[.tether-system[.svc]] and localhost.
   std::vector<std::string> serving_dns_names;
@@ -77,6 +83,13 @@ struct ControlPlaneOptions {
   // A certificate stream that sends no Hello in this time is finished with
   // DEADLINE_EXCEEDED.
   absl::Duration hello_timeout = absl::Seconds(10);
+  // Caps on certificate streams (stream_limits.h) and on the answers one
+  // stream queues for a proxy that does not read them.
+  StreamLimitsOptions stream_limits;
+  size_t max_queued_answers = 64;
+  size_t max_queued_answer_bytes = size_t{4} << 20;
+  // TokenReview results cached by token hash (with `kubernetes`).
+  TokenCacheOptions token_review_cache;
   // Authorization policies: a directory of YAML files ("": STATE/policies),
   // re-read every `policy_poll` when files change, and written by
   // `tetherctl policy apply|delete`; or, when `policy_source` is set, what
@@ -131,6 +144,9 @@ class ControlPlane {
   PolicyStore* policies() { return policies_.get(); }
   EndpointRegistry* endpoints() { return endpoints_.get(); }
   ControlMetrics* metrics() { return &metrics_; }
+  // The TokenReview cache; null without `kubernetes` or with the cache off.
+  CachingAuthenticator* token_cache() { return token_cache_.get(); }
+  RejectionAudit* rejections() { return rejections_.get(); }
 
   // RunMaintenance does one round of background work now (tests call it
   // after moving a fake clock; the maintenance thread calls it every second).
@@ -156,6 +172,10 @@ class ControlPlane {
   std::unique_ptr<EndpointRegistry> endpoints_;
   std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RejectionAudit> rejections_;
+  Mutex suppressed_mu_;  // RunMaintenance runs on its thread and in tests
+  uint64_t suppressed_reported_ ABSL_GUARDED_BY(suppressed_mu_) = 0;
+  std::unique_ptr<CachingAuthenticator> token_cache_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<StreamService> streams_;
   std::unique_ptr<AdminService> admin_;

@@ -103,6 +103,35 @@ ABSL_FLAG(std::string, webhook_configuration, "tether-sidecar-injector",
 ABSL_FLAG(std::string, webhook_listen, "",
           "Address of the sidecar-injection webhook (HTTPS, POST /inject), e.g. 0.0.0.0:15017; "
           "empty: off. Pods are injected as `tetherctl inject` does (--proxy-image, --inject-*)");
+ABSL_FLAG(int64_t, audit_log_max_bytes, int64_t{64} << 20,
+          "Rotate the audit log file before it grows past this size (audit.jsonl -> "
+          "audit.jsonl.1 ...); 0: never");
+ABSL_FLAG(int, audit_log_max_files, 5, "Rotated audit log files kept (audit.jsonl.1 .. .N)");
+ABSL_FLAG(int, audit_rejection_lines, 10,
+          "Audit lines of refusals written per identity (or, before authentication, per peer "
+          "address) and --audit-rejection-interval; the rest are summed up in one line");
+ABSL_FLAG(absl::Duration, audit_rejection_interval, absl::Minutes(1),
+          "The interval of --audit-rejection-lines");
+ABSL_FLAG(int64_t, max_streams, 16384, "Certificate streams open at once, in total");
+ABSL_FLAG(int64_t, max_streams_per_identity, 1024,
+          "Authenticated certificate streams open at once per SPIFFE ID");
+ABSL_FLAG(int64_t, max_unauthenticated_streams, 1024,
+          "Certificate streams that have not authenticated yet (no Hello, or one being checked)");
+ABSL_FLAG(int64_t, max_unauthenticated_streams_per_peer, 64, "The same, per peer IP address");
+ABSL_FLAG(double, hellos_per_minute_per_peer, 600,
+          "Hellos accepted per minute per peer IP address (0: unlimited)");
+ABSL_FLAG(double, hello_burst_per_peer, 100, "Burst of --hellos-per-minute-per-peer");
+ABSL_FLAG(int64_t, max_queued_answers, 64,
+          "Answers one certificate stream may hold for a proxy that does not read them; one "
+          "more closes the stream with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_queued_answer_bytes, int64_t{4} << 20, "The same, in bytes");
+ABSL_FLAG(int64_t, token_review_cache_size, 10000,
+          "TokenReview results kept, by SHA-256 of the token (0: no cache)");
+ABSL_FLAG(absl::Duration, token_review_cache_ttl, absl::Minutes(10),
+          "Longest time an accepted Kubernetes token is trusted from the cache (never past its "
+          "expiry)");
+ABSL_FLAG(absl::Duration, token_review_negative_cache_ttl, absl::Seconds(5),
+          "How long a token the API server refused is refused from the cache");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -146,6 +175,66 @@ absl::StatusOr<std::unique_ptr<k8s::TokenReviewAuthenticator>> MakeKubernetesAut
   opts.audience = absl::GetFlag(FLAGS_kubernetes_audience);
   opts.trust_domain = trust_domain;
   return k8s::TokenReviewAuthenticator::Create(std::move(opts));
+}
+
+// ConfigureLimits applies the audit, stream-limit and token-cache flags to
+// `opts`; InvalidArgument names a flag out of range.
+absl::Status ConfigureLimits(tether::control::ControlPlaneOptions& opts) {
+  struct Positive {
+    const char* name;
+    int64_t value;
+    size_t* out;
+  };
+  auto& limits = opts.stream_limits;
+  for (const Positive& p : {
+           Positive{"--max-streams", absl::GetFlag(FLAGS_max_streams), &limits.max_streams},
+           Positive{"--max-streams-per-identity", absl::GetFlag(FLAGS_max_streams_per_identity),
+                    &limits.max_streams_per_identity},
+           Positive{"--max-unauthenticated-streams",
+                    absl::GetFlag(FLAGS_max_unauthenticated_streams),
+                    &limits.max_unauthenticated_streams},
+           Positive{"--max-unauthenticated-streams-per-peer",
+                    absl::GetFlag(FLAGS_max_unauthenticated_streams_per_peer),
+                    &limits.max_unauthenticated_per_peer},
+           Positive{"--max-queued-answers", absl::GetFlag(FLAGS_max_queued_answers),
+                    &opts.max_queued_answers},
+           Positive{"--max-queued-answer-bytes", absl::GetFlag(FLAGS_max_queued_answer_bytes),
+                    &opts.max_queued_answer_bytes},
+       }) {
+    if (p.value < 1) return absl::InvalidArgumentError(absl::StrCat(p.name, " must be at least 1"));
+    *p.out = static_cast<size_t>(p.value);
+  }
+  limits.hellos_per_minute_per_peer = absl::GetFlag(FLAGS_hellos_per_minute_per_peer);
+  limits.hello_burst_per_peer = absl::GetFlag(FLAGS_hello_burst_per_peer);
+  if (limits.hellos_per_minute_per_peer < 0 || limits.hello_burst_per_peer < 1) {
+    return absl::InvalidArgumentError(
+        "--hellos-per-minute-per-peer must be >= 0 and --hello-burst-per-peer >= 1");
+  }
+  const int64_t audit_bytes = absl::GetFlag(FLAGS_audit_log_max_bytes);
+  const int audit_files = absl::GetFlag(FLAGS_audit_log_max_files);
+  if (audit_bytes < 0 || audit_files < 0) {
+    return absl::InvalidArgumentError(
+        "--audit-log-max-bytes and --audit-log-max-files must be >= 0");
+  }
+  opts.audit_rotation.max_bytes = static_cast<uint64_t>(audit_bytes);
+  opts.audit_rotation.max_files = audit_files;
+  opts.audit_rejections.lines_per_interval = absl::GetFlag(FLAGS_audit_rejection_lines);
+  opts.audit_rejections.interval = absl::GetFlag(FLAGS_audit_rejection_interval);
+  if (opts.audit_rejections.lines_per_interval < 0 ||
+      opts.audit_rejections.interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--audit-rejection-lines must be >= 0 and --audit-rejection-interval positive");
+  }
+  const int64_t cache_size = absl::GetFlag(FLAGS_token_review_cache_size);
+  opts.token_review_cache.max_ttl = absl::GetFlag(FLAGS_token_review_cache_ttl);
+  opts.token_review_cache.negative_ttl = absl::GetFlag(FLAGS_token_review_negative_cache_ttl);
+  if (cache_size < 0 || opts.token_review_cache.max_ttl < absl::ZeroDuration() ||
+      opts.token_review_cache.negative_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--token-review-cache-size and the --token-review-*-ttl flags must be >= 0");
+  }
+  opts.token_review_cache.max_entries = static_cast<size_t>(cache_size);
+  return absl::OkStatus();
 }
 
 // ConfigurePolicySource applies the --policy-* flags to `opts`; with
@@ -256,6 +345,10 @@ int main(int argc, char** argv) {
   }
   opts.inject = *inject;
 
+  if (absl::Status st = ConfigureLimits(opts); !st.ok()) {
+    std::cerr << "tether-control: " << st.message() << "\n";
+    return 1;
+  }
   if (absl::Status st = ConfigurePolicySource(opts); !st.ok()) {
     std::cerr << "tether-control: policies: " << st.message() << "\n";
     return 1;

@@ -21,6 +21,36 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                   .Help("Open certificate streams")
                   .Register(*registry_)
                   .Add({});
+  streams_limited_ = &prometheus::BuildCounter()
+                          .Name("tether_control_streams_limited_total")
+                          .Help("Certificate streams ended by a stream limit, by limit")
+                          .Register(*registry_);
+  for (StreamLimit limit :
+       {StreamLimit::kStreams, StreamLimit::kStreamsPerIdentity, StreamLimit::kUnauthenticated,
+        StreamLimit::kUnauthenticatedPerPeer, StreamLimit::kHelloRate, StreamLimit::kAnswerQueue}) {
+    streams_limited_->Add({{"limit", std::string(StreamLimitName(limit))}});
+  }
+  unauthenticated_streams_ = &prometheus::BuildGauge()
+                                  .Name("tether_control_unauthenticated_streams")
+                                  .Help("Certificate streams that have not authenticated yet")
+                                  .Register(*registry_)
+                                  .Add({});
+  queued_answer_bytes_ = &prometheus::BuildGauge()
+                              .Name("tether_control_stream_queued_answer_bytes")
+                              .Help("Bytes of answers queued for proxies, on all streams")
+                              .Register(*registry_)
+                              .Add({});
+  auto& token_cache = prometheus::BuildCounter()
+                          .Name("tether_control_token_review_cache_lookups_total")
+                          .Help("Kubernetes token checks, by whether the cache answered")
+                          .Register(*registry_);
+  token_cache_hits_ = &token_cache.Add({{"result", "hit"}});
+  token_cache_misses_ = &token_cache.Add({{"result", "miss"}});
+  audit_suppressed_ = &prometheus::BuildCounter()
+                           .Name("tether_control_audit_lines_suppressed_total")
+                           .Help("Audit lines of refusals held back by the per-key rate limit")
+                           .Register(*registry_)
+                           .Add({});
   signing_ = &prometheus::BuildHistogram()
                   .Name("tether_control_signing_seconds")
                   .Help("Time to check a CSR and sign a certificate")
@@ -83,6 +113,10 @@ void ControlMetrics::RecordSign(absl::string_view outcome, absl::Duration latenc
   } else {
     rejected_->Add({{"reason", std::string(outcome)}}).Increment();
   }
+}
+
+void ControlMetrics::RecordStreamLimited(StreamLimit limit) {
+  streams_limited_->Add({{"limit", std::string(StreamLimitName(limit))}}).Increment();
 }
 
 void ControlMetrics::RecordAdmission(absl::string_view outcome) {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "control/ca/stream_limits.h"
 
 namespace tether::control {
 
@@ -30,6 +31,20 @@ class ControlMetrics {
   void StreamClosed() { streams_->Decrement(); }
   // reason: "unauthenticated", "permission_denied", ... (stream-level refusals).
   void RecordStreamRejected(absl::string_view reason);
+  // A stream ended by one of the stream limits (label: StreamLimitName).
+  void RecordStreamLimited(StreamLimit limit);
+  // SetStreamBacklog: streams not yet authenticated, and the bytes of
+  // answers queued for proxies on all streams.
+  void SetStreamBacklog(size_t unauthenticated, int64_t queued_answer_bytes) {
+    unauthenticated_streams_->Set(static_cast<double>(unauthenticated));
+    queued_answer_bytes_->Set(static_cast<double>(queued_answer_bytes));
+  }
+  void RecordTokenCacheLookup(bool hit) {
+    (hit ? token_cache_hits_ : token_cache_misses_)->Increment();
+  }
+  void AddAuditSuppressed(uint64_t lines) {
+    audit_suppressed_->Increment(static_cast<double>(lines));
+  }
   void SetRootExpiry(absl::Time t) {
     root_expiry_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
   }
@@ -53,6 +68,12 @@ class ControlMetrics {
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* stream_rejected_;
   prometheus::Gauge* streams_;
+  prometheus::Family<prometheus::Counter>* streams_limited_;
+  prometheus::Gauge* unauthenticated_streams_;
+  prometheus::Gauge* queued_answer_bytes_;
+  prometheus::Counter* token_cache_hits_;
+  prometheus::Counter* token_cache_misses_;
+  prometheus::Counter* audit_suppressed_;
   prometheus::Histogram* signing_;
   prometheus::Gauge* root_expiry_;
   prometheus::Gauge* bundle_roots_;

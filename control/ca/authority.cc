@@ -90,6 +90,13 @@ absl::StatusOr<Issued> CertificateAuthority::Sign(const pki::SpiffeId& authentic
                               {"serial", out->serial_hex},
                               {"not_after", absl::ToUnixSeconds(out->not_after)},
                               {"peer", std::string(peer)}});
+  } else if (rejections_ != nullptr) {
+    // A client refused in a loop (rate_limited above all) would otherwise
+    // write one line per request.
+    rejections_->Record("spiffe_id", authenticated.ToString(), "rejected",
+                        {{"reason", CaReasonOf(out.status())},
+                         {"message", std::string(out.status().message())},
+                         {"peer", std::string(peer)}});
   } else {
     audit_->Record("rejected", {{"spiffe_id", authenticated.ToString()},
                                 {"reason", CaReasonOf(out.status())},

@@ -22,6 +22,7 @@
 #include "control/ca/ca_store.h"
 #include "control/ca/rate_limiter.h"
 #include "control/ca/registry.h"
+#include "control/ca/rejection_audit.h"
 
 namespace tether::control {
 
@@ -78,6 +79,10 @@ class CertificateAuthority {
                               absl::Duration requested_ttl, absl::string_view peer);
 
   void SetObserver(SignObserver observer) { observer_ = std::move(observer); }
+  // SetRejectionAudit sends the audit lines of rejections through
+  // `rejections` (rate-limited per identity; must outlive this) instead of
+  // writing every one; call before signing.
+  void SetRejectionAudit(RejectionAudit* rejections) { rejections_ = rejections; }
   const AuthorityOptions& options() const { return options_; }
 
  private:
@@ -91,6 +96,7 @@ class CertificateAuthority {
   const AuthorityOptions options_;
   RateLimiter limiter_;
   SignObserver observer_;
+  RejectionAudit* rejections_ = nullptr;
 };
 
 // RenewAfter returns when a certificate issued at `issued` and valid until

@@ -20,9 +20,17 @@
 // UNAVAILABLE "control plane busy, retry". A stream that sends no first
 // message within `hello_timeout` (real time, as gRPC deadlines) is finished
 // with DEADLINE_EXCEEDED, so idle unauthenticated streams cannot pile up.
+//
+// Bounds (stream_limits.h): streams in total, per identity, and waiting to
+// authenticate (in total and per peer address), and Hellos per peer address;
+// a stream over one is finished with RESOURCE_EXHAUSTED saying which. Each
+// stream queues at most `max_queued_answers` answers / `max_queued_answer_bytes`
+// for a proxy that does not read them; one more finishes the stream with
+// RESOURCE_EXHAUSTED and drops what waits (but the answer gRPC is writing).
 #ifndef TETHER_CONTROL_CA_STREAM_SERVICE_H_
 #define TETHER_CONTROL_CA_STREAM_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -41,6 +49,8 @@
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
+#include "control/ca/rejection_audit.h"
+#include "control/ca/stream_limits.h"
 #include "control/ca/worker_pool.h"
 #include "control/discovery/endpoint_registry.h"
 #include "control/policy/policy_store.h"
@@ -61,6 +71,13 @@ struct StreamServiceOptions {
   // of their own: a slow Kubernetes API does not hold up joining VMs.
   int join_token_workers = 4;
   size_t join_token_queue = 4096;
+  StreamLimitsOptions limits;
+  // Answers (certificates, rejections, pushes) one stream may hold for a
+  // proxy that does not read them. A single answer larger than the byte
+  // bound is still sent when nothing else waits (a full discovery update of
+  // a large mesh).
+  size_t max_queued_answers = 64;
+  size_t max_queued_answer_bytes = size_t{4} << 20;
 };
 
 struct WorkloadInfo {
@@ -114,6 +131,22 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   size_t stream_count() const;
   // Kubernetes authentications waiting for a worker (0 without Kubernetes).
   size_t kubernetes_queued() const { return kubernetes_pool_ ? kubernetes_pool_->queued() : 0; }
+  // Streams that have not finished authenticating.
+  size_t unauthenticated_count() const { return limits_.unauthenticated(); }
+  // Bytes of answers queued on all streams now, and the most there ever were.
+  int64_t queued_answer_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+  int64_t peak_queued_answer_bytes() const {
+    return peak_queued_bytes_.load(std::memory_order_relaxed);
+  }
+
+  // SetRejectionAudit writes the audit lines of refused streams through
+  // `rejections` (rate-limited per peer address; must outlive the service)
+  // instead of one line each; call before serving.
+  void SetRejectionAudit(RejectionAudit* rejections) { rejections_ = rejections; }
+  // Observes every stream a limit ended (metrics).
+  void SetLimitObserver(std::function<void(StreamLimit)> observer) {
+    limit_observer_ = std::move(observer);
+  }
 
   // Observes stream opens (+1) and closes (-1), for metrics.
   void SetStreamObserver(std::function<void(int delta)> observer) {
@@ -135,6 +168,8 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   // WatchHelloDeadlines finishes streams that sent nothing in time; it runs
   // on its own thread until the service is destroyed.
   void WatchHelloDeadlines();
+  // AddQueuedBytes keeps queued_answer_bytes (and its peak) up to date.
+  void AddQueuedBytes(int64_t delta);
 
   struct HelloDeadline {
     absl::Time deadline;
@@ -155,6 +190,11 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   EndpointRegistry* endpoints_ = nullptr;
   std::function<void(int)> stream_observer_;
   std::function<void(absl::string_view)> reject_observer_;
+  std::function<void(StreamLimit)> limit_observer_;
+  RejectionAudit* rejections_ = nullptr;
+  StreamLimits limits_;
+  std::atomic<int64_t> queued_bytes_{0};
+  std::atomic<int64_t> peak_queued_bytes_{0};
 
   mutable Mutex mu_;
   CondVar all_done_;

@@ -33,10 +33,12 @@ struct ClientIdentity {
 
 class CaTestClient {
  public:
-  // Connects to 127.0.0.1:`port`, trusting `roots_pem`, presenting `identity`
-  // when given.
+  // Connects to `host`:`port` (host "[::1]" for IPv6 loopback, so that a
+  // test has two peer addresses), trusting `roots_pem`, presenting
+  // `identity` when given.
   CaTestClient(int port, const std::string& roots_pem,
-               std::optional<ClientIdentity> identity = std::nullopt) {
+               std::optional<ClientIdentity> identity = std::nullopt,
+               const std::string& host = "127.0.0.1") {
     std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider;
     if (identity) {
       provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
@@ -51,7 +53,7 @@ class CaTestClient {
     if (identity) opts.watch_identity_key_cert_pairs();
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride(control::kControlServerName);
-    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+    channel_ = grpc::CreateCustomChannel(absl::StrCat(host, ":", port),
                                          grpc::experimental::TlsCredentials(opts), args);
     stub_ = tether::ca::v1::CertificateService::NewStub(channel_);
     context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

@@ -1,0 +1,170 @@
+// CertStream: the reactor of one certificate stream, private to the stream
+// service (stream_service.cc creates them; nothing else should).
+#ifndef TETHER_CONTROL_CA_CERT_STREAM_H_
+#define TETHER_CONTROL_CA_CERT_STREAM_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "api/tether/ca/v1/ca.grpc.pb.h"
+#include "common/pki/spiffe_id.h"
+#include "common/sync/mutex.h"
+#include "control/ca/stream_limits.h"
+#include "control/ca/stream_service.h"
+
+namespace tether::control {
+
+// CertStream: one proxy's stream. Writes are queued and issued one at a time;
+// Finish waits for the queue to drain.
+//
+// Lifetime: gRPC calls OnDone once Finish has completed and nothing is
+// pending. Finish is called on a reaction (OnReadDone, OnWriteDone), by the
+// Hello watchdog, or by a worker that finished a Kubernetes authentication:
+// the last two are not reactions, and gRPC may run OnDone while they still
+// are inside the stream. So they hold a reference (Ref/Unref) from before
+// they can call Finish until after their last touch, and the stream is
+// deleted when OnDone and every holder have let go of it.
+class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRequest,
+                                                        tether::ca::v1::StreamResponse> {
+ public:
+  CertStream(StreamService* service, grpc::CallbackServerContext* context);
+
+  void OnReadDone(bool ok) override;
+
+  void OnWriteDone(bool ok) override;
+
+  void OnDone() override;
+
+  // Enqueue sends `msg` unless the stream is finishing. Thread-safe.
+  void Enqueue(tether::ca::v1::StreamResponse msg);
+  // A full queue finishes the stream (OverflowLocked).
+  void EnqueueLocked(tether::ca::v1::StreamResponse msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // PushPolicy sends the part of `state` that selects this stream's workload,
+  // unless an equal or newer version went out, the content is what the
+  // proxy already has, or the store cannot tell the workload's policy yet
+  // (the proxy then keeps the one it has).
+  void PushPolicy(const PolicyState& state, bool close_denied);
+
+  // PushDiscovery sends the registry: in full the first time, then what
+  // changed since the snapshot this stream last got; nothing while it is
+  // incomplete (the proxy keeps what it has, or its safe default).
+  void PushDiscovery(std::shared_ptr<const EndpointSnapshot> snap);
+
+  void PushTrustBundle(const CaSnapshot& ca);
+
+  void PushRevocations(const RevocationSnapshot& rev);
+
+  // Ref / Unref keep the stream alive beyond OnDone; the last Unref deletes
+  // it. Ref only while the stream is known not to be done (registered with
+  // the service, under its lock, or holding another reference).
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+
+  // ExpireHello finishes the stream with DEADLINE_EXCEEDED unless its first
+  // message has arrived. The caller holds a reference.
+  void ExpireHello(absl::Duration timeout);
+
+  WorkloadInfo info() const;
+  bool authenticated() const;
+
+ private:
+  ~CertStream() override = default;
+
+  void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // OverflowLocked ends a stream whose proxy does not read its answers: what
+  // waits is dropped (but the answer being written: gRPC holds it until the
+  // write completes) and the status is sent at once, behind that answer.
+  void OverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // RefuseByLimit records that `limit` refused the stream and finishes it
+  // with RESOURCE_EXHAUSTED.
+  void RefuseByLimit(StreamLimit limit);
+
+  // RecordRejection audits a refused stream, through the service's
+  // rejection audit (rate-limited per peer address) when it has one: a
+  // Hello flood would otherwise write a line per Hello.
+  void RecordRejection(absl::string_view event, nlohmann::json fields);
+
+  void ReadNext();
+
+  void FinishWith(grpc::Status status);
+
+  // Reject records why the stream was refused and finishes it with `status`.
+  // `method` is how the stream tried to authenticate ("none" before a Hello).
+  void Reject(const char* method, const absl::Status& status);
+
+  // HandleHello authenticates the stream with its first message. It returns
+  // false when a worker took the authentication over (and will read on).
+  bool HandleHello();
+
+  // RedeemJoinToken consumes the token and binds the addresses it was
+  // minted with to its identity before the stream is welcomed, so that
+  // every proxy can know the workload by the time it holds a certificate.
+  absl::StatusOr<pki::SpiffeId> RedeemJoinToken(const std::string& token);
+
+  // AuthenticateOnWorker queues `authenticate(hello)` (a TokenReview call,
+  // or a join-token redemption that waits for a disk sync) on the service's
+  // `pool`, off gRPC's callback threads; the worker completes
+  // the Hello and reads on. Returns false, having refused the stream as
+  // busy, when the queue is full.
+  template <typename Authenticate>
+  bool AuthenticateOnWorker(WorkerPool* pool, const char* method,
+                            const tether::ca::v1::Hello& hello, Authenticate authenticate);
+
+  // CompleteHello finishes authentication with the identity `id` proved by
+  // `method`: the stream is refused, or welcomed and sent the current trust
+  // bundle and revocations.
+  void CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId> id,
+                     const tether::ca::v1::Hello& hello);
+
+  void HandleRequest();
+
+  StreamService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const std::string peer_;
+  tether::ca::v1::StreamRequest request_;  // owned by the read in flight
+  // One for gRPC (until OnDone), one per Kubernetes authentication queued or
+  // running.
+  std::atomic<int> refs_{1};
+
+  struct QueuedAnswer {
+    tether::ca::v1::StreamResponse msg;
+    size_t bytes;
+  };
+
+  mutable Mutex mu_;
+  // The front is being written (gRPC holds a pointer to it).
+  std::deque<QueuedAnswer> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  StreamLimits::Admission admission_ ABSL_GUARDED_BY(mu_);
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+  bool hello_seen_ ABSL_GUARDED_BY(mu_) = false;
+  bool hello_timed_out_ ABSL_GUARDED_BY(mu_) = false;
+  bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
+  pki::SpiffeId identity_ ABSL_GUARDED_BY(mu_);
+  WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
+  uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t revocations_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<const EndpointSnapshot> discovery_sent_ ABSL_GUARDED_BY(mu_);
+  bool policy_sent_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t policy_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string policy_content_sent_ ABSL_GUARDED_BY(mu_);  // without the version
+};
+
+}  // namespace tether::control
+
+#endif  // TETHER_CONTROL_CA_CERT_STREAM_H_
