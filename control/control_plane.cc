@@ -217,18 +217,7 @@ absl::Status ControlPlane::Init() {
     grpc::AddInsecureChannelFromFd(server, fd);
   });
   admin_http_->Handle("GET", "/metrics", http::MetricsHandler(metrics_.registry()));
-  admin_http_->Handle("GET", "/healthz",
-                      [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
-  admin_http_->Handle("GET", "/ready", [this](const http::HttpRequest&) {
-    // Not before the policies were read: a replica that cannot tell the
-    // policy should not take streams that another one could serve fully.
-    if (!policies_->Current()->loaded) {
-      return http::HttpResponse::Text(
-          absl::StrCat("not ready: no policy read yet: ", policies_->reload_error(), "\n"), 503);
-    }
-    return http::HttpResponse::Text(absl::StrCat("ready: CA for ", store_->Current()->trust_domain,
-                                                 ", ", streams_->stream_count(), " streams\n"));
-  });
+  RegisterHealth(*admin_http_);
   absl::StatusOr<int> admin_port = admin_http_->Start(options_.admin_listen);
   if (!admin_port.ok()) {
     grpc_server_->Shutdown();
@@ -255,6 +244,13 @@ absl::Status ControlPlane::Init() {
     grpc_server_->Shutdown();
     admin_http_->Stop();
     if (metrics_http_) metrics_http_->Stop();
+    return st;
+  }
+  if (absl::Status st = StartHealth(); !st.ok()) {
+    grpc_server_->Shutdown();
+    admin_http_->Stop();
+    if (metrics_http_) metrics_http_->Stop();
+    if (webhook_) webhook_->Stop();
     return st;
   }
   UpdateCaMetrics();
@@ -336,6 +332,45 @@ absl::Status ControlPlane::StartWebhook() {
                                                " (--webhook-listen): ", port.status().message()));
   }
   webhook_port_ = *port;
+  return absl::OkStatus();
+}
+
+void ControlPlane::RegisterHealth(http::AdminServer& server) {
+  server.Handle("GET", "/healthz",
+                [](const http::HttpRequest&) { return http::HttpResponse::Text("ok\n"); });
+  server.Handle("GET", "/ready", [this](const http::HttpRequest&) {
+    // Unready from the first moment of a shutdown, so that no new stream
+    // or admission review is routed here while the servers drain.
+    if (shutting_down_.load()) return http::HttpResponse::Text("not ready: shutting down\n", 503);
+    // Not before the policies were read: a replica that cannot tell the
+    // policy should not take streams that another one could serve fully.
+    if (!policies_->Current()->loaded) {
+      return http::HttpResponse::Text(
+          absl::StrCat("not ready: no policy read yet: ", policies_->reload_error(), "\n"), 503);
+    }
+    return http::HttpResponse::Text(absl::StrCat("ready: CA for ", store_->Current()->trust_domain,
+                                                 ", ", streams_->stream_count(), " streams\n"));
+  });
+}
+
+absl::Status ControlPlane::StartHealth() {
+  if (options_.health_listen.empty()) return absl::OkStatus();
+  // Its own listener: the kubelet's probes must not queue behind admission
+  // reviews or idle clients of the webhook (which once restarted the
+  // control plane by starving its liveness probe). Probes are quick, so a
+  // client that sends nothing is dropped after 2 s.
+  http::AdminServerOptions opts;
+  opts.allow_remote = true;
+  opts.read_timeout = absl::Seconds(2);
+  opts.max_connections = 32;
+  health_http_ = std::make_unique<http::AdminServer>(opts);
+  RegisterHealth(*health_http_);
+  absl::StatusOr<int> port = health_http_->Start(options_.health_listen);
+  if (!port.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen,
+                                               " (--health-listen): ", port.status().message()));
+  }
+  health_port_ = *port;
   return absl::OkStatus();
 }
 
@@ -425,6 +460,7 @@ void ControlPlane::RunMaintenance() {
 void ControlPlane::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  shutting_down_.store(true);
   stopping_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   if (policy_watch_.joinable()) policy_watch_.join();
@@ -442,6 +478,7 @@ void ControlPlane::Stop() {
   if (admin_http_) admin_http_->Stop();
   if (metrics_http_) metrics_http_->Stop();
   if (webhook_) webhook_->Stop();
+  if (health_http_) health_http_->Stop();
   if (admin_grpc_) admin_grpc_->Shutdown(deadline);
   if (store_) store_->SetOnChange(nullptr);
   if (registry_) registry_->SetOnChange(nullptr);

@@ -14,6 +14,7 @@
 #ifndef TETHER_CONTROL_CONTROL_PLANE_H_
 #define TETHER_CONTROL_CONTROL_PLANE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +61,9 @@ struct ControlPlaneOptions {
   bool admin_allow_remote = false;
   // /metrics only, for any peer (Prometheus from another pod); empty: off.
   std::string metrics_listen;
+  // /healthz and /ready only, for any peer (the kubelet's probes), on a
+  // listener of their own; empty: off (they are on the admin API too).
+  std::string health_listen;
   absl::Duration cert_ttl = absl::Hours(1);
   // Operator's CA (Istio cacerts layout); empty: self-managed root.
   std::string ca_dir;
@@ -136,6 +140,8 @@ class ControlPlane {
   int admin_port() const { return admin_port_; }
   // metrics_port: the metrics_listen port; 0 when there is none.
   int metrics_port() const { return metrics_port_; }
+  // health_port: the health_listen port; 0 when there is none.
+  int health_port() const { return health_port_; }
   int webhook_port() const { return webhook_port_; }
   CaStore* store() { return store_.get(); }
   CertificateRegistry* registry() { return registry_.get(); }
@@ -157,6 +163,9 @@ class ControlPlane {
       : options_(std::move(options)), clock_(clock) {}
   absl::Status Init();
   absl::Status StartWebhook();
+  absl::Status StartHealth();
+  // RegisterHealth: GET /healthz (alive) and /ready on `server`.
+  void RegisterHealth(http::AdminServer& server);
   void PublishLoop();
   absl::Status RenewServingCertificate();
   void UpdateCaMetrics();
@@ -187,6 +196,9 @@ class ControlPlane {
   int admin_port_ = 0;
   std::unique_ptr<http::AdminServer> metrics_http_;
   int metrics_port_ = 0;
+  std::unique_ptr<http::AdminServer> health_http_;
+  int health_port_ = 0;
+  std::atomic<bool> shutting_down_{false};
   http::TlsServerContext webhook_tls_;
   std::unique_ptr<http::AdminServer> webhook_;
   int webhook_port_ = 0;

@@ -44,6 +44,9 @@ ABSL_FLAG(std::string, admin_socket_group, "",
           "With --admin-listen unix:PATH: the socket file's group (name or number), whose "
           "members may use the admin API; default: the process's group");
 ABSL_FLAG(bool, admin_allow_remote, false, "Allow a non-loopback --admin-listen");
+ABSL_FLAG(std::string, health_listen, "",
+          "/healthz and /ready for any peer (the kubelet's probes) on a listener of their own, "
+          "e.g. 0.0.0.0:15021; empty: none (they are on the admin API too)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Metrics endpoint (/metrics only) for any peer, e.g. 0.0.0.0:15090 for Prometheus; "
           "empty: none (the admin port serves /metrics on loopback)");
@@ -327,6 +330,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   opts.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  opts.health_listen = absl::GetFlag(FLAGS_health_listen);
   opts.cert_ttl = absl::GetFlag(FLAGS_cert_ttl);
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
@@ -437,6 +441,7 @@ int main(int argc, char** argv) {
             << ((*cp)->admin_port() != 0 ? absl::StrCat("port ", (*cp)->admin_port())
                                          : opts.admin_listen);
   if ((*cp)->metrics_port() != 0) std::cerr << ", metrics on port " << (*cp)->metrics_port();
+  if ((*cp)->health_port() != 0) std::cerr << ", health on port " << (*cp)->health_port();
   if ((*cp)->webhook_port() != 0) {
     std::cerr << ", injection webhook on port " << (*cp)->webhook_port() << " (proxy image "
               << opts.inject.proxy_image << ")";

@@ -37,6 +37,7 @@ class WebhookServerTest : public ::testing::Test {
     opts.grpc_listen = "127.0.0.1:0";
     opts.admin_listen = "127.0.0.1:0";
     opts.webhook_listen = "127.0.0.1:0";
+    opts.health_listen = "127.0.0.1:0";
     opts.inject.proxy_image = "registry.example/tether/proxy:0.1.0";
     auto cp = ControlPlane::Start(opts, RealClock::Default());
     ASSERT_TRUE(cp.ok()) << cp.status();
@@ -124,6 +125,29 @@ TEST_F(WebhookServerTest, SilentConnectionsHoldASlotOnlyUntilTheirDeadline) {
   absl::StatusOr<http::HttpResult> r = Post(review_, Root());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// The kubelet's probes have a listener of their own: while silent clients
+// hold every webhook slot, /healthz and /ready still answer at once, so the
+// liveness probe does not restart the control plane under the attack.
+TEST_F(WebhookServerTest, ProbesAnswerWhileTheWebhookIsSaturated) {
+  ASSERT_NE(cp_->health_port(), 0);
+  std::vector<int> idle;
+  for (int i = 0; i < 70; ++i) {  // the webhook's 64 slots and more
+    int fd = testing::ConnectLoopback(cp_->webhook_port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // every one accepted
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(testing::HttpGet(cp_->health_port(), "/healthz"), HasSubstr("200 OK"));
+  const std::string ready = testing::HttpGet(cp_->health_port(), "/ready");
+  EXPECT_THAT(ready, HasSubstr("200 OK"));
+  EXPECT_THAT(ready, HasSubstr("ready: CA for mesh.test"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // The health port serves nothing else.
+  EXPECT_THAT(testing::HttpGet(cp_->health_port(), "/metrics"), HasSubstr("404"));
+  for (int fd : idle) close(fd);
 }
 
 TEST_F(WebhookServerTest, TheCertificateNamesTheServiceOnly) {
