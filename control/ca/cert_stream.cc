@@ -178,7 +178,42 @@ void CertStream::PushRevocations(const RevocationSnapshot& rev) {
   }
   StreamResponse msg;
   *msg.mutable_revocations() = RevocationMessage(rev);
-  Enqueue(std::move(msg));
+  Enqueue(std::move(msg));  // first, so that the proxy learns why
+  std::string why;
+  {
+    MutexLock lock(&mu_);
+    why = RevokedCredentialLocked(rev);
+  }
+  if (!why.empty()) CloseRevoked(why);
+}
+
+std::string CertStream::RevokedCredentialLocked(const RevocationSnapshot& rev) const {
+  if (!authenticated_) return "";
+  if (rev.revoked.spiffe_ids.contains(identity_.ToString())) {
+    return absl::StrCat(identity_.ToString(), " is revoked");
+  }
+  for (const std::string& serial : credential_serials_) {
+    if (rev.revoked.serials.contains(serial)) {
+      return absl::StrCat("certificate ", serial, " of ", identity_.ToString(), " is revoked");
+    }
+  }
+  return "";
+}
+
+void CertStream::CloseRevoked(const std::string& why) {
+  std::string id;
+  {
+    MutexLock lock(&mu_);
+    if (finishing_) return;
+    id = identity_.ToString();
+  }
+  service_->audit_->Record("stream_closed_revoked",
+                           {{"spiffe_id", id}, {"reason", why}, {"peer", peer_}});
+  if (service_->reject_observer_) service_->reject_observer_("permission_denied");
+  FinishWith(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat(why,
+                                       "; this stream can no longer renew: attest again with "
+                                       "a bootstrap credential")));
 }
 
 void CertStream::Unref() {
@@ -323,13 +358,19 @@ bool CertStream::HandleHello() {
           service_->kubernetes_pool_.get(), "kubernetes", hello, [this](const auto& h) {
             return service_->kubernetes_->Authenticate(h.kubernetes_token());
           });
-    default:
-      CompleteHello(
-          "certificate",
+    default: {
+      absl::StatusOr<pki::VerifiedPeer> peer =
           AuthenticateByCertificate(context_->auth_context().get(), *service_->store_->Current(),
-                                    *service_->registry_->Revocations(), service_->clock_->Now()),
-          hello);
+                                    *service_->registry_->Revocations(), service_->clock_->Now());
+      if (peer.ok()) {
+        MutexLock lock(&mu_);
+        credential_serials_.insert(peer->serial_hex);
+      }
+      CompleteHello("certificate",
+                    peer.ok() ? absl::StatusOr<pki::SpiffeId>(peer->spiffe_id) : peer.status(),
+                    hello);
       return true;
+    }
   }
 }
 
@@ -424,9 +465,16 @@ void CertStream::HandleRequest() {
   }
   const auto& req = request_.certificate_request();
   pki::SpiffeId id;
+  std::string revoked;
   {
     MutexLock lock(&mu_);
     id = identity_;
+    revoked = RevokedCredentialLocked(*service_->registry_->Revocations());
+  }
+  if (!revoked.empty()) {
+    // A revocation raced with this CSR: nothing is signed on its strength.
+    CloseRevoked(revoked);
+    return;
   }
   absl::StatusOr<Issued> issued = service_->ca_->Sign(
       id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
@@ -447,6 +495,7 @@ void CertStream::HandleRequest() {
     cert->set_not_after_unix(absl::ToUnixSeconds(issued->not_after));
     cert->set_renew_after_unix(absl::ToUnixSeconds(issued->renew_after));
     MutexLock lock(&mu_);
+    credential_serials_.insert(issued->serial_hex);
     info_.serial_hex = issued->serial_hex;
     info_.not_after = issued->not_after;
   }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -62,6 +63,11 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
 
   void PushTrustBundle(const CaSnapshot& ca);
 
+  // PushRevocations sends a newer revocation list; then, if it revokes this
+  // stream's identity or a certificate the stream answers for (the one it
+  // authenticated with, or one it issued), the stream is closed with
+  // PERMISSION_DENIED: the workload must attest again with a bootstrap
+  // credential rather than renew on the strength of a revoked one.
   void PushRevocations(const RevocationSnapshot& rev);
 
   // Ref / Unref keep the stream alive beyond OnDone; the last Unref deletes
@@ -130,6 +136,13 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
 
   void HandleRequest();
 
+  // RevokedCredentialLocked: why `rev` revokes what this stream answers for
+  // ("" when it does not).
+  std::string RevokedCredentialLocked(const RevocationSnapshot& rev) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CloseRevoked audits and finishes the stream for `why`.
+  void CloseRevoked(const std::string& why);
+
   StreamService* const service_;
   grpc::CallbackServerContext* const context_;
   const std::string peer_;
@@ -155,6 +168,9 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   bool hello_timed_out_ ABSL_GUARDED_BY(mu_) = false;
   bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
   pki::SpiffeId identity_ ABSL_GUARDED_BY(mu_);
+  // The serials this stream answers for: the certificate it authenticated
+  // with (a renewal) and every certificate it issued.
+  std::set<std::string> credential_serials_ ABSL_GUARDED_BY(mu_);
   WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
   uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;

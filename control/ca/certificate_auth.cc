@@ -12,10 +12,10 @@
 
 namespace tether::control {
 
-absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate(const grpc::AuthContext* auth,
-                                                        const CaSnapshot& ca,
-                                                        const RevocationSnapshot& revoked,
-                                                        absl::Time now) {
+absl::StatusOr<pki::VerifiedPeer> AuthenticateByCertificate(const grpc::AuthContext* auth,
+                                                            const CaSnapshot& ca,
+                                                            const RevocationSnapshot& revoked,
+                                                            absl::Time now) {
   std::vector<grpc::string_ref> leaf_pem, chain_pem;
   if (auth != nullptr) {
     leaf_pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
@@ -56,7 +56,7 @@ absl::StatusOr<pki::SpiffeId> AuthenticateByCertificate(const grpc::AuthContext*
                                 : absl::StatusCode::kUnauthenticated;
     return absl::Status(code, absl::StrCat("client certificate: ", peer.status().message()));
   }
-  return peer->spiffe_id;
+  return peer;
 }
 
 }  // namespace tether::control
