@@ -74,6 +74,21 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents
     unlink(tmp.c_str());
     return st;
   }
+  // The rename is durable only once the directory is: without this, a crash
+  // can bring back the old file (or none) after the new one was reported
+  // written, e.g. a state file naming a key that is not there.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Errno("cannot open the directory of", path);
+  if (fsync(dir_fd) != 0) {
+    absl::Status st = Errno("cannot sync the directory of", path);
+    close(dir_fd);
+    return st;
+  }
+  close(dir_fd);
   return absl::OkStatus();
 }
 

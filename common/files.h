@@ -20,8 +20,9 @@ namespace tether {
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
 
 // WriteFileAtomic writes `contents` to a temporary file in the same
-// directory with permissions `mode`, fsyncs it and renames it over `path`:
-// readers see the old or the new file, never a torn one.
+// directory with permissions `mode`, fsyncs it, renames it over `path` and
+// fsyncs the directory: readers see the old or the new file, never a torn
+// one, and once it returns OK the new file survives a crash.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents,
                              mode_t mode = 0644);
 
