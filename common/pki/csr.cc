@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -28,9 +29,13 @@ namespace {
 
 using internal::Mut;
 
-absl::Status Invalid(absl::string_view message) {
+constexpr char kCsrErrorPayload[] = "type.tether.io/CsrError";
+
+absl::Status Invalid(absl::string_view message, CsrError error = CsrError::kMalformed) {
   ERR_clear_error();
-  return absl::InvalidArgumentError(message);
+  absl::Status st = absl::InvalidArgumentError(message);
+  st.SetPayload(kCsrErrorPayload, absl::Cord(std::string(1, static_cast<char>(error))));
+  return st;
 }
 
 // PemToDer extracts the single "CERTIFICATE REQUEST" block of `pem`.
@@ -160,12 +165,14 @@ absl::StatusOr<ParsedCsr> ParseCsr(absl::string_view der_or_pem) {
   }
 
   bssl::UniquePtr<EVP_PKEY> key(X509_REQ_get_pubkey(req.get()));
-  if (key == nullptr) return Invalid("CSR public key is malformed or of an unsupported type");
+  if (key == nullptr) {
+    return Invalid("CSR public key is malformed or of an unsupported type", CsrError::kWeakKey);
+  }
   if (X509_REQ_verify(req.get(), key.get()) != 1) {
-    return Invalid("CSR signature does not verify with its public key");
+    return Invalid("CSR signature does not verify with its public key", CsrError::kBadSignature);
   }
   if (absl::Status s = CheckKeyStrength(key.get()); !s.ok()) {
-    return Invalid(absl::StrCat("CSR key: ", s.message()));
+    return Invalid(absl::StrCat("CSR key: ", s.message()), CsrError::kWeakKey);
   }
 
   absl::StatusOr<internal::Sans> sans = RequestedNames(req.get());
@@ -188,6 +195,20 @@ absl::StatusOr<ParsedCsr> ParseCsr(absl::string_view der_or_pem) {
   parsed.public_key = std::move(key);
   parsed.spiffe_id = *std::move(id);
   return parsed;
+}
+
+CsrError CsrErrorOf(const absl::Status& status) {
+  const auto payload = status.GetPayload(kCsrErrorPayload);
+  if (!payload.has_value() || payload->size() != 1) return CsrError::kMalformed;
+  switch (static_cast<CsrError>((*payload)[0])) {
+    case CsrError::kBadSignature:
+      return CsrError::kBadSignature;
+    case CsrError::kWeakKey:
+      return CsrError::kWeakKey;
+    case CsrError::kMalformed:
+      break;
+  }
+  return CsrError::kMalformed;
 }
 
 }  // namespace tether::pki

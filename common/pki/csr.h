@@ -36,8 +36,20 @@ struct ParsedCsr {
 //  - the key is strong enough (CheckKeyStrength);
 //  - it has exactly one URI SAN, and that URI is a valid SPIFFE ID;
 //  - no other SAN kind (DNS, IP, email) is requested.
-// Never crashes on any input.
+// Never crashes on any input. Each failure carries its CsrError (CsrErrorOf).
 absl::StatusOr<ParsedCsr> ParseCsr(absl::string_view der_or_pem);
+
+// CsrError: why ParseCsr refused a request, as a type rather than words of
+// its message.
+enum class CsrError {
+  kMalformed,     // not one PKCS#10 request, or SANs other than one SPIFFE ID
+  kBadSignature,  // the self-signature does not verify with its own key
+  kWeakKey,       // a key too weak or of an unsupported type or curve
+};
+
+// CsrErrorOf: the CsrError a ParseCsr failure carries (kMalformed for any
+// status without one).
+CsrError CsrErrorOf(const absl::Status& status);
 
 }  // namespace tether::pki
 

@@ -9,6 +9,11 @@
 #include "common/pki/csr.h"
 
 namespace tether::control {
+namespace {
+
+constexpr char kCaErrorPayload[] = "type.tether.io/CaError";
+
+}  // namespace
 
 absl::string_view ReasonWord(CaError error) {
   switch (error) {
@@ -48,17 +53,18 @@ absl::Status CaErrorStatus(CaError error, absl::string_view message) {
     case CaError::kInternal:
       break;
   }
-  return absl::Status(code, absl::StrCat(ReasonWord(error), ": ", message));
+  absl::Status st(code, absl::StrCat(ReasonWord(error), ": ", message));
+  st.SetPayload(kCaErrorPayload, absl::Cord(ReasonWord(error)));
+  return st;
 }
 
 std::string CaReasonOf(const absl::Status& status) {
-  absl::string_view msg = status.message();
-  size_t colon = msg.find(':');
-  if (colon == absl::string_view::npos) return "internal";
-  absl::string_view word = msg.substr(0, colon);
+  // The payload, never the message: a message is for people and may change.
+  const auto word = status.GetPayload(kCaErrorPayload);
+  if (!word.has_value()) return "internal";
   for (CaError e : {CaError::kMalformedCsr, CaError::kBadSignature, CaError::kWeakKey,
                     CaError::kIdentityMismatch, CaError::kRevoked, CaError::kRateLimited}) {
-    if (word == ReasonWord(e)) return std::string(word);
+    if (*word == ReasonWord(e)) return std::string(ReasonWord(e));
   }
   return "internal";
 }
@@ -117,13 +123,18 @@ absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId&
   }
   absl::StatusOr<pki::ParsedCsr> csr = pki::ParseCsr(csr_der);
   if (!csr.ok()) {
-    absl::string_view msg = csr.status().message();
     CaError err = CaError::kMalformedCsr;
-    if (absl::StrContains(msg, "signature")) err = CaError::kBadSignature;
-    if (absl::StrContains(msg, "weak") || absl::StrContains(msg, "unsupported key")) {
-      err = CaError::kWeakKey;
+    switch (pki::CsrErrorOf(csr.status())) {
+      case pki::CsrError::kBadSignature:
+        err = CaError::kBadSignature;
+        break;
+      case pki::CsrError::kWeakKey:
+        err = CaError::kWeakKey;
+        break;
+      case pki::CsrError::kMalformed:
+        break;
     }
-    return CaErrorStatus(err, msg);
+    return CaErrorStatus(err, csr.status().message());
   }
   if (csr->spiffe_id != authenticated) {
     return CaErrorStatus(

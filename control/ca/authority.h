@@ -41,10 +41,11 @@ enum class CaError {
 absl::string_view ReasonWord(CaError error);
 
 // CaErrorStatus returns a status with the error's code whose message is
-// "<reason word>: <message>".
+// "<reason word>: <message>", carrying the error as a typed payload.
 absl::Status CaErrorStatus(CaError error, absl::string_view message);
 
-// CaReasonOf returns the reason word of a CaErrorStatus, or "internal".
+// CaReasonOf returns the reason word of a CaErrorStatus (read from its
+// payload, never its message), or "internal" for any other status.
 std::string CaReasonOf(const absl::Status& status);
 
 struct Issued {

@@ -65,11 +65,13 @@ std::string BuildCsr(const EVP_PKEY* key,
 
 class CsrTest : public ::testing::Test {
  protected:
-  void ExpectRejected(absl::string_view input, absl::string_view message) {
+  void ExpectRejected(absl::string_view input, absl::string_view message,
+                      CsrError error = CsrError::kMalformed) {
     absl::StatusOr<ParsedCsr> csr = ParseCsr(input);
     EXPECT_EQ(csr.status().code(), absl::StatusCode::kInvalidArgument)
         << "accepted; wanted: " << message;
     EXPECT_THAT(csr.status().message(), HasSubstr(std::string(message)));
+    EXPECT_EQ(CsrErrorOf(csr.status()), error) << csr.status();
   }
 
   bssl::UniquePtr<EVP_PKEY> key_ = testing::P256();
@@ -179,7 +181,7 @@ TEST_F(CsrTest, RejectsATamperedSignature) {
   std::string der = *CreateCsr(key_.get(), id_);
   std::string tampered = der;
   tampered.back() ^= 0x01;  // the last byte of the ECDSA signature's s
-  ExpectRejected(tampered, "signature does not verify");
+  ExpectRejected(tampered, "signature does not verify", CsrError::kBadSignature);
 }
 
 TEST_F(CsrTest, RejectsATamperedBody) {
@@ -187,15 +189,17 @@ TEST_F(CsrTest, RejectsATamperedBody) {
   size_t at = der.find("cart");
   ASSERT_NE(at, std::string::npos);
   der[at] = 'k';  // asks for ".../sa/kart" under the original signature
-  ExpectRejected(der, "signature does not verify");
+  ExpectRejected(der, "signature does not verify", CsrError::kBadSignature);
 }
 
 TEST_F(CsrTest, RejectsWeakKeys) {
   bssl::UniquePtr<EVP_PKEY> rsa1024 = testing::Rsa(1024);
   ExpectRejected(BuildCsr(rsa1024.get(), {{GEN_URI, std::string{kId}}}),
-                 "RSA-1024 key is too weak (need >= 2048 bits)");
+                 "RSA-1024 key is too weak (need >= 2048 bits)", CsrError::kWeakKey);
+  // Typed, not read from the message, which does not say "weak".
   bssl::UniquePtr<EVP_PKEY> p224 = testing::EcKey(NID_secp224r1);
-  ExpectRejected(BuildCsr(p224.get(), {{GEN_URI, std::string{kId}}}), "secp224r1");
+  ExpectRejected(BuildCsr(p224.get(), {{GEN_URI, std::string{kId}}}), "secp224r1",
+                 CsrError::kWeakKey);
 }
 
 TEST_F(CsrTest, RejectsWrongSubjectAltNames) {
