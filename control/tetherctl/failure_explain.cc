@@ -143,6 +143,18 @@ Explanation ExplainFailure(absl::string_view reason, absl::string_view direction
     return {"an open connection was closed because a new policy denies it",
             "if the caller should be allowed, change the policy (`tetherctl policy list`)"};
   }
+  if (reason == "closed_by_revocation") {
+    return {absl::StrCat("an open connection was closed because ", peer,
+                         "'s certificate (its serial) or its whole identity was revoked"),
+            absl::StrCat(
+                "expected after `tetherctl revoke` (the detail names the certificate; `tetherctl "
+                "certs list` shows what is revoked). A proxy whose own certificate is revoked "
+                "drops it and asks for a new one: if ",
+                in ? "the caller" : "the destination",
+                " stays without one, give it a new bootstrap credential (a new join token in its "
+                "file; on Kubernetes its projected token is re-read) unless its identity itself "
+                "is revoked")};
+  }
   if (reason == "connect_failed" || reason == "connect_timeout") {
     const char* how = reason == "connect_failed" ? "refused or unreachable" : "timed out";
     if (in) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
+#include "proxy/tls/revocation.h"
 
 namespace tether::proxy {
 namespace {
@@ -82,6 +83,11 @@ void IdentityManager::SetOnDiscovery(
     std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> callback) {
   MutexLock lock(&mu_);
   on_discovery_ = std::move(callback);
+}
+
+void IdentityManager::SetOnRevocations(std::function<void(const RevocationUpdate&)> callback) {
+  MutexLock lock(&mu_);
+  on_revocations_ = std::move(callback);
 }
 
 IdentityStatus IdentityManager::status() const {
@@ -170,7 +176,12 @@ void IdentityManager::Connect() {
   StreamRequest hello;
   hello.mutable_hello()->set_workload_name(options_.workload_name);
   hello.mutable_hello()->set_proxy_version(options_.proxy_version);
-  if (cur && clock_->Now() < cur->not_after && !force_bootstrap_) {
+  // A revoked certificate is withdrawn when its revocation arrives (so `cur`
+  // is null then); checked here too so that it can never authenticate a
+  // stream, whatever the order of events.
+  const bool revoked = cur && CheckRevoked(revocations_, cur->serial_hex,
+                                           cur->spiffe_id.ToString()) != RevokedBy::kNone;
+  if (cur && clock_->Now() < cur->not_after && !force_bootstrap_ && !revoked) {
     cred = ClientCredential{pki::PrivateKeyToPem(cur->key.get()), pki::ChainToPem(cur->chain)};
   } else if (absl::Status st = LoadBootstrap(options_.bootstrap, hello.mutable_hello()); !st.ok()) {
     Fail(std::string(st.message()));
@@ -257,12 +268,18 @@ void IdentityManager::Handle(const StreamResponse& msg) {
       for (const auto& s : msg.revocations().serials()) r.serials.insert(s);
       for (const auto& s : msg.revocations().spiffe_ids()) r.spiffe_ids.insert(s);
       revocations_ = std::move(r);
-      if (auto cur = Current()) {
-        auto snap = cur->WithTrust(CopyBundle(bundle_), revocations_);
-        if (snap.ok()) Publish(*snap);
+      const uint64_t version = msg.revocations().version();
+      RevocationUpdate update;
+      update.own_certificate_revoked = ApplyRevocations(version);
+      update.revocations = std::make_shared<const pki::Revocations>(revocations_);
+      update.version = version;
+      std::function<void(const RevocationUpdate&)> cb;
+      {
+        MutexLock lock(&mu_);
+        status_.revocations_version = version;
+        cb = on_revocations_;
       }
-      MutexLock lock(&mu_);
-      status_.revocations_version = msg.revocations().version();
+      if (cb) cb(update);
       break;
     }
     case StreamResponse::kCertificate: {
@@ -282,7 +299,23 @@ void IdentityManager::Handle(const StreamResponse& msg) {
         renew_at_ = now + Backoff();
         break;
       }
+      if (RevokedBy by =
+              CheckRevoked(revocations_, (*snap)->serial_hex, (*snap)->spiffe_id.ToString());
+          by != RevokedBy::kNone) {
+        // Never presented: the identity itself is revoked (or the answer
+        // crossed the revocation of its serial).
+        Fail(absl::StrCat(
+            "the CA sent a revoked certificate: ",
+            DescribeRevoked("the", by, (*snap)->serial_hex, (*snap)->spiffe_id.ToString())));
+        renew_at_ = now + Backoff();
+        break;
+      }
       Publish(*snap);
+      {
+        MutexLock lock(&mu_);
+        status_.revoked_serial.clear();
+        status_.revoked_reason.clear();
+      }
       absl::Time renew = absl::FromUnixSeconds(c.renew_after_unix());
       const absl::Time not_after = (*snap)->not_after;
       if (renew <= now || renew >= not_after) {
@@ -347,6 +380,35 @@ void IdentityManager::SendCsr() {
   pending_key_ = std::move(*key);
   pending_since_ = clock_->Now();
   stream_->Write(req);
+}
+
+bool IdentityManager::ApplyRevocations(uint64_t version) {
+  std::shared_ptr<const IdentitySnapshot> cur = Current();
+  if (cur == nullptr) return false;
+  const std::string id = cur->spiffe_id.ToString();
+  const RevokedBy by = CheckRevoked(revocations_, cur->serial_hex, id);
+  if (by == RevokedBy::kNone) {
+    auto snap = cur->WithTrust(CopyBundle(bundle_), revocations_);
+    if (snap.ok()) Publish(*snap);
+    return false;
+  }
+  // Withdraw it before anything else: from the next connection on, workers
+  // find no certificate rather than present a revoked one.
+  current_.Store(nullptr);
+  // Renew now, on the stream there is: a request still pending was made
+  // before the revocation and is dropped (a late answer is stale).
+  pending_request_id_ = 0;
+  pending_key_.reset();
+  renew_at_ = clock_->Now();
+  std::string reason = absl::StrCat(
+      DescribeRevoked("this proxy's", by, cur->serial_hex, id), " at revocations version ", version,
+      "; it is no longer presented and a new certificate was requested");
+  MutexLock lock(&mu_);
+  status_.revoked_serial = cur->serial_hex;
+  status_.revoked_reason = reason;
+  status_.last_error = std::move(reason);
+  status_.last_error_time = clock_->Now();
+  return true;
 }
 
 void IdentityManager::Publish(std::shared_ptr<const IdentitySnapshot> snap) {

@@ -15,6 +15,15 @@
 // expired, it reauthenticates with the bootstrap credential. An answer to a
 // request older than the newest one is dropped.
 //
+// A pushed revocation list that names the current certificate (its serial or
+// its SPIFFE ID) withdraws it at once: Current() turns null, so no new
+// connection presents it (workers refuse with no_certificate, /ready is 503),
+// and a new certificate is requested on the open stream right away. A revoked
+// certificate never authenticates a stream: once withdrawn, a reconnect uses
+// the bootstrap credential (re-read from its file), and if that is refused
+// (a join token already used) the proxy stays without a certificate, says why
+// in status().last_error, and retries with backoff.
+//
 // Current() copies the snapshot under a short lock; workers read it through
 // a SnapshotReader over snapshots(), which takes no lock while it is
 // unchanged.
@@ -64,6 +73,19 @@ struct IdentityStatus {
   uint64_t bundle_version = 0;
   uint64_t revocations_version = 0;
   absl::Time connected_since = absl::InfinitePast();
+  // Set when the last certificate was withdrawn because it was revoked, until
+  // a new one arrives: its serial and the sentence that says so.
+  std::string revoked_serial;
+  std::string revoked_reason;
+};
+
+// RevocationUpdate: a revocation list as applied, for the observers that close
+// open connections whose peers it names.
+struct RevocationUpdate {
+  std::shared_ptr<const pki::Revocations> revocations;  // never null
+  uint64_t version = 0;
+  // The list revoked this proxy's own certificate, which was withdrawn.
+  bool own_certificate_revoked = false;
 };
 
 class IdentityManager {
@@ -90,6 +112,9 @@ class IdentityManager {
   void SetOnPolicy(std::function<void(const tether::policy::v1::PolicySnapshot&)> callback);
   // Observes every discovery update (api/tether/discovery/v1), likewise.
   void SetOnDiscovery(std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> callback);
+  // Observes every revocation list applied (called on the manager thread,
+  // after the snapshot reflects it).
+  void SetOnRevocations(std::function<void(const RevocationUpdate&)> callback);
 
  private:
   struct Event {
@@ -102,6 +127,9 @@ class IdentityManager {
   void Handle(const tether::ca::v1::StreamResponse& msg);
   void SendCsr();
   void Publish(std::shared_ptr<const IdentitySnapshot> snap);
+  // ApplyRevocations publishes the current snapshot with `revocations_`, or
+  // withdraws it (true) when they name it, and asks for a new one now.
+  bool ApplyRevocations(uint64_t version);
   void Fail(const std::string& error);
   absl::Duration Backoff();
   std::string RootsPem() const;
@@ -140,6 +168,7 @@ class IdentityManager {
   std::function<void(const tether::policy::v1::PolicySnapshot&)> on_policy_ ABSL_GUARDED_BY(mu_);
   std::function<void(const tether::discovery::v1::DiscoveryUpdate&)> on_discovery_
       ABSL_GUARDED_BY(mu_);
+  std::function<void(const RevocationUpdate&)> on_revocations_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -42,6 +42,11 @@ std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status
                          {"stream_failures", status.stream_failures},
                          {"trust_bundle_version", status.bundle_version},
                          {"revocations_version", status.revocations_version}};
+  // The certificate withdrawn because it was revoked, until a new one arrives.
+  if (!status.revoked_serial.empty()) {
+    j["revoked_certificate"] = {{"serial", status.revoked_serial},
+                                {"reason", status.revoked_reason}};
+  }
   if (snap == nullptr) {
     j["certificate"] = nullptr;
     return j.dump(2) + "\n";
@@ -73,11 +78,19 @@ void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identit
   server.Handle("GET", "/ready", [identity, clock, hooks](const http::HttpRequest&) {
     http::HttpResponse r;
     auto snap = identity->Current();
+    const IdentityStatus st = identity->status();
     if (hooks.draining && hooks.draining()) {
       r = http::HttpResponse::Text("not ready: draining\n");
       r.status = 503;
+    } else if (snap == nullptr && !st.revoked_reason.empty()) {
+      // Withdrawn: say so, and what renewing it has met (a refused bootstrap
+      // credential, a rejected request) once that is the last error.
+      r = http::HttpResponse::Text(absl::StrCat(
+          "not ready: ", st.revoked_reason, " (control stream ", st.stream_state,
+          st.last_error == st.revoked_reason ? "" : absl::StrCat("; last error: ", st.last_error),
+          ")\n"));
+      r.status = 503;
     } else if (snap == nullptr) {
-      IdentityStatus st = identity->status();
       r = http::HttpResponse::Text(absl::StrCat(
           "not ready: no certificate yet (control stream ", st.stream_state,
           st.last_error.empty() ? "" : absl::StrCat("; last error: ", st.last_error), ")\n"));

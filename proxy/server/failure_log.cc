@@ -78,10 +78,10 @@ std::string FailuresJson(const std::vector<FailureRecord>& records, size_t limit
 
 bool IsFailureOutcome(absl::string_view outcome) {
   static constexpr absl::string_view kFailures[] = {
-      "connect_failed",   "connect_timeout", "handshake_failed",        "handshake_timeout",
-      "denied",           "no_certificate",  "no_original_destination", "over_limit",
-      "closed_by_policy", "own_listener",    "not_pod_address",         "unknown_destination",
-      "no_policy",
+      "connect_failed",   "connect_timeout",      "handshake_failed",        "handshake_timeout",
+      "denied",           "no_certificate",       "no_original_destination", "over_limit",
+      "closed_by_policy", "own_listener",         "not_pod_address",         "unknown_destination",
+      "no_policy",        "closed_by_revocation",
   };
   return std::find(std::begin(kFailures), std::end(kFailures), outcome) != std::end(kFailures);
 }

@@ -171,6 +171,17 @@ void Worker::CloseDenied() {
 void Worker::InboundReady(Connection* conn, bool authenticated) {
   conn->pending_event.reset();
   conn->pending_timer.reset();
+  if (authenticated) {
+    // The handshake verified against the revocations of the snapshot taken
+    // at accept; a list pushed meanwhile reached this worker already.
+    std::string why = RevokedPeer(*conn);
+    if (!why.empty()) {
+      conn->failure_detail = std::move(why);
+      conn->pending->Abort();
+      Refuse(conn, "closed_by_revocation");
+      return;
+    }
+  }
   policy::Peer peer;
   if (authenticated) peer.id = conn->tls.peer;
   std::shared_ptr<const policy::CompiledPolicy> compiled = policy_.Get();

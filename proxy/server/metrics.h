@@ -39,7 +39,8 @@ class ProxyMetrics {
 
   void ConnectionOpened(Direction d);
   // outcome: a RelayOutcome word, or "denied", "no_certificate", "no_policy",
-  // "over_limit", "own_listener", "not_pod_address".
+  // "over_limit", "own_listener", "not_pod_address", "closed_by_policy",
+  // "closed_by_revocation" (the peer's certificate was revoked while open).
   void ConnectionClosed(Direction d, absl::string_view outcome, uint64_t bytes_up,
                         uint64_t bytes_down);
   // Connections refused before a relay existed (never opened).

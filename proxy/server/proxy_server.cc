@@ -63,6 +63,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   identity_->SetOnPolicy([this](const tether::policy::v1::PolicySnapshot& msg) { OnPolicy(msg); });
   identity_->SetOnDiscovery(
       [this](const tether::discovery::v1::DiscoveryUpdate& msg) { OnDiscovery(msg); });
+  identity_->SetOnRevocations([this](const RevocationUpdate& update) { OnRevocations(update); });
 
   ProxyContext ctx;
   ctx.config = &config_;
@@ -222,6 +223,14 @@ void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
   if (msg.close_denied_connections()) {
     for (auto& w : workers_) w->CloseDenied();
   }
+}
+
+void ProxyServer::OnRevocations(const RevocationUpdate& update) {
+  // The certificate was withdrawn: no expiry to show until a new one.
+  if (update.own_certificate_revoked) metrics_.SetCertificate(absl::UnixEpoch());
+  // Every list, not only growing ones: a worker keeps the latest to check
+  // handshakes that complete after it.
+  for (auto& w : workers_) w->CloseRevoked(update);
 }
 
 void ProxyServer::OnDiscovery(const tether::discovery::v1::DiscoveryUpdate& msg) {

@@ -63,6 +63,9 @@ class ProxyServer {
   void OnIdentityChange(const IdentitySnapshot& snapshot);
   void OnPolicy(const tether::policy::v1::PolicySnapshot& msg);
   void OnDiscovery(const tether::discovery::v1::DiscoveryUpdate& msg);
+  // OnRevocations hands a revocation list to every worker, which closes the
+  // open connections whose peers it revokes.
+  void OnRevocations(const RevocationUpdate& update);
   // Recompile compiles the policy in force for the current identity.
   void Recompile();
 

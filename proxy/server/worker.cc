@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proxy/net/plain_transport.h"
+#include "proxy/tls/revocation.h"
 
 namespace tether::proxy {
 namespace {
@@ -106,6 +107,12 @@ std::string Worker::NoCertificateDetail() const {
   IdentityStatus st = ctx_.identity->status();
   std::string stream = absl::StrCat("control stream ", st.stream_state,
                                     st.last_error.empty() ? "" : ": ", st.last_error);
+  if (identity == nullptr && !st.revoked_reason.empty()) {
+    if (st.last_error == st.revoked_reason)
+      stream = absl::StrCat("control stream ", st.stream_state);
+    return absl::StrCat("this proxy holds no valid certificate: ", st.revoked_reason, " (", stream,
+                        ")");
+  }
   if (identity == nullptr) {
     return absl::StrCat("this proxy holds no certificate yet (", stream, ")");
   }
@@ -238,6 +245,32 @@ void Worker::Close(uint64_t id, const RelayStats* stats, absl::string_view outco
   }
   // `conn` (and its relay, whose close callback may be running us) goes here:
   // the relay allows its owner to destroy it from that callback.
+}
+
+std::string Worker::RevokedPeer(const Connection& conn) const {
+  if (revocations_.revocations == nullptr || !conn.tls.done) return "";
+  const std::string id = conn.tls.peer.ToString();
+  RevokedBy by = CheckRevoked(*revocations_.revocations, conn.tls.peer_serial, id);
+  if (by == RevokedBy::kNone) return "";
+  return absl::StrCat(DescribeRevoked("peer", by, conn.tls.peer_serial, id),
+                      " at revocations version ", revocations_.version);
+}
+
+void Worker::CloseRevoked(RevocationUpdate update) {
+  dispatcher_->Post([this, update = std::move(update)]() mutable {
+    // The newest list, as the identity manager holds it (posts from its one
+    // thread arrive in order).
+    revocations_ = std::move(update);
+    std::vector<uint64_t> revoked;
+    for (const auto& [id, conn] : connections_) {
+      if (conn->relay == nullptr) continue;  // not relaying yet: checked when it is
+      std::string why = RevokedPeer(*conn);
+      if (why.empty()) continue;
+      conn->failure_detail = std::move(why);
+      revoked.push_back(id);
+    }
+    for (uint64_t id : revoked) Close(id, nullptr, "closed_by_revocation");
+  });
 }
 
 void Worker::RecordFailure(const Connection& conn, const RelayStats* stats,

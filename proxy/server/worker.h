@@ -100,6 +100,13 @@ class Worker {
   // CloseDenied evaluates the current policy again for every open inbound
   // connection and closes those it denies (on the worker's thread, soon).
   void CloseDenied();
+  // CloseRevoked closes (outcome closed_by_revocation) every open connection,
+  // either direction, whose verified peer certificate `update` revokes by
+  // its leaf's serial or its SPIFFE ID: the client's certificate inbound,
+  // the server's outbound. Runs on the worker's thread, soon; the update is
+  // also kept there, so that an inbound handshake that completes afterwards
+  // against an older list is refused the same way.
+  void CloseRevoked(RevocationUpdate update);
   // failures: this worker's recent failures (read from any thread).
   const FailureLog& failures() const { return failures_; }
 
@@ -125,6 +132,9 @@ class Worker {
   // NoCertificateDetail says why ValidIdentity is null, for the failure log.
   std::string NoCertificateDetail() const;
   Connection* NewConnection(Direction direction, const SocketAddress& peer);
+  // RevokedPeer: a sentence if the latest revocation list this worker was
+  // given names `conn`'s verified peer; empty otherwise.
+  std::string RevokedPeer(const Connection& conn) const;
 
   const ProxyContext ctx_;
   const int index_;
@@ -150,6 +160,8 @@ class Worker {
   mutable BufferPool buffer_pool_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
+  // The latest revocation list given to CloseRevoked (worker thread only).
+  RevocationUpdate revocations_;
   std::atomic<size_t> active_{0};
   FailureLog failures_;
   std::thread thread_;

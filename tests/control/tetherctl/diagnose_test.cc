@@ -34,13 +34,16 @@ TEST(ExplainFailureTest, EveryReasonHasItsOwnWordsAndFix) {
                              "tls_error",
                              "denied",
                              "closed_by_policy",
+                             "closed_by_revocation",
                              "connect_failed",
                              "connect_timeout",
                              "no_certificate",
                              "no_original_destination",
                              "over_limit",
                              "own_listener",
-                             "not_pod_address"}) {
+                             "not_pod_address",
+                             "no_policy",
+                             "unknown_destination"}) {
     for (const char* dir : {"inbound", "outbound"}) {
       Explanation e = ExplainFailure(reason, dir);
       EXPECT_FALSE(absl::StrContains(e.what, "the connection failed (")) << reason;
@@ -65,6 +68,10 @@ TEST(ExplainFailureTest, EveryReasonHasItsOwnWordsAndFix) {
   EXPECT_TRUE(absl::StrContains(
       ExplainFailure("peer_rejected", "outbound", "...SSLV3_ALERT_CERTIFICATE_EXPIRED").what,
       "finds this proxy's certificate expired"));
+  EXPECT_TRUE(absl::StrContains(ExplainFailure("closed_by_revocation", "inbound").what,
+                                "the caller's certificate"));
+  EXPECT_TRUE(absl::StrContains(ExplainFailure("closed_by_revocation", "outbound").what,
+                                "the destination's certificate"));
 }
 
 TEST(ParseTest, CertsAndFailuresAsTheProxyWritesThem) {

@@ -413,6 +413,10 @@ std::optional<ProxyProcess::CertsView> ProxyProcess::Certs() const {
   v.last_error = s["last_error"].get<std::string>();
   v.stream_failures = s["stream_failures"].get<uint64_t>();
   v.certificates_received = s["certificates_received"].get<uint64_t>();
+  v.revocations_version = s["revocations_version"].get<uint64_t>();
+  if (j.contains("revoked_certificate")) {
+    v.revoked_serial = j["revoked_certificate"]["serial"].get<std::string>();
+  }
   return v;
 }
 

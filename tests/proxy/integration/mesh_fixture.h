@@ -205,6 +205,9 @@ class ProxyProcess {
     std::string last_error;
     uint64_t stream_failures = 0;
     uint64_t certificates_received = 0;
+    uint64_t revocations_version = 0;
+    // The certificate withdrawn because it was revoked ("" if none).
+    std::string revoked_serial;
   };
   std::optional<CertsView> Certs() const;
   std::optional<Metrics> Scrape() const { return ScrapeMetrics(admin_port_); }

@@ -84,9 +84,9 @@ TEST(FailureLogTest, JsonSurvivesInvalidUtf8) {
 }
 
 TEST(FailureLogTest, FailureOutcomes) {
-  for (const char* o :
-       {"denied", "handshake_failed", "handshake_timeout", "connect_failed", "connect_timeout",
-        "no_certificate", "over_limit", "closed_by_policy", "own_listener", "not_pod_address"}) {
+  for (const char* o : {"denied", "handshake_failed", "handshake_timeout", "connect_failed",
+                        "connect_timeout", "no_certificate", "over_limit", "closed_by_policy",
+                        "own_listener", "not_pod_address", "closed_by_revocation"}) {
     EXPECT_TRUE(IsFailureOutcome(o)) << o;
   }
   for (const char* o : {"ok", "reset_by_downstream", "reset_by_upstream", "idle_timeout"}) {
