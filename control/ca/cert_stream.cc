@@ -495,7 +495,6 @@ void CertStream::HandleRequest() {
     cert->set_not_after_unix(absl::ToUnixSeconds(issued->not_after));
     cert->set_renew_after_unix(absl::ToUnixSeconds(issued->renew_after));
     MutexLock lock(&mu_);
-    credential_serials_.insert(issued->serial_hex);
     info_.serial_hex = issued->serial_hex;
     info_.not_after = issued->not_after;
   }

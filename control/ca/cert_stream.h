@@ -64,10 +64,13 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   void PushTrustBundle(const CaSnapshot& ca);
 
   // PushRevocations sends a newer revocation list; then, if it revokes this
-  // stream's identity or a certificate the stream answers for (the one it
-  // authenticated with, or one it issued), the stream is closed with
-  // PERMISSION_DENIED: the workload must attest again with a bootstrap
-  // credential rather than renew on the strength of a revoked one.
+  // stream's identity or the certificate the stream authenticated with (a
+  // renewal stream), the stream is closed with PERMISSION_DENIED: the
+  // workload must attest again with a bootstrap credential rather than renew
+  // on the strength of a revoked one. A stream authenticated by a bootstrap
+  // credential stays open when a certificate it issued is revoked: that
+  // proxy renews on it at once with a new key, while whoever stole the old
+  // key cannot renew with it.
   void PushRevocations(const RevocationSnapshot& rev);
 
   // Ref / Unref keep the stream alive beyond OnDone; the last Unref deletes
@@ -168,8 +171,8 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   bool hello_timed_out_ ABSL_GUARDED_BY(mu_) = false;
   bool authenticated_ ABSL_GUARDED_BY(mu_) = false;
   pki::SpiffeId identity_ ABSL_GUARDED_BY(mu_);
-  // The serials this stream answers for: the certificate it authenticated
-  // with (a renewal) and every certificate it issued.
+  // The serial of the certificate this stream authenticated with (a renewal
+  // stream); empty for a bootstrap credential.
   std::set<std::string> credential_serials_ ABSL_GUARDED_BY(mu_);
   WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
   uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,10 +1,12 @@
-// Revocation bites credentials already in use. Before, an open certificate
-// stream went on signing for its identity after the certificate it had
-// issued (or had authenticated with) was revoked, so a stolen key could be
-// renewed forever. Now revoking a serial or an identity closes every stream
-// that answers for it, with PERMISSION_DENIED after the new revocation list
-// (so the proxy learns why), and the workload must attest again with a
-// bootstrap credential. Other streams stay open.
+// Revocation bites credentials already in use. Before, a renewal stream
+// authenticated by a certificate went on signing after that certificate was
+// revoked, so a stolen key could be renewed forever. Now revoking a serial
+// or an identity closes every stream authenticated by it, with
+// PERMISSION_DENIED after the new revocation list (so the proxy learns why),
+// and that workload must attest again with a bootstrap credential. A stream
+// authenticated by a bootstrap credential whose issued certificate is
+// revoked stays open and signs a new one: the legitimate proxy renews at
+// once with a new key. Other streams stay open.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -53,7 +55,7 @@ class CaStreamRevocationTest : public CaStreamTest {
   }
 };
 
-TEST_F(CaStreamRevocationTest, RevokingWhatAStreamAnswersForClosesItAndOnlyIt) {
+TEST_F(CaStreamRevocationTest, RevokingWhatAStreamIsAuthenticatedByClosesItAndOnlyIt) {
   const std::string cart = "spiffe://mesh.test/ns/shop/sa/cart";
   const std::string web = "spiffe://mesh.test/ns/shop/sa/web";
   const std::string db = "spiffe://mesh.test/ns/shop/sa/db";
@@ -74,20 +76,29 @@ TEST_F(CaStreamRevocationTest, RevokingWhatAStreamAnswersForClosesItAndOnlyIt) {
   ASSERT_TRUE(c.SendHello(Token("shop", "db")));
   ASSERT_EQ(ReadWelcome(c), db);
 
-  // The certificate A issued is revoked: A is closed; B and C go on.
+  // The certificate A issued is revoked: A (a join-token stream) renews on
+  // it; whoever holds the revoked key cannot authenticate with it.
   uint64_t v = Revoke(issued->serial, "");
-  ExpectClosedAsRevoked(a, v, absl::StrCat("certificate ", issued->serial, " of ", cart));
+  ExpectStillOpen(a, v, cart, 5);
   ExpectStillOpen(b, v, web, 2);
   ExpectStillOpen(c, v, db, 3);
+  CaTestClient thief(cp_->grpc_port(), roots_pem_, issued->identity());
+  ASSERT_TRUE(thief.SendHello());
+  EXPECT_FALSE(thief.Read().has_value());
+  EXPECT_EQ(thief.Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
   // The certificate B authenticated with is revoked: B is closed.
   v = Revoke(web_cert.serial, "");
   ExpectClosedAsRevoked(b, v, absl::StrCat("certificate ", web_cert.serial, " of ", web));
   ExpectStillOpen(c, v, db, 4);
+  ExpectStillOpen(a, v, cart, 6);
 
-  // C's whole identity is revoked: C is closed.
+  // C's whole identity is revoked: C is closed, and so is A's when cart is.
   v = Revoke("", db);
   ExpectClosedAsRevoked(c, v, absl::StrCat(db, " is revoked"));
+  ExpectStillOpen(a, v, cart, 7);
+  v = Revoke("", cart);
+  ExpectClosedAsRevoked(a, v, absl::StrCat(cart, " is revoked"));
 
   // Each closing is audited.
   absl::StatusOr<std::string> audit = ReadFile(dir_ + "/audit.jsonl");
@@ -97,7 +108,7 @@ TEST_F(CaStreamRevocationTest, RevokingWhatAStreamAnswersForClosesItAndOnlyIt) {
        at = audit->find("stream_closed_revoked", at + 1)) {
     ++closed;
   }
-  EXPECT_EQ(closed, 3u) << *audit;
+  EXPECT_EQ(closed, 3u) << *audit;  // B, C and A
 }
 
 }  // namespace
