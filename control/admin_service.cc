@@ -102,7 +102,18 @@ grpc::Status AdminService::Revoke(grpc::ServerContext*, const tether::admin::v1:
   }
   if (!version.ok()) return ToGrpc(version.status());
   audit_->Record("revoked", {{"target", target}, {"version", *version}});
-  resp->set_revocations_version(*version);
+  if (revocation_sync_ != nullptr) {
+    if (absl::Status st = revocation_sync_->SyncOnce(); !st.ok()) {
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("revoked on this replica, and pushed to its proxies, but not yet stored "
+                       "for the other replicas (",
+                       st.message(), "); this replica retries every ",
+                       absl::FormatDuration(revocation_sync_poll_)));
+    }
+    resp->set_shared_in(revocation_sync_->Describe());
+  }
+  resp->set_revocations_version(registry_->Revocations()->version);
   return grpc::Status::OK;
 }
 

@@ -8,6 +8,7 @@
 #include "control/ca/ca_store.h"
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
+#include "control/ca/revocation_sync.h"
 #include "control/ca/stream_service.h"
 #include "control/discovery/endpoint_registry.h"
 #include "control/policy/policy_store.h"
@@ -27,6 +28,13 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
         audit_(audit),
         cert_ttl_(cert_ttl),
         clock_(clock) {}
+  // SetRevocationSync: every revocation is stored at once where the
+  // replicas share the list (its failure is UNAVAILABLE: the revocation
+  // holds on this replica, which retries every `poll`); call before serving.
+  void SetRevocationSync(RevocationSync* sync, absl::Duration poll) {
+    revocation_sync_ = sync;
+    revocation_sync_poll_ = poll;
+  }
   // SetEndpoints lets join tokens bind addresses and serves ListEndpoints
   // (without it, both are FAILED_PRECONDITION); call before serving.
   void SetEndpoints(EndpointRegistry* endpoints) { endpoints_ = endpoints; }
@@ -73,6 +81,8 @@ class AdminService final : public tether::admin::v1::AdminService::Service {
   const absl::Duration cert_ttl_;
   const Clock* const clock_;
   EndpointRegistry* endpoints_ = nullptr;
+  RevocationSync* revocation_sync_ = nullptr;
+  absl::Duration revocation_sync_poll_;
 };
 
 }  // namespace tether::control

@@ -157,7 +157,13 @@ absl::Status ControlPlane::Init() {
       metrics_.StreamClosed();
     }
   });
-  registry_->SetOnChange([this] { streams_->BroadcastRevocations(); });
+  registry_->SetOnChange([this] {
+    streams_->BroadcastRevocations();
+    MutexLock lock(&revocation_sync_mu_);
+    metrics_.SetRevocations(registry_->Revocations()->version, !revocation_sync_error_.empty());
+  });
+  metrics_.SetRevocations(registry_->Revocations()->version, false);
+  ShareRevocations();
   streams_->SetPolicies(policies_.get(), options_.close_denied_connections);
   streams_->SetEndpoints(endpoints_.get());
   admin_->SetEndpoints(endpoints_.get());
@@ -271,7 +277,55 @@ absl::Status ControlPlane::Init() {
     }
   });
   if (options_.publish_trust_bundle) publisher_ = std::thread([this] { PublishLoop(); });
+  if (revocation_sync_) {
+    revocation_sync_->Start([this](const absl::Status& st) { OnRevocationSync(st); });
+  }
   return absl::OkStatus();
+}
+
+void ControlPlane::ShareRevocations() {
+  if (options_.shared_revocations == nullptr) return;
+  // Another replica may have issued a certificate this one is asked to
+  // revoke: it is kept as long as any certificate of this CA can live.
+  registry_->AcceptUnknownSerials(std::max(absl::Minutes(1), options_.cert_ttl) +
+                                  absl::Minutes(5));
+  RevocationSyncOptions sync_opts;
+  sync_opts.poll = options_.revocation_sync_poll;
+  revocation_sync_ = std::make_unique<RevocationSync>(registry_.get(), options_.shared_revocations,
+                                                      clock_, sync_opts);
+  admin_->SetRevocationSync(revocation_sync_.get(), options_.revocation_sync_poll);
+  streams_->SetHelloGate([this] { return RevocationsRead(); });
+  OnRevocationSync(revocation_sync_->SyncOnce());
+  std::cerr << "tether-control: revocations are shared with the other replicas in "
+            << revocation_sync_->Describe() << ", read every "
+            << absl::FormatDuration(options_.revocation_sync_poll) << std::endl;
+}
+
+absl::Status ControlPlane::RevocationsRead() {
+  if (revocation_sync_ == nullptr) return absl::OkStatus();
+  MutexLock lock(&revocation_sync_mu_);
+  if (revocations_read_) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "this replica has not read the revocations yet, so it could not refuse every revoked "
+      "credential: ",
+      revocation_sync_error_.empty() ? "reading" : revocation_sync_error_, "; retry"));
+}
+
+void ControlPlane::OnRevocationSync(const absl::Status& st) {
+  const std::string error(st.message());
+  std::string last;
+  {
+    MutexLock lock(&revocation_sync_mu_);
+    last = std::exchange(revocation_sync_error_, error);
+    if (st.ok()) revocations_read_ = true;
+    metrics_.SetRevocations(registry_->Revocations()->version, !error.empty());
+  }
+  if (!error.empty() && error != last) {
+    std::cerr << "tether-control: sharing revocations: " << error << std::endl;
+    audit_->Record("revocation_sync_error", {{"message", error}});
+  } else if (error.empty() && !last.empty()) {
+    audit_->Record("revocation_sync_recovered", nlohmann::json::object());
+  }
 }
 
 void ControlPlane::PublishLoop() {
@@ -347,6 +401,9 @@ void ControlPlane::RegisterHealth(http::AdminServer& server) {
     if (!policies_->Current()->loaded) {
       return http::HttpResponse::Text(
           absl::StrCat("not ready: no policy read yet: ", policies_->reload_error(), "\n"), 503);
+    }
+    if (absl::Status st = RevocationsRead(); !st.ok()) {
+      return http::HttpResponse::Text(absl::StrCat("not ready: ", st.message(), "\n"), 503);
     }
     return http::HttpResponse::Text(absl::StrCat("ready: CA for ", store_->Current()->trust_domain,
                                                  ", ", streams_->stream_count(), " streams\n"));
@@ -470,6 +527,7 @@ void ControlPlane::Stop() {
     publish_cv_.SignalAll();
   }
   if (publisher_.joinable()) publisher_.join();
+  if (revocation_sync_) revocation_sync_->Stop();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
   // Workers and the Hello watchdog report to metrics_ and the audit log:

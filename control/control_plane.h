@@ -39,6 +39,7 @@
 #include "control/ca/join_tokens.h"
 #include "control/ca/registry.h"
 #include "control/ca/rejection_audit.h"
+#include "control/ca/revocation_sync.h"
 #include "control/ca/stream_service.h"
 #include "control/ca/token_cache.h"
 #include "control/discovery/endpoint_registry.h"
@@ -119,6 +120,16 @@ struct ControlPlaneOptions {
   // retried. Null: nothing is published.
   std::function<absl::Status(const std::string& roots_pem)> publish_trust_bundle;
   absl::Duration publish_interval = absl::Seconds(30);
+  // Where the replicas keep one revocation list (revocation_sync.h: the
+  // ConfigMap of kubernetes::ConfigMapRevocations); null: the state dir
+  // only. Must outlive the control plane. It is read once before the
+  // certificate stream opens, then every
+  // revocation_sync_poll, and written at once by every revocation. Until it
+  // was first read, /ready is 503 and every Hello is refused (UNAVAILABLE):
+  // a replica that lost its volume would otherwise accept revoked
+  // credentials.
+  SharedRevocations* shared_revocations = nullptr;
+  absl::Duration revocation_sync_poll = absl::Seconds(1);
 };
 
 // The identity of the control plane's serving certificate.
@@ -167,6 +178,13 @@ class ControlPlane {
   // RegisterHealth: GET /healthz (alive) and /ready on `server`.
   void RegisterHealth(http::AdminServer& server);
   void PublishLoop();
+  // ShareRevocations makes revocation_sync_ and runs its first pass, before
+  // any stream is served; when that fails, the sync thread retries.
+  void ShareRevocations();
+  // RevocationsRead: OK once the shared list was read (or is not shared),
+  // else UNAVAILABLE saying why.
+  absl::Status RevocationsRead();
+  void OnRevocationSync(const absl::Status& st);
   absl::Status RenewServingCertificate();
   void UpdateCaMetrics();
   void UpdatePolicyMetrics();
@@ -177,6 +195,10 @@ class ControlPlane {
   const Clock* const clock_;
   std::unique_ptr<CaStore> store_;
   std::unique_ptr<CertificateRegistry> registry_;
+  std::unique_ptr<RevocationSync> revocation_sync_;
+  Mutex revocation_sync_mu_;
+  std::string revocation_sync_error_ ABSL_GUARDED_BY(revocation_sync_mu_);
+  bool revocations_read_ ABSL_GUARDED_BY(revocation_sync_mu_) = false;
   std::unique_ptr<JoinTokens> tokens_;
   std::unique_ptr<EndpointRegistry> endpoints_;
   std::unique_ptr<PolicyStore> policies_;

@@ -30,6 +30,7 @@
 #include "control/kubernetes/cluster_publisher.h"
 #include "control/kubernetes/configmap_policy_source.h"
 #include "control/kubernetes/endpoint_source.h"
+#include "control/kubernetes/revocation_configmap.h"
 #include "control/kubernetes/token_review.h"
 
 ABSL_FLAG(std::string, state_dir, "", "Directory for the CA key, tokens and records (required)");
@@ -135,6 +136,12 @@ ABSL_FLAG(absl::Duration, token_review_cache_ttl, absl::Minutes(10),
           "expiry)");
 ABSL_FLAG(absl::Duration, token_review_negative_cache_ttl, absl::Seconds(5),
           "How long a token the API server refused is refused from the cache");
+ABSL_FLAG(std::string, revocations_configmap,
+          tether::control::kubernetes::kDefaultRevocationsConfigMap,
+          "With --kubernetes: NAMESPACE/NAME of the ConfigMap in which the replicas share the "
+          "revocation list (\"\": this replica's --state-dir only)");
+ABSL_FLAG(absl::Duration, revocation_sync_poll, absl::Seconds(1),
+          "How often the shared revocation list is read");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -301,6 +308,29 @@ absl::Status ConfigureAdmin(tether::control::ControlPlaneOptions& opts) {
   return absl::OkStatus();
 }
 
+// ConfigureRevocationSharing: with --kubernetes and --revocations-configmap,
+// the ConfigMap the replicas share the revocation list in.
+absl::StatusOr<std::unique_ptr<k8s::ConfigMapRevocations>> ConfigureRevocationSharing(
+    tether::control::ControlPlaneOptions& opts) {
+  const std::string where = absl::GetFlag(FLAGS_revocations_configmap);
+  opts.revocation_sync_poll = absl::GetFlag(FLAGS_revocation_sync_poll);
+  if (opts.revocation_sync_poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--revocation-sync-poll must be positive");
+  }
+  if (!absl::GetFlag(FLAGS_kubernetes) || where.empty()) return nullptr;
+  std::vector<std::string> parts = absl::StrSplit(where, '/');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--revocations-configmap \"", where, "\" is not NAMESPACE/NAME"));
+  }
+  absl::StatusOr<k8s::ApiServer> api = ApiServerFromFlags();
+  if (!api.ok()) return api.status();
+  if (absl::Status st = k8s::ResolveApiServer(&*api); !st.ok()) return st;
+  auto shared = std::make_unique<k8s::ConfigMapRevocations>(*std::move(api), parts[0], parts[1]);
+  opts.shared_revocations = shared.get();
+  return shared;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -401,6 +431,13 @@ int main(int argc, char** argv) {
                       : absl::StrCat(" and to the caBundle of MutatingWebhookConfiguration ",
                                      popts.webhook_configuration))
               << std::endl;
+  }
+
+  // Declared before the control plane, which reads and writes it.
+  auto shared_revocations = ConfigureRevocationSharing(opts);
+  if (!shared_revocations.ok()) {
+    std::cerr << "tether-control: revocations: " << shared_revocations.status().message() << "\n";
+    return 1;
   }
 
   const bool discovery = kubernetes != nullptr && absl::GetFlag(FLAGS_kubernetes_discovery);

@@ -97,6 +97,19 @@ ControlMetrics::ControlMetrics() : registry_(std::make_shared<prometheus::Regist
                                  "--kubernetes: after the cluster was first listed)")
                              .Register(*registry_)
                              .Add({});
+  revocations_version_ = &prometheus::BuildGauge()
+                              .Name("tether_control_revocations_version")
+                              .Help("Version of the revocation list this control plane pushes")
+                              .Register(*registry_)
+                              .Add({});
+  revocation_sync_error_ =
+      &prometheus::BuildGauge()
+           .Name("tether_control_revocation_sync_error")
+           .Help(
+               "1 while the revocation list cannot be shared with the other replicas (read or "
+               "written where they keep it, e.g. its ConfigMap)")
+           .Register(*registry_)
+           .Add({});
   policy_error_ = &prometheus::BuildGauge()
                        .Name("tether_control_policy_error")
                        .Help(

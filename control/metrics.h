@@ -57,6 +57,12 @@ class ControlMetrics {
     policy_version_->Set(static_cast<double>(version));
     policy_error_->Set(error ? 1 : 0);
   }
+  // SetRevocations: the revocation list's version, and whether sharing it
+  // with the other replicas fails now (1) or works or is off (0).
+  void SetRevocations(uint64_t version, bool sync_error) {
+    revocations_version_->Set(static_cast<double>(version));
+    revocation_sync_error_->Set(sync_error ? 1 : 0);
+  }
   // SetEndpoints: the endpoint registry's version, its entries by source,
   // and whether it is complete (streamed to proxies).
   void SetEndpoints(uint64_t version, const std::map<std::string, size_t>& by_source,
@@ -80,6 +86,8 @@ class ControlMetrics {
   prometheus::Family<prometheus::Counter>* admissions_;
   prometheus::Gauge* policy_version_;
   prometheus::Gauge* policy_error_;
+  prometheus::Gauge* revocations_version_;
+  prometheus::Gauge* revocation_sync_error_;
   prometheus::Gauge* endpoints_version_;
   prometheus::Family<prometheus::Gauge>* endpoints_;
   prometheus::Gauge* endpoints_complete_;

@@ -339,6 +339,12 @@ bool CertStream::HandleHello() {
     Reject("none", absl::UnauthenticatedError("the first message of a stream must be a Hello"));
     return true;
   }
+  if (service_->hello_gate_) {
+    if (absl::Status st = service_->hello_gate_(); !st.ok()) {
+      Reject("none", st);
+      return true;
+    }
+  }
   const auto& hello = request_.hello();
   switch (hello.credential_case()) {
     case tether::ca::v1::Hello::kJoinToken:

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/pki/spiffe_id.h"
@@ -78,35 +79,23 @@ absl::Status CertificateRegistry::Load() {
       return issued.status();
     }
 
-    absl::StatusOr<std::string> rev = ReadFile(state_dir_ + "/revocations.json");
-    if (rev.ok()) {
-      nlohmann::json doc = nlohmann::json::parse(*rev, nullptr, false);
-      if (doc.is_discarded() || !doc.is_object() || !doc.contains("serials") ||
-          !doc["serials"].is_object() || !doc.contains("spiffe_ids") ||
-          !doc["spiffe_ids"].is_array() || !doc.contains("version") ||
-          !doc["version"].is_number_unsigned()) {
-        return absl::DataLossError(absl::StrCat(state_dir_, "/revocations.json is corrupt"));
-      }
-      version_ = doc["version"].get<uint64_t>();
-      for (const auto& [serial, expiry] : doc["serials"].items()) {
-        if (!expiry.is_number_integer()) {
-          return absl::DataLossError(absl::StrCat(state_dir_, "/revocations.json is corrupt"));
-        }
-        absl::Time t = absl::FromUnixSeconds(expiry.get<int64_t>());
-        if (t > now) revoked_serials_[serial] = t;
-      }
-      for (const auto& id : doc["spiffe_ids"]) {
-        if (!id.is_string()) {
-          return absl::DataLossError(absl::StrCat(state_dir_, "/revocations.json is corrupt"));
-        }
-        revoked_ids_.push_back(id.get<std::string>());
-      }
-    } else if (!absl::IsNotFound(rev.status())) {
-      return rev.status();
-    }
+    if (absl::Status st = LoadRevocationsLocked(); !st.ok()) return st;
     if (absl::Status st = RewriteIssuedLocked(); !st.ok()) return st;
   }
+  if (revoked_.version == 0) revoked_.version = NextRevocationVersion(0, now);
   PublishLocked();
+  return absl::OkStatus();
+}
+
+absl::Status CertificateRegistry::LoadRevocationsLocked() {
+  const std::string path = state_dir_ + "/revocations.json";
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (absl::IsNotFound(text.status())) return absl::OkStatus();
+  if (!text.ok()) return text.status();
+  absl::StatusOr<RevocationState> state = DecodeRevocations(*text, path);
+  if (!state.ok()) return state.status();
+  revoked_ = *std::move(state);
+  DropExpiredSerials(revoked_, clock_->Now());
   return absl::OkStatus();
 }
 
@@ -153,23 +142,27 @@ absl::StatusOr<uint64_t> CertificateRegistry::RevokeSerial(absl::string_view ser
   uint64_t version;
   {
     MutexLock lock(&mu_);
-    std::string serial(serial_hex);
-    std::transform(serial.begin(), serial.end(), serial.begin(), ::tolower);
+    const std::string serial = absl::AsciiStrToLower(serial_hex);
+    if (!IsSerialHex(serial)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", serial_hex, "\" is not a certificate serial (hex digits)"));
+    }
+    const absl::Time now = clock_->Now();
+    absl::Time expiry;
     auto it = issued_.find(serial);
-    if (it == issued_.end() || it->second.not_after <= clock_->Now()) {
+    if (it != issued_.end() && it->second.not_after > now) {
+      expiry = it->second.not_after;
+    } else if (unknown_serial_lifetime_ > absl::ZeroDuration()) {
+      expiry = now + unknown_serial_lifetime_;
+    } else {
       return absl::NotFoundError(
           absl::StrCat("this CA issued no unexpired certificate with serial ", serial));
     }
-    if (revoked_serials_.contains(serial)) return version_;
-    revoked_serials_[serial] = it->second.not_after;
-    ++version_;
-    if (absl::Status st = SaveRevocationsLocked(); !st.ok()) {
-      revoked_serials_.erase(serial);
-      --version_;
-      return st;
-    }
-    PublishLocked();
-    version = version_;
+    if (revoked_.serials.contains(serial)) return revoked_.version;
+    absl::Status st =
+        ChangeRevocationsLocked([&](RevocationState& s) { s.serials[serial] = expiry; });
+    if (!st.ok()) return st;
+    version = revoked_.version;
   }
   NotifyChange();
   return version;
@@ -181,22 +174,53 @@ absl::StatusOr<uint64_t> CertificateRegistry::RevokeIdentity(absl::string_view s
   uint64_t version;
   {
     MutexLock lock(&mu_);
-    std::string canonical = id->ToString();
-    if (std::find(revoked_ids_.begin(), revoked_ids_.end(), canonical) != revoked_ids_.end()) {
-      return version_;
-    }
-    revoked_ids_.push_back(canonical);
-    ++version_;
-    if (absl::Status st = SaveRevocationsLocked(); !st.ok()) {
-      revoked_ids_.pop_back();
-      --version_;
-      return st;
-    }
-    PublishLocked();
-    version = version_;
+    const std::string canonical = id->ToString();
+    if (revoked_.spiffe_ids.contains(canonical)) return revoked_.version;
+    absl::Status st =
+        ChangeRevocationsLocked([&](RevocationState& s) { s.spiffe_ids.insert(canonical); });
+    if (!st.ok()) return st;
+    version = revoked_.version;
   }
   NotifyChange();
   return version;
+}
+
+void CertificateRegistry::AcceptUnknownSerials(absl::Duration max_lifetime) {
+  MutexLock lock(&mu_);
+  unknown_serial_lifetime_ = max_lifetime;
+}
+
+RevocationState CertificateRegistry::RevocationEntries() const {
+  MutexLock lock(&mu_);
+  return revoked_;
+}
+
+absl::Status CertificateRegistry::Adopt(const RevocationState& state) {
+  {
+    MutexLock lock(&mu_);
+    if (state.version < revoked_.version) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("revocation list version ", state.version, " is older than the ",
+                       revoked_.version, " held"));
+    }
+    const RevocationState merged = UnionOfRevocations(revoked_, state, clock_->Now());
+    if (!merged.SameEntries(UnionOfRevocations(state, state, clock_->Now()))) {
+      return absl::FailedPreconditionError(
+          "the revocation list to adopt drops revocations this control plane holds");
+    }
+    if (state.version == revoked_.version && state.SameEntries(revoked_)) {
+      return absl::OkStatus();
+    }
+    RevocationState saved = std::move(revoked_);
+    revoked_ = state;
+    if (absl::Status st = SaveRevocationsLocked(); !st.ok()) {
+      revoked_ = std::move(saved);
+      return st;
+    }
+    PublishLocked();
+  }
+  NotifyChange();
+  return absl::OkStatus();
 }
 
 std::shared_ptr<const RevocationSnapshot> CertificateRegistry::Revocations() const {
@@ -206,7 +230,7 @@ std::shared_ptr<const RevocationSnapshot> CertificateRegistry::Revocations() con
 
 bool CertificateRegistry::IsRevoked(absl::string_view serial_hex) const {
   MutexLock lock(&mu_);
-  return revoked_serials_.contains(serial_hex);
+  return revoked_.serials.contains(serial_hex);
 }
 
 bool CertificateRegistry::Prune() {
@@ -221,39 +245,39 @@ bool CertificateRegistry::Prune() {
         ++it;
       }
     }
-    for (auto it = revoked_serials_.begin(); it != revoked_serials_.end();) {
-      if (it->second <= now) {
-        revoked_serials_.erase(it++);
-        changed = true;
-      } else {
-        ++it;
-      }
-    }
-    if (changed) {
-      ++version_;
-      (void)SaveRevocationsLocked();
-      PublishLocked();
+    RevocationState pruned = revoked_;
+    if (DropExpiredSerials(pruned, now)) {
+      // A failed save leaves the expired serials listed: harmless.
+      changed = ChangeRevocationsLocked([now](RevocationState& s) { DropExpiredSerials(s, now); })
+                    .ok();
     }
   }
   if (changed) NotifyChange();
   return changed;
 }
 
+absl::Status CertificateRegistry::ChangeRevocationsLocked(
+    const std::function<void(RevocationState&)>& change) {
+  RevocationState saved = revoked_;
+  change(revoked_);
+  revoked_.version = NextRevocationVersion(saved.version, clock_->Now());
+  if (absl::Status st = SaveRevocationsLocked(); !st.ok()) {
+    revoked_ = std::move(saved);
+    return st;
+  }
+  PublishLocked();
+  return absl::OkStatus();
+}
+
 absl::Status CertificateRegistry::SaveRevocationsLocked() {
   if (state_dir_.empty()) return absl::OkStatus();
-  nlohmann::json serials = nlohmann::json::object();
-  for (const auto& [serial, expiry] : revoked_serials_) {
-    serials[serial] = absl::ToUnixSeconds(expiry);
-  }
-  nlohmann::json doc = {{"version", version_}, {"serials", serials}, {"spiffe_ids", revoked_ids_}};
-  return WriteFileAtomic(state_dir_ + "/revocations.json", doc.dump(2) + "\n", 0600);
+  return WriteFileAtomic(state_dir_ + "/revocations.json", EncodeRevocations(revoked_), 0600);
 }
 
 void CertificateRegistry::PublishLocked() {
   auto snap = std::make_shared<RevocationSnapshot>();
-  for (const auto& [serial, expiry] : revoked_serials_) snap->revoked.serials.insert(serial);
-  for (const auto& id : revoked_ids_) snap->revoked.spiffe_ids.insert(id);
-  snap->version = version_;
+  snap->revoked = revoked_.ToRevocations();
+  snap->version = revoked_.version;
   snapshot_ = std::move(snap);
 }
 

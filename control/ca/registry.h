@@ -5,9 +5,11 @@
 //   std::shared_ptr<const RevocationSnapshot> r = registry->Revocations();
 //
 // Issued certificates are appended to <state_dir>/issued.jsonl (compacted at
-// start, dropping expired ones); revocations live in revocations.json. A
-// revoked serial is forgotten once its certificate has expired; a revoked
-// identity stays until lifted. Thread-safe.
+// start, dropping expired ones); revocations live in revocations.json
+// (revocation_state.h). A revoked serial is forgotten once its certificate
+// has expired; a revoked identity stays. Replicas that share one list
+// (revocation_sync.h) read it with RevocationEntries and hand back the
+// merged list with Adopt. Thread-safe.
 #ifndef TETHER_CONTROL_CA_REGISTRY_H_
 #define TETHER_CONTROL_CA_REGISTRY_H_
 
@@ -23,6 +25,7 @@
 #include "common/clock.h"
 #include "common/pki/verify.h"
 #include "common/sync/mutex.h"
+#include "control/ca/revocation_state.h"
 
 namespace tether::control {
 
@@ -52,10 +55,25 @@ class CertificateRegistry {
   std::vector<IssuedRecord> List(absl::string_view spiffe_id = "") const;
 
   // RevokeSerial: NotFound if this CA issued no unexpired certificate with
-  // that serial. RevokeIdentity: InvalidArgument for a malformed SPIFFE ID.
-  // Both return the new revocation version and run the change callback.
+  // that serial (unless AcceptUnknownSerials), InvalidArgument if it is not
+  // hex. RevokeIdentity: InvalidArgument for a malformed SPIFFE ID. Both
+  // return the new revocation version and run the change callback.
   absl::StatusOr<uint64_t> RevokeSerial(absl::string_view serial_hex);
   absl::StatusOr<uint64_t> RevokeIdentity(absl::string_view spiffe_id);
+
+  // AcceptUnknownSerials: RevokeSerial also takes serials this CA did not
+  // record issuing (another replica of the control plane may have), kept
+  // for `max_lifetime`, the longest a certificate of this CA lives.
+  void AcceptUnknownSerials(absl::Duration max_lifetime);
+
+  // RevocationEntries: the list as it stands, with its version.
+  RevocationState RevocationEntries() const;
+  // Adopt replaces the list with `state` (a merge that holds every entry of
+  // RevocationEntries, see RevocationSync), persists it, and runs the change
+  // callback when the entries or the version changed. FailedPrecondition,
+  // changing nothing, when `state` is older than the list held or drops one
+  // of its unexpired entries.
+  absl::Status Adopt(const RevocationState& state);
 
   std::shared_ptr<const RevocationSnapshot> Revocations() const;
   bool IsRevoked(absl::string_view serial_hex) const;
@@ -70,7 +88,12 @@ class CertificateRegistry {
   CertificateRegistry(std::string state_dir, const Clock* clock)
       : state_dir_(std::move(state_dir)), clock_(clock) {}
   absl::Status Load();
+  absl::Status LoadRevocationsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SaveRevocationsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ChangeRevocationsLocked applies `change` to a copy of the list, numbers
+  // it, persists it, then makes it current: on a failure nothing changed.
+  absl::Status ChangeRevocationsLocked(const std::function<void(RevocationState&)>& change)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RewriteIssuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyChange();
@@ -79,10 +102,8 @@ class CertificateRegistry {
   const Clock* const clock_;
   mutable Mutex mu_;
   absl::flat_hash_map<std::string, IssuedRecord> issued_ ABSL_GUARDED_BY(mu_);
-  // serial -> expiry of the revoked certificate
-  absl::flat_hash_map<std::string, absl::Time> revoked_serials_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> revoked_ids_ ABSL_GUARDED_BY(mu_);
-  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  RevocationState revoked_ ABSL_GUARDED_BY(mu_);
+  absl::Duration unknown_serial_lifetime_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   std::shared_ptr<const RevocationSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   FILE* issued_log_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<void()> on_change_ ABSL_GUARDED_BY(mu_);

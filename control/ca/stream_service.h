@@ -143,6 +143,11 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
   // `rejections` (rate-limited per peer address; must outlive the service)
   // instead of one line each; call before serving.
   void SetRejectionAudit(RejectionAudit* rejections) { rejections_ = rejections; }
+  // SetHelloGate: while `gate` returns an error (UNAVAILABLE: the control
+  // plane cannot yet refuse every revoked credential), each Hello is
+  // refused with it, and the proxy retries, here or at another replica;
+  // call before serving.
+  void SetHelloGate(std::function<absl::Status()> gate) { hello_gate_ = std::move(gate); }
   // Observes every stream a limit ended (metrics).
   void SetLimitObserver(std::function<void(StreamLimit)> observer) {
     limit_observer_ = std::move(observer);
@@ -162,6 +167,7 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
 
  private:
   friend class CertStream;
+  std::function<absl::Status()> hello_gate_;
   // Register adds `stream` and starts its Hello timeout.
   void Register(CertStream* stream);
   void Unregister(CertStream* stream);

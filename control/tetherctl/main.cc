@@ -354,7 +354,11 @@ int main(int argc, char** argv) {
     grpc::Status st = stub->Revoke(Context().get(), req, &resp);
     if (!st.ok()) return Fail(st);
     std::cout << "revoked " << (serial.empty() ? id : serial) << " (revocation list version "
-              << resp.revocations_version() << ", pushed to every connected proxy)\n";
+              << resp.revocations_version() << ", pushed to every connected proxy"
+              << (resp.shared_in().empty()
+                      ? std::string()
+                      : absl::StrCat("; every replica reads it from ", resp.shared_in()))
+              << ")\n";
     return 0;
   }
   if (cmd == "ca rotate") {

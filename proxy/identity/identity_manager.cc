@@ -264,6 +264,16 @@ void IdentityManager::Handle(const StreamResponse& msg) {
       break;
     }
     case StreamResponse::kRevocations: {
+      {
+        // Replicas of the control plane share one list whose version only
+        // grows: an older one (from a replica that has not caught up) would
+        // forget revocations, so it is ignored.
+        MutexLock lock(&mu_);
+        if (msg.revocations().version() < status_.revocations_version) {
+          ++status_.revocations_ignored;
+          break;
+        }
+      }
       pki::Revocations r;
       for (const auto& s : msg.revocations().serials()) r.serials.insert(s);
       for (const auto& s : msg.revocations().spiffe_ids()) r.spiffe_ids.insert(s);

@@ -72,6 +72,8 @@ struct IdentityStatus {
   uint64_t stream_failures = 0;
   uint64_t bundle_version = 0;
   uint64_t revocations_version = 0;
+  // Revocation lists ignored because they were older than the one held.
+  uint64_t revocations_ignored = 0;
   absl::Time connected_since = absl::InfinitePast();
   // Set when the last certificate was withdrawn because it was revoked, until
   // a new one arrives: its serial and the sentence that says so.

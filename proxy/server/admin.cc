@@ -41,7 +41,8 @@ std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status
                          {"certificates_received", status.certificates_received},
                          {"stream_failures", status.stream_failures},
                          {"trust_bundle_version", status.bundle_version},
-                         {"revocations_version", status.revocations_version}};
+                         {"revocations_version", status.revocations_version},
+                         {"revocations_ignored_older", status.revocations_ignored}};
   // The certificate withdrawn because it was revoked, until a new one arrives.
   if (!status.revoked_serial.empty()) {
     j["revoked_certificate"] = {{"serial", status.revoked_serial},

@@ -3,7 +3,7 @@
 # problem, when the API server is unknown or the CA / token file unreadable,
 # or a --policy-* flag is wrong; starts and announces the TokenReview API and
 # the ConfigMap policy source when they are fine, not ready until the
-# policies were read.
+# policies (and the shared revocations) were read.
 #   tether_control_kubernetes_flags_test.sh path/to/tether-control
 set -uo pipefail
 bin=$1
@@ -63,6 +63,10 @@ expect_refusal "ConfigMaps without a token" \
   "policies: cannot read the control plane's own service-account token: cannot open $dir/missing" \
   --policy-source kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/missing" \
   --kubernetes-ca-file "$dir/ca.crt"
+expect_refusal "bad revocations ConfigMap" \
+  'revocations: --revocations-configmap "tether-revocations" is not NAMESPACE/NAME' \
+  --kubernetes --kubernetes-api-host 127.0.0.1 --kubernetes-token-file "$dir/token" \
+  --kubernetes-ca-file "$dir/ca.crt" --revocations-configmap tether-revocations
 
 # Fine files: the control plane starts (the API server is asked only when a
 # workload presents a token) and says where it will ask.
@@ -80,6 +84,8 @@ grep -q "Kubernetes tokens (audience mesh-ca) are checked with the TokenReview A
   "$dir/stderr" || fail "no TokenReview line: $(cat "$dir/stderr")"
 grep -q "policies come from ConfigMaps labelled tether.io/policy at 127.0.0.2:6443 (root namespace tether-system), read every 1s" \
   "$dir/stderr" || fail "no policy source line: $(cat "$dir/stderr")"
+grep -q "revocations are shared with the other replicas in ConfigMap tether-system/tether-revocations, read every 1s" \
+  "$dir/stderr" || fail "no revocation sharing line: $(cat "$dir/stderr")"
 # Nothing answers at 127.0.0.2:6443: no policy was read, so not ready.
 admin=$(sed -n 's/.*admin on port \([0-9]*\).*/\1/p' "$dir/stderr")
 ready=""

@@ -43,9 +43,13 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 
 std::string FakeKubernetesApi::Answer(const RecordedRequest& req) {
   MutexLock lock(&mu_);
+  if (unavailable_) {
+    return HttpResponse(503, StatusBody(503, "ServiceUnavailable", "the server is unavailable"));
+  }
   if (req.method == "GET" && absl::StartsWith(req.target, "/api/v1/configmaps?")) {
     return ListConfigMaps(req);
   }
+  if (std::optional<std::string> answer = OneConfigMap(req)) return *answer;
   if (req.method != "POST" || req.target != "/apis/authentication.k8s.io/v1/tokenreviews") {
     problems_.push_back(absl::StrCat("unexpected ", req.method, " ", req.target));
     return HttpResponse(404, StatusBody(404, "NotFound", "the server could not find it"));
@@ -162,6 +166,89 @@ void FakeKubernetesApi::PutConfigMap(const std::string& ns, const std::string& n
   } else {
     cm["data"] = data_json;
   }
+}
+
+std::string FakeKubernetesApi::ConfigMapData(const std::string& ns, const std::string& name,
+                                             const std::string& key) const {
+  MutexLock lock(&mu_);
+  auto it = configmaps_.find(absl::StrCat(ns, "/", name));
+  if (it == configmaps_.end() || !it->second.contains("data") ||
+      !it->second["data"].contains(key)) {
+    return "";
+  }
+  return it->second["data"][key].get<std::string>();
+}
+
+std::optional<std::string> FakeKubernetesApi::OneConfigMap(const RecordedRequest& req) {
+  constexpr absl::string_view kPrefix = "/api/v1/namespaces/";
+  if (!absl::StartsWith(req.target, kPrefix)) return std::nullopt;
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::string_view(req.target).substr(kPrefix.size()), '/');
+  if (parts.size() < 2 || parts.size() > 3 || parts[1] != "configmaps") return std::nullopt;
+  const std::string& ns = parts[0];
+  const bool collection = parts.size() == 2;
+  if (collection != (req.method == "POST")) return std::nullopt;
+  if (req.Header("authorization") != absl::StrCat("Bearer ", caller_token_)) {
+    problems_.push_back(absl::StrCat("Authorization: ", req.Header("authorization")));
+    return HttpResponse(401, StatusBody(401, "Unauthorized", "Unauthorized"));
+  }
+  if (req.method == "GET") {
+    auto it = configmaps_.find(absl::StrCat(ns, "/", parts[2]));
+    if (it == configmaps_.end()) {
+      return HttpResponse(
+          404, StatusBody(404, "NotFound", absl::StrCat("configmaps \"", parts[2], "\" not found")));
+    }
+    Json cm = it->second;
+    cm["kind"] = "ConfigMap";
+    cm["apiVersion"] = "v1";
+    return HttpResponse(200, cm.dump());
+  }
+  if (req.method != "POST" && req.method != "PUT") return std::nullopt;
+  if (req.Header("content-type") != "application/json") {
+    problems_.push_back(absl::StrCat("Content-Type: ", req.Header("content-type")));
+  }
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object() || body.value("kind", "") != "ConfigMap" ||
+      body.value("apiVersion", "") != "v1" || !body.contains("metadata") ||
+      !body["metadata"].is_object() || !body["metadata"].contains("name") ||
+      !body["metadata"]["name"].is_string() || body["metadata"].value("namespace", ns) != ns ||
+      (!collection && body["metadata"]["name"] != parts[2])) {
+    problems_.push_back(absl::StrCat("bad ConfigMap: ", req.body));
+    return HttpResponse(400, StatusBody(400, "BadRequest", "bad ConfigMap"));
+  }
+  const std::string name = body["metadata"]["name"].get<std::string>();
+  const std::string key = absl::StrCat(ns, "/", name);
+  auto it = configmaps_.find(key);
+  if (collection && it != configmaps_.end()) {
+    return HttpResponse(409, StatusBody(409, "AlreadyExists",
+                                        absl::StrCat("configmaps \"", name, "\" already exists")));
+  }
+  if (!collection) {
+    if (it == configmaps_.end()) {
+      return HttpResponse(
+          404, StatusBody(404, "NotFound", absl::StrCat("configmaps \"", name, "\" not found")));
+    }
+    if (body["metadata"].value("resourceVersion", "") !=
+        it->second["metadata"]["resourceVersion"].get<std::string>()) {
+      return HttpResponse(
+          409, StatusBody(409, "Conflict",
+                          absl::StrCat("Operation cannot be fulfilled on configmaps \"", name,
+                                       "\": the object has been modified; please apply your "
+                                       "changes to the latest version and try again")));
+    }
+  }
+  ++configmap_writes_;
+  Json stored = body;
+  stored.erase("kind");
+  stored.erase("apiVersion");
+  stored["metadata"]["namespace"] = ns;
+  stored["metadata"]["resourceVersion"] = absl::StrCat(++revision_);
+  if (!stored["metadata"].contains("labels")) stored["metadata"]["labels"] = Json::object();
+  configmaps_[key] = stored;
+  Json answer = stored;
+  answer["kind"] = "ConfigMap";
+  answer["apiVersion"] = "v1";
+  return HttpResponse(collection ? 201 : 200, answer.dump());
 }
 
 void FakeKubernetesApi::DeleteConfigMap(const std::string& ns, const std::string& name) {

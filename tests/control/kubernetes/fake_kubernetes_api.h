@@ -12,6 +12,7 @@
 #define TETHER_TESTS_CONTROL_KUBERNETES_FAKE_KUBERNETES_API_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,12 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 // (the pages after the first show the state of the first). Every write
 // advances a cluster-wide revision, which is the written ConfigMap's
 // resourceVersion and the list's.
+//
+// One ConfigMap can also be read (GET /api/v1/namespaces/NS/configmaps/NAME),
+// created (POST .../configmaps: 409 AlreadyExists when it exists) and
+// replaced (PUT .../configmaps/NAME: 409 Conflict unless the body's
+// metadata.resourceVersion is the stored one, 404 when it does not exist),
+// as a real API server does.
 class FakeKubernetesApi {
  public:
   void SetCallerToken(const std::string& bearer) {
@@ -70,6 +77,19 @@ class FakeKubernetesApi {
                     std::map<std::string, std::string> data,
                     std::map<std::string, std::string> labels = {{"tether.io/policy", "true"}});
   void DeleteConfigMap(const std::string& ns, const std::string& name);
+  // ConfigMapData: the ConfigMap's data key `key`, "" when there is none.
+  std::string ConfigMapData(const std::string& ns, const std::string& name,
+                            const std::string& key) const;
+  // SetUnavailable: every request is answered 503, as a server that is down
+  // behind its load balancer.
+  void SetUnavailable(bool unavailable) {
+    MutexLock lock(&mu_);
+    unavailable_ = unavailable;
+  }
+  int configmap_writes() const {
+    MutexLock lock(&mu_);
+    return configmap_writes_;
+  }
   // WriteSomethingElse advances the revision, as the cluster's other writes do.
   void WriteSomethingElse() {
     MutexLock lock(&mu_);
@@ -109,6 +129,10 @@ class FakeKubernetesApi {
     std::vector<nlohmann::json> rest;
   };
   std::string ListConfigMaps(const RecordedRequest& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OneConfigMap answers GET, POST and PUT of one ConfigMap; nullopt when
+  // `req` is none of those.
+  std::optional<std::string> OneConfigMap(const RecordedRequest& req)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable Mutex mu_;
   std::string caller_token_ ABSL_GUARDED_BY(mu_);
@@ -121,6 +145,8 @@ class FakeKubernetesApi {
   std::map<std::string, nlohmann::json> configmaps_ ABSL_GUARDED_BY(mu_);  // "ns/name" ->
   std::map<std::string, Page> pages_ ABSL_GUARDED_BY(mu_);                 // continue token ->
   int configmap_lists_ ABSL_GUARDED_BY(mu_) = 0;
+  int configmap_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
 };
 
