@@ -106,7 +106,7 @@ args=$(cat "$base/control-deployment.yaml")
 grep -q -- '--webhook-configuration=tether-sidecar-injector' <<<"$args" || fail "--webhook-configuration"
 grep -q '^  name: tether-sidecar-injector$' "$base/webhook.yaml" || fail "webhook configuration name"
 grep -q 'resourceNames: \["tether-sidecar-injector"\]' "$base/rbac.yaml" || fail "RBAC: webhook name"
-grep -q 'resourceNames: \["tether-trust-bundle"\]' "$base/rbac.yaml" || fail "RBAC: ConfigMap name"
+grep -q 'resourceNames: \["tether-trust-bundle", "tether-revocations"\]' "$base/rbac.yaml" || fail "RBAC: ConfigMap names"
 grep -q 'resources: \["pods", "services"\]' "$base/rbac.yaml" || fail "RBAC: pods and services"
 grep -q 'resources: \["endpointslices"\]' "$base/rbac.yaml" || fail "RBAC: endpointslices"
 grep -q 'name: tether-webhook$' "$base/webhook.yaml" || fail "webhook Service in the configuration"

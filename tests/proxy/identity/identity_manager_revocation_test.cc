@@ -326,5 +326,37 @@ TEST_F(IdentityManagerRevocationTest, UnrevokedCertificateAuthenticatesTheReconn
   EXPECT_EQ(pki::SerialHex((*chain)[0].get()), s1);
 }
 
+// Replicas of the control plane share one list whose version only grows; a
+// proxy that reconnects to a replica that has not caught up yet must not
+// forget the revocations it holds.
+TEST_F(IdentityManagerRevocationTest, AnOlderListFromAnotherReplicaIsIgnored) {
+  std::string s1;
+  std::shared_ptr<FakeStream> stream = Connected(&s1);
+  ASSERT_NE(stream, nullptr);
+  std::vector<RevocationUpdate> updates;
+  Mutex mu;
+  manager_->SetOnRevocations([&](const RevocationUpdate& u) {
+    MutexLock lock(&mu);
+    updates.push_back(u);
+  });
+  Revoke(*stream, "", "spiffe://mesh.test/ns/shop/sa/mallory", 1'800'000'010);
+  ASSERT_TRUE(WaitFor([&] {
+    MutexLock lock(&mu);
+    return updates.size() == 1;
+  }));
+  Revoke(*stream, "", "", 1'800'000'009);  // shorter, and older
+  Revoke(*stream, "", "spiffe://mesh.test/ns/shop/sa/eve", 1'800'000'011);
+  ASSERT_TRUE(WaitFor([&] {
+    MutexLock lock(&mu);
+    return updates.size() == 2;
+  }));
+  MutexLock lock(&mu);
+  EXPECT_EQ(updates[1].version, 1'800'000'011u);
+  EXPECT_TRUE(updates[1].revocations->spiffe_ids.contains("spiffe://mesh.test/ns/shop/sa/eve"));
+  IdentityStatus st = manager_->status();
+  EXPECT_EQ(st.revocations_version, 1'800'000'011u);
+  EXPECT_EQ(st.revocations_ignored, 1u);
+}
+
 }  // namespace
 }  // namespace tether::proxy
