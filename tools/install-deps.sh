@@ -21,7 +21,8 @@ declare -A GROUPS_PKGS=(
   [build]="bazel-bootstrap g++ clang libclang-rt-14-dev lld pkg-config binutils
            libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
            libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libevent-dev
-           libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev dpkg-dev xz-utils clang-format
+           libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev libhttp-parser-dev libnghttp2-dev
+           dpkg-dev xz-utils clang-format
            clang-tidy"
   [mesh]="iproute2 iptables procps psmisc curl tshark"
   [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -21,11 +22,20 @@ namespace tether::http {
 // exposition format 0.0.4.
 inline constexpr char kPrometheusTextContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
-// MetricsResponse collects every metric of `registry` now and renders it.
-inline HttpResponse MetricsResponse(const prometheus::Registry& registry) {
+// MetricsResponse collects every metric of `registry`, then of `extra`
+// (collectors that build their series at scrape time), now and renders it.
+inline HttpResponse MetricsResponse(
+    const prometheus::Registry& registry,
+    const std::vector<std::shared_ptr<prometheus::Collectable>>& extra = {}) {
   HttpResponse response;
   response.content_type = kPrometheusTextContentType;
-  response.body = prometheus::TextSerializer().Serialize(registry.Collect());
+  std::vector<prometheus::MetricFamily> families = registry.Collect();
+  for (const auto& c : extra) {
+    std::vector<prometheus::MetricFamily> more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  response.body = prometheus::TextSerializer().Serialize(families);
   return response;
 }
 

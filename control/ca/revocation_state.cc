@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/pki/spiffe_id.h"
 
@@ -52,7 +53,10 @@ absl::StatusOr<RevocationState> DecodeRevocations(absl::string_view text,
   RevocationState state;
   state.version = doc["version"].get<uint64_t>();
   for (const auto& [serial, expiry] : doc["serials"].items()) {
-    if (!IsSerialHex(serial)) return corrupt(absl::StrCat("serial \"", serial, "\" is not hex"));
+    if (!IsSerialHex(serial)) {
+      return corrupt(absl::StrCat("serial \"", absl::CHexEscape(serial.substr(0, 64)),
+                                  "\" is not lowercase hex of at most 40 digits"));
+    }
     if (!expiry.is_number_integer()) {
       return corrupt(absl::StrCat("the expiry of serial ", serial, " is not an integer"));
     }

@@ -22,13 +22,17 @@ absl::StatusOr<std::optional<SharedRevocations::Stored>> ConfigMapRevocations::R
     return absl::UnavailableError(
         absl::StrCat("reading it: HTTP ", r->status, " ", ApiErrorMessage(*r)));
   }
-  const Json cm = Json::parse(r->body, nullptr, false);
+  return ParseRevocationsConfigMap(r->body);
+}
+
+absl::StatusOr<SharedRevocations::Stored> ParseRevocationsConfigMap(absl::string_view body) {
+  const Json cm = Json::parse(body.begin(), body.end(), nullptr, false);
   const Json* rv = nullptr;
   if (cm.is_object() && cm.contains("metadata") && cm["metadata"].is_object() &&
       cm["metadata"].contains("resourceVersion") && cm["metadata"]["resourceVersion"].is_string()) {
     rv = &cm["metadata"]["resourceVersion"];
   }
-  if (rv == nullptr) {
+  if (rv == nullptr || rv->get<std::string>().empty()) {
     return absl::UnavailableError("the API server's answer is not a ConfigMap");
   }
   if (!cm.contains("data") || !cm["data"].is_object() ||
@@ -45,7 +49,7 @@ absl::StatusOr<std::optional<SharedRevocations::Stored>> ConfigMapRevocations::R
         state.status().message(),
         "; repair it or delete it (the control plane then writes back the list it holds)"));
   }
-  return Stored{*std::move(state), rv->get<std::string>()};
+  return SharedRevocations::Stored{*std::move(state), rv->get<std::string>()};
 }
 
 absl::StatusOr<std::string> ConfigMapRevocations::Write(

@@ -27,6 +27,12 @@ namespace tether::control::kubernetes {
 inline constexpr char kRevocationsConfigMapKey[] = "revocations.json";
 inline constexpr char kDefaultRevocationsConfigMap[] = "tether-system/tether-revocations";
 
+// ParseRevocationsConfigMap reads the API server's answer to the GET of
+// the ConfigMap (a pure function, fuzzed): Unavailable when it is not a
+// ConfigMap with a resourceVersion, DataLoss when its key is missing or not
+// a revocation list.
+absl::StatusOr<SharedRevocations::Stored> ParseRevocationsConfigMap(absl::string_view body);
+
 class ConfigMapRevocations final : public SharedRevocations {
  public:
   ConfigMapRevocations(ApiServer api, std::string ns, std::string name)

@@ -252,6 +252,7 @@ bool Relay::Step(Direction& dir) {
     size_t n = 0;
     switch (dir.from->Read(space.data(), space.size(), &n)) {
       case IoStatus::kOk:
+        if (tap_) tap_->OnData(dir.from_side == RelaySide::kDownstream, space.first(n));
         dir.buffer.Commit(n);
         --dir.reads_left;
         // Read on until kWouldBlock even after a short read: a reset that
@@ -374,6 +375,7 @@ void Relay::Finish() {
   upstream_event_.reset();
   timer_.reset();
   Teardown(abort_downstream_, abort_upstream_);
+  if (tap_) tap_->OnClose();
   CloseCallback on_close = std::move(on_close_);
   RelayStats stats = stats_;
   if (on_close) on_close(stats);  // may destroy *this

@@ -44,6 +44,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/net/transport.h"
 #include "proxy/relay/buffer_pool.h"
+#include "proxy/relay/relay_tap.h"
 #include "proxy/relay/ring_buffer.h"
 
 namespace tether::proxy {
@@ -105,6 +106,9 @@ class Relay {
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
+
+  // SetTap lets `tap` watch the bytes (relay_tap.h); call before Start.
+  void SetTap(std::unique_ptr<RelayTap> tap) { tap_ = std::move(tap); }
 
   // Start registers both sockets with the dispatcher and arms the timers.
   void Start();
@@ -170,6 +174,7 @@ class Relay {
   bool abort_upstream_ = false;
   absl::Duration last_activity_;
   RelayStats stats_;
+  std::unique_ptr<RelayTap> tap_;
   // Declared last: destroyed first, before the transports close the fds.
   std::unique_ptr<FileEvent> downstream_event_;
   std::unique_ptr<FileEvent> upstream_event_;

@@ -117,7 +117,7 @@ void RegisterMetricsEndpoint(http::AdminServer& server, IdentityManager* identit
   server.Handle("GET", "/metrics", [identity, metrics](const http::HttpRequest&) {
     // The stream's state is read when scraped rather than pushed on change.
     metrics->SetControlStreamConnected(identity->status().stream_state == "connected");
-    return http::MetricsResponse(*metrics->registry());
+    return http::MetricsResponse(*metrics->registry(), metrics->collectables());
   });
 }
 

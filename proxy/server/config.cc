@@ -1,7 +1,10 @@
 #include "proxy/server/config.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/ip_text.h"
 
 ABSL_FLAG(std::string, control, "", "Address of tether-control's certificate stream (host:port)");
@@ -57,6 +60,13 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Hours(1), "Close connections idle 
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long open connections may finish");
 ABSL_FLAG(std::string, access_log, "", "JSON-lines access log path ('-' for stdout)");
+ABSL_FLAG(bool, http_metrics, true,
+          "Count HTTP/1.x requests per route (tether_proxy_http_*); the bytes are never changed");
+ABSL_FLAG(std::string, opaque_ports, "25,587,3306,4444,5432,6379,9300,11211",
+          "Ports whose connections are never parsed as HTTP (server-first protocols), comma "
+          "separated; \"\": none");
+ABSL_FLAG(int, http_max_routes, 100,
+          "Distinct routes labelled per direction and worker; beyond: \"[other]\"");
 
 namespace tether::proxy {
 
@@ -100,6 +110,19 @@ absl::Status Validate(const ProxyConfig& c) {
         absl::StrCat("--log-level \"", c.log_level, "\" is not error, warning, info or debug"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint16_t>> ParsePortList(absl::string_view list) {
+  std::vector<uint16_t> out;
+  for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
+    int port = 0;
+    if (!absl::SimpleAtoi(item, &port) || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", item, "\" is not a port number"));
+    }
+    out.push_back(static_cast<uint16_t>(port));
+  }
+  return out;
 }
 
 absl::StatusOr<ProxyConfig> ConfigFromFlags() {
@@ -164,6 +187,16 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
+  c.http_metrics = absl::GetFlag(FLAGS_http_metrics);
+  absl::StatusOr<std::vector<uint16_t>> opaque = ParsePortList(absl::GetFlag(FLAGS_opaque_ports));
+  if (!opaque.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--opaque-ports: ", opaque.status().message()));
+  }
+  c.opaque_ports = *std::move(opaque);
+  if (absl::GetFlag(FLAGS_http_max_routes) < 1) {
+    return absl::InvalidArgumentError("--http-max-routes must be at least 1");
+  }
+  c.http_max_routes = static_cast<size_t>(absl::GetFlag(FLAGS_http_max_routes));
   c.health_listen = absl::GetFlag(FLAGS_health_listen);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   absl::StatusOr<AppProbes> probes = ParseAppProbes(absl::GetFlag(FLAGS_app_probes));

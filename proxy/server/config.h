@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -90,11 +91,21 @@ struct ProxyConfig {
   absl::Duration drain_timeout = absl::Seconds(30);
   // Access log: JSON lines to this path ("-": stdout); empty: off.
   std::string access_log;
+  // HTTP golden metrics of HTTP/1.x connections (proxy/http/http1_observer.h),
+  // except to or at these ports, which stay opaque (server-first protocols,
+  // Linkerd's default list; the injector adds tether.io/opaque-ports).
+  bool http_metrics = true;
+  std::vector<uint16_t> opaque_ports = {25, 587, 3306, 4444, 5432, 6379, 9300, 11211};
+  size_t http_max_routes = 100;
 };
 
 // ConfigFromFlags reads the flags declared in config.cc and validates them;
 // InvalidArgument naming the flag on any problem.
 absl::StatusOr<ProxyConfig> ConfigFromFlags();
+
+// ParsePortList: "25, 3306" -> {25, 3306}; "" -> {}; InvalidArgument naming
+// an item that is not a port.
+absl::StatusOr<std::vector<uint16_t>> ParsePortList(absl::string_view list);
 
 // Validate checks a config however it was made.
 absl::Status Validate(const ProxyConfig& config);

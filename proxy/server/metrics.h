@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -36,6 +37,14 @@ class ProxyMetrics {
  public:
   explicit ProxyMetrics(size_t max_peer_identities = kDefaultMaxPeerIdentities);
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // AddCollectable adds series built at scrape time (HttpStats); call
+  // before serving /metrics.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> c) {
+    collectables_.push_back(std::move(c));
+  }
+  const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables() const {
+    return collectables_;
+  }
 
   void ConnectionOpened(Direction d);
   // outcome: a RelayOutcome word, or "denied", "no_certificate", "no_policy",
@@ -75,6 +84,7 @@ class ProxyMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   prometheus::Family<prometheus::Counter>* connections_;
   prometheus::Family<prometheus::Gauge>* active_;
   prometheus::Family<prometheus::Counter>* bytes_;

@@ -75,6 +75,13 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.endpoints = &endpoints_;
   ctx.access_log = access_log_.get();
   ctx.limiter = &limiter_;
+  if (config_.http_metrics) {
+    HttpStatsOptions http_opts;
+    http_opts.max_routes = config_.http_max_routes;
+    http_stats_ = std::make_unique<HttpStats>(config_.workers, http_opts);
+    metrics_.AddCollectable(http_stats_->collector());
+    ctx.http_stats = http_stats_.get();
+  }
   if (config_.transparent) ctx.own_listeners = &own_listeners_;
   std::optional<SocketAddress> inbound, outbound;
   if (!config_.inbound_listen.empty()) {

@@ -1,8 +1,11 @@
 #include "proxy/server/worker.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "proxy/http/http1_observer.h"
 #include "proxy/net/plain_transport.h"
 #include "proxy/tls/revocation.h"
 
@@ -177,7 +180,26 @@ void Worker::StartRelay(Connection* conn, std::unique_ptr<Transport> downstream,
       *dispatcher_, std::move(downstream), std::move(upstream),
       connecting ? Relay::Upstream::kConnecting : Relay::Upstream::kConnected, MakeRelayOptions(),
       [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
+  if (std::unique_ptr<RelayTap> tap = MakeHttpObserver(*conn)) conn->relay->SetTap(std::move(tap));
   conn->relay->Start();
+}
+
+std::unique_ptr<RelayTap> Worker::MakeHttpObserver(const Connection& conn) {
+  if (ctx_.http_stats == nullptr) return nullptr;
+  const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
+  if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
+    return nullptr;
+  }
+  Http1Observer::Options o;
+  o.inbound = conn.direction == Direction::kInbound;
+  // After the handshake: the verified peer (the client inbound, the server
+  // outbound); none when plaintext (permissive inbound, passthrough out).
+  o.peer = [this, c = &conn] {
+    return ctx_.metrics->PeerLabel(c->tls.done ? c->tls.peer.ToString() : "");
+  };
+  o.clock = ctx_.clock;
+  o.stats = &ctx_.http_stats->worker(index_);
+  return std::make_unique<Http1Observer>(std::move(o));
 }
 
 void Worker::Refuse(Connection* conn, absl::string_view outcome) {

@@ -27,6 +27,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/net/socket.h"
+#include "proxy/http/http_stats.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
@@ -59,6 +60,8 @@ struct ProxyContext {
   // Transparent mode: the proxy's own listeners, refused as destinations.
   // Filled before the workers start; may be null (then nothing is refused).
   const OwnListeners* own_listeners = nullptr;
+  // HTTP golden metrics, one table per worker (by index); null: off.
+  HttpStats* http_stats = nullptr;
 };
 
 // Connection: one proxied connection from accept to close.
@@ -118,6 +121,9 @@ class Worker {
   void InboundReady(Connection* conn, bool authenticated);
   void StartRelay(Connection* conn, std::unique_ptr<Transport> downstream, UniqueFd upstream_fd,
                   bool connecting, std::unique_ptr<Transport> upstream);
+  // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
+  // off or the destination port is opaque.
+  std::unique_ptr<RelayTap> MakeHttpObserver(const Connection& conn);
   void Refuse(Connection* conn, absl::string_view outcome);
   // RefuseOwnListener refuses (outcome "own_listener") and returns true when
   // an intercepted connection's original destination is one of this proxy's

@@ -31,7 +31,10 @@ _LIBRARIES = {
     "gtest_main": (["gtest_main", "gmock"], []),
     "grpc++": (["grpc++"], []),
     "grpc++_reflection": (["grpc++"], ["-lgrpc++_reflection"]),
+    # nodejs/http-parser (libhttp-parser-dev): HTTP/1.x requests and responses.
+    "http_parser": ([], ["-lhttp_parser"]),
     "libevent": (["libevent_core", "libevent_pthreads"], []),
+    "nghttp2": (["libnghttp2"], []),
     "nlohmann_json": ([], []),
     # The core library only: prometheus-cpp-pull and -push bring civetweb and curl.
     "prometheus": (["prometheus-cpp-core"], []),

@@ -44,15 +44,10 @@ class KubernetesDiscoveryTest : public MeshTest {
         api_(kOwnToken),
         server_(cert_, [this](const RecordedRequest& r, ResponseStream& s) { api_.Serve(r, s); }) {}
 
+  // Revocations stay in the state dir: this stand-in serves watches only.
   void StartKubernetesControl() {
-    const std::string ca_file = dir() + "/kubernetes-ca.crt";
-    const std::string token_file = dir() + "/kubernetes-token";
-    ASSERT_TRUE(WriteFileAtomic(ca_file, ca_.cert_pem).ok());
-    ASSERT_TRUE(WriteFileAtomic(token_file, absl::StrCat(kOwnToken, "\n")).ok());
-    StartControl("1h", {"--kubernetes", "--kubernetes-api-host", "127.0.0.1",
-                        "--kubernetes-api-port", absl::StrCat(server_.port()),
-                        "--kubernetes-ca-file", ca_file, "--kubernetes-token-file", token_file,
-                        "--kubernetes-publish=false", "--policy-source", "dir"});
+    MeshTest::StartKubernetesControl(server_.port(), ca_.cert_pem, kOwnToken,
+                                     {"--policy-source", "dir", "--revocations-configmap="});
   }
 
   nlohmann::json ProxyEndpoints(ProxyProcess* p) {

@@ -516,6 +516,27 @@ ProxyProcess* MeshTest::LaunchProxy(const std::string& sa, const std::string& in
   return st.ok() ? p : nullptr;
 }
 
+void MeshTest::StartKubernetesControl(int api_port, const std::string& api_ca_pem,
+                                      const std::string& own_token,
+                                      const std::vector<std::string>& extra_flags) {
+  const std::string ca_file = dir() + "/kubernetes-ca.crt";
+  const std::string token_file = dir() + "/kubernetes-token";
+  ASSERT_TRUE(WriteFileAtomic(ca_file, api_ca_pem).ok());
+  ASSERT_TRUE(WriteFileAtomic(token_file, absl::StrCat(own_token, "\n")).ok());
+  std::vector<std::string> flags = {"--kubernetes",
+                                    "--kubernetes-api-host",
+                                    "127.0.0.1",
+                                    "--kubernetes-api-port",
+                                    absl::StrCat(api_port),
+                                    "--kubernetes-ca-file",
+                                    ca_file,
+                                    "--kubernetes-token-file",
+                                    token_file,
+                                    "--kubernetes-publish=false"};
+  flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+  StartControl("1h", flags);
+}
+
 void MeshTest::StartPair(const std::vector<std::string>& a_flags,
                          const std::vector<std::string>& b_flags) {
   b_ = StartProxy("b", absl::StrCat("127.0.0.1:", backend_.port()), "", "", b_flags);

@@ -232,6 +232,13 @@ class MeshTest : public ::testing::Test {
   // the trust bundle to bundle_file().
   void StartControl(const std::string& cert_ttl = "1m",
                     const std::vector<std::string>& extra_flags = {});
+  // StartKubernetesControl: StartControl with --kubernetes against a
+  // stand-in API server on 127.0.0.1:`api_port` whose certificate
+  // `api_ca_pem` signed, the control plane authenticating with `own_token`;
+  // no trust-bundle publishing; `extra_flags` after those.
+  void StartKubernetesControl(int api_port, const std::string& api_ca_pem,
+                              const std::string& own_token,
+                              const std::vector<std::string>& extra_flags);
   // RestartControl starts a new tether-control with the same state
   // directory on the same gRPC port (after KillControl or StopControl).
   void RestartControl();

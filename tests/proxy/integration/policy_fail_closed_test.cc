@@ -57,15 +57,9 @@ class PolicyFailClosedTest : public MeshTest {
 
   // Policies from ConfigMaps, read every 100 ms; no discovery, no publishing.
   void StartConfigMapControl() {
-    const std::string ca_file = dir() + "/kubernetes-ca.crt";
-    const std::string token_file = dir() + "/kubernetes-token";
-    ASSERT_TRUE(WriteFileAtomic(ca_file, ca_.cert_pem).ok());
-    ASSERT_TRUE(WriteFileAtomic(token_file, absl::StrCat(kOwnToken, "\n")).ok());
-    StartControl("1h", {"--kubernetes", "--kubernetes-api-host", "127.0.0.1",
-                        "--kubernetes-api-port", absl::StrCat(server_.port()),
-                        "--kubernetes-ca-file", ca_file, "--kubernetes-token-file", token_file,
-                        "--kubernetes-publish=false", "--kubernetes-discovery=false",
-                        "--policy-source", "kubernetes", "--policy-poll", "100ms"});
+    StartKubernetesControl(server_.port(), ca_.cert_pem, kOwnToken,
+                           {"--kubernetes-discovery=false", "--policy-source", "kubernetes",
+                            "--policy-poll", "100ms"});
   }
 
   TestCa ca_;

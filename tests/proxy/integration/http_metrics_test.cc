@@ -1,0 +1,178 @@
+// HTTP golden metrics through a real proxy pair (a: outbound, b: inbound)
+// with curl as the client and a keep-alive HTTP/1.1 origin: the request and
+// response counts per route at both proxies equal what curl saw, on
+// keep-alive and on `Connection: close` connections; an opaque port is
+// never parsed; a server-first protocol gets its greeting with no delay.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/proxy/integration/mesh_fixture.h"
+#include "tests/testing/http_test_server.h"
+#include "tests/testing/loopback_server.h"
+#include "tests/testing/net_helpers.h"
+
+namespace tether::testing {
+namespace {
+
+class HttpMetricsTest : public MeshTest {
+ protected:
+  // Pair starts b in front of `backend_port` and a in front of b.
+  void Pair(int backend_port, const std::vector<std::string>& b_flags = {}) {
+    StartControl();
+    b_ = StartProxy("b", absl::StrCat("127.0.0.1:", backend_port), "", "", b_flags);
+    ASSERT_NE(b_, nullptr);
+    a_ = StartProxy("a", "", absl::StrCat("127.0.0.1:", b_->inbound_port()), SpiffeId("b"));
+    ASSERT_NE(a_, nullptr);
+  }
+
+  // Curl runs curl with `args` (URLs relative to a's outbound listener);
+  // returns the status codes it printed, one per URL.
+  std::vector<std::string> Curl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-w", "%{http_code}\\n"};
+    for (const std::string& a : args) {
+      if (a[0] != '/') {
+        argv.push_back(a);
+        continue;
+      }
+      argv.insert(argv.end(), {"-o", "/dev/null"});  // per URL
+      argv.push_back(absl::StrCat("http://127.0.0.1:", a_->outbound_port(), a));
+    }
+    const std::string log = absl::StrCat(dir(), "/curl-", ++curls_, ".out");
+    ChildProcess curl;
+    EXPECT_TRUE(curl.Start(argv, log).ok());
+    std::optional<int> rc = curl.Wait(absl::Seconds(30));
+    EXPECT_EQ(rc, 0) << curl.Log();
+    std::vector<std::string> codes = absl::StrSplit(curl.Log(), '\n', absl::SkipEmpty());
+    return codes;
+  }
+
+  // Count: tether_proxy_http_* series of `p` for a direction and route.
+  static double Count(ProxyProcess* p, const std::string& metric, const std::string& direction,
+                      const std::string& route, const std::string& extra = "") {
+    auto m = p->Scrape();
+    EXPECT_TRUE(m.has_value());
+    if (!m) return -1;
+    std::vector<std::string> with = {absl::StrCat("direction=\"", direction, "\""),
+                                     absl::StrCat("route=\"", route, "\"")};
+    if (!extra.empty()) with.push_back(extra);
+    return SumMetric(*m, metric, with);
+  }
+
+  ProxyProcess* a_ = nullptr;
+  ProxyProcess* b_ = nullptr;
+  int curls_ = 0;
+};
+
+TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) {
+  HttpTestServer origin;
+  Pair(origin.port());
+  // One curl, one connection: three requests kept alive.
+  std::vector<std::string> seen = Curl({"/users/1", "/users/22", "/status/503"});
+  ASSERT_EQ(seen, (std::vector<std::string>{"200", "200", "503"}));
+  // A connection per request.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Curl({"-H", "Connection: close", "/items/9"}), std::vector<std::string>{"200"});
+  }
+  ASSERT_EQ(Curl({"-X", "POST", "--data", "hello", "/orders"}), std::vector<std::string>{"200"});
+  ASSERT_EQ(Curl({"-I", "/users/5"}), std::vector<std::string>{"200"});
+  EXPECT_EQ(origin.requests(), 7);
+
+  const std::string a_peer = absl::StrCat("peer=\"", SpiffeId("a"), "\"");
+  const std::string b_peer = absl::StrCat("peer=\"", SpiffeId("b"), "\"");
+  struct Side {
+    ProxyProcess* proxy;
+    const char* direction;
+    std::string peer;
+  };
+  for (const Side& s : {Side{b_, "inbound", a_peer}, Side{a_, "outbound", b_peer}}) {
+    SCOPED_TRACE(s.direction);
+    // Responses are recorded when they end; allow the last to land.
+    ASSERT_TRUE(WaitFor([&] {
+      return Count(s.proxy, "tether_proxy_http_responses_total", s.direction, "HEAD /users/{id}") == 1;
+    }));
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_requests_total", s.direction, "GET /users/{id}", s.peer), 2);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_responses_total", s.direction, "GET /users/{id}",
+                    "status_code=\"200\""),
+              2);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_responses_total", s.direction, "GET /status/{id}",
+                    "classification=\"failure\""),
+              1);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_requests_total", s.direction, "GET /items/{id}"), 2);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_responses_total", s.direction, "GET /items/{id}",
+                    "classification=\"success\""),
+              2);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_requests_total", s.direction, "POST /orders"), 1);
+    EXPECT_GT(Count(s.proxy, "tether_proxy_http_request_bytes_total", s.direction, "POST /orders"),
+              5);
+    EXPECT_EQ(Count(s.proxy, "tether_proxy_http_request_duration_seconds_count", s.direction,
+                    "GET /users/{id}"),
+              2);
+    // Every request curl made, and no other.
+    auto m = s.proxy->Scrape();
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(SumMetric(*m, "tether_proxy_http_requests_total",
+                        {absl::StrCat("direction=\"", s.direction, "\"")}),
+              7);
+    EXPECT_EQ(SumMetric(*m, "tether_proxy_http_responses_total",
+                        {absl::StrCat("direction=\"", s.direction, "\"")}),
+              7);
+  }
+  ExpectNoFailures();
+}
+
+TEST_F(HttpMetricsTest, AnOpaquePortIsNeverParsed) {
+  HttpTestServer origin;
+  Pair(origin.port(), {absl::StrCat("--opaque-ports=", origin.port())});
+  ASSERT_EQ(Curl({"/users/1"}), std::vector<std::string>{"200"});
+  ASSERT_TRUE(WaitFor([&] {
+    return Count(a_, "tether_proxy_http_responses_total", "outbound", "GET /users/{id}") == 1;
+  }));
+  auto m = b_->Scrape();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(SumMetric(*m, "tether_proxy_http_requests_total"), 0);
+}
+
+TEST_F(HttpMetricsTest, AServerFirstProtocolGetsItsGreetingAtOnce) {
+  // A MySQL-style server: greets first, then echoes one line.
+  const std::string greeting("\x4a\x00\x00\x00\x0a" "8.0.36-tether\x00", 19);
+  LoopbackServer server([&](int fd) {
+    (void)!write(fd, greeting.data(), greeting.size());
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) (void)!write(fd, buf, static_cast<size_t>(n));
+    shutdown(fd, SHUT_WR);
+    close(fd);
+  });
+  Pair(server.port());
+  int fd = ConnectLoopback(a_->outbound_port());
+  ASSERT_GE(fd, 0);
+  const absl::Time start = absl::Now();
+  std::string got(greeting.size(), '\0');
+  size_t have = 0;
+  while (have < got.size()) {
+    ssize_t n = read(fd, got.data() + have, got.size() - have);
+    ASSERT_GT(n, 0);
+    have += static_cast<size_t>(n);
+  }
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_EQ(got, greeting);
+  EXPECT_LT(waited, absl::Milliseconds(100)) << "the greeting took " << waited;
+  std::cerr << "server-first greeting through the pair in " << waited << std::endl;
+  ASSERT_EQ(write(fd, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  char echo[64];
+  EXPECT_EQ(read(fd, echo, sizeof(echo)), 18);
+  close(fd);
+  auto m = b_->Scrape();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(SumMetric(*m, "tether_proxy_http_requests_total"), 0);  // opaque: not HTTP
+  ExpectNoFailures();
+}
+
+}  // namespace
+}  // namespace tether::testing

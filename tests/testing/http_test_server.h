@@ -1,0 +1,29 @@
+// HttpTestServer: a small HTTP/1.1 origin for tests (LoopbackServer), with
+// keep-alive. Every request (bodies by Content-Length) is answered:
+//   /status/NNN        -> status NNN, body "status NNN\n"
+//   /slow/MS           -> 200 after MS milliseconds
+//   anything else      -> 200, body "ok <method> <target>\n"
+// HEAD gets the headers only; "Connection: close" (or HTTP/1.0) closes
+// after the answer. requests() counts the requests answered.
+#ifndef TETHER_TESTS_TESTING_HTTP_TEST_SERVER_H_
+#define TETHER_TESTS_TESTING_HTTP_TEST_SERVER_H_
+
+#include <atomic>
+
+#include "tests/testing/loopback_server.h"
+
+namespace tether::testing {
+
+class HttpTestServer : public LoopbackServer {
+ public:
+  HttpTestServer() : LoopbackServer([this](int fd) { Serve(fd); }) {}
+  int requests() const { return requests_.load(); }
+
+ private:
+  void Serve(int fd);
+  std::atomic<int> requests_{0};
+};
+
+}  // namespace tether::testing
+
+#endif  // TETHER_TESTS_TESTING_HTTP_TEST_SERVER_H_
