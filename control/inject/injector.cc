@@ -27,6 +27,8 @@ constexpr char kCreatedVolumes[] = "volumes";
 struct PodSettings {
   std::vector<int> exclude_inbound_ports;
   std::vector<int> exclude_outbound_ports;
+  // tether.io/opaque-ports: replaces the proxy's default --opaque-ports.
+  std::optional<std::vector<int>> opaque_ports;
   std::vector<std::string> exclude_outbound_cidrs;
   std::string cpu_request, memory_request, cpu_limit, memory_limit;
   std::string log_level;
@@ -88,6 +90,13 @@ absl::StatusOr<PodSettings> ReadSettings(const Json& metadata, const InjectOptio
     absl::StatusOr<std::vector<int>> ports = proxy::ParsePorts(**value);
     if (!ports.ok()) return AnnotationError(p.key, ports.status().message());
     *p.out = std::move(*ports);
+  }
+  absl::StatusOr<std::optional<std::string>> opaque = Annotation(metadata, kOpaquePortsAnnotation);
+  if (!opaque.ok()) return opaque.status();
+  if (opaque->has_value()) {
+    absl::StatusOr<std::vector<int>> ports = proxy::ParsePorts(**opaque);
+    if (!ports.ok()) return AnnotationError(kOpaquePortsAnnotation, ports.status().message());
+    s.opaque_ports = std::move(*ports);
   }
   absl::StatusOr<std::optional<std::string>> cidrs =
       Annotation(metadata, kExcludeOutboundCidrsAnnotation);
@@ -226,6 +235,9 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s, const Js
       absl::StrCat("--metrics-listen=0.0.0.0:", kMetricsPort),
       absl::StrCat("--log-level=", s.log_level),
   });
+  if (s.opaque_ports) {
+    c["args"].push_back(absl::StrCat("--opaque-ports=", absl::StrJoin(*s.opaque_ports, ",")));
+  }
   c["env"] = Json::array({
       {{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
       {{"name", "POD_NAMESPACE"},

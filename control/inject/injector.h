@@ -34,6 +34,8 @@
 //   tether.io/exclude-inbound-ports   "8081,9090": not redirected to the proxy
 //   tether.io/exclude-outbound-ports  "5432"
 //   tether.io/exclude-outbound-cidrs  "169.254.169.254/32,10.0.0.0/8"
+//   tether.io/opaque-ports            "3306,9000": never parsed as HTTP (replaces
+//                                     the proxy's default server-first list)
 //   tether.io/proxy-cpu, tether.io/proxy-memory               requests
 //   tether.io/proxy-cpu-limit, tether.io/proxy-memory-limit   limits
 //   tether.io/log-level               error, warning, info or debug
@@ -57,6 +59,7 @@ inline constexpr char kStatusAnnotation[] = "tether.io/status";
 inline constexpr char kExcludeInboundPortsAnnotation[] = "tether.io/exclude-inbound-ports";
 inline constexpr char kExcludeOutboundPortsAnnotation[] = "tether.io/exclude-outbound-ports";
 inline constexpr char kExcludeOutboundCidrsAnnotation[] = "tether.io/exclude-outbound-cidrs";
+inline constexpr char kOpaquePortsAnnotation[] = "tether.io/opaque-ports";
 inline constexpr char kProxyCpuAnnotation[] = "tether.io/proxy-cpu";
 inline constexpr char kProxyMemoryAnnotation[] = "tether.io/proxy-memory";
 inline constexpr char kProxyCpuLimitAnnotation[] = "tether.io/proxy-cpu-limit";

@@ -51,7 +51,7 @@ class Http1Observer final : public RelayTap {
     const Clock* clock = nullptr;
     WorkerHttpStats* stats = nullptr;
     size_t max_pending = 64;
-    size_t max_target_bytes = 8192;  // longer: the route is kept "* (long target)"
+    size_t max_target_bytes = 8192;  // longer targets: the route of their start
   };
   enum class State { kDetecting, kObserving, kOpaque };
 
@@ -96,7 +96,6 @@ class Http1Observer final : public RelayTap {
   http_parser_settings request_settings_;
   http_parser_settings response_settings_;
   std::string target_;
-  bool target_too_long_ = false;
   std::deque<Pending> pending_;
   // Bytes of the request being parsed (not yet at pending_.back()).
   uint64_t request_bytes_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -410,6 +411,18 @@ TEST(InjectorTest, InjectFalseAsLabelOrAnnotationSkipsThePod) {
   EXPECT_EQ(Injected(pod)["spec"]["initContainers"].size(), 2u);
 }
 
+TEST(InjectorTest, OpaquePortsAnnotationReachesTheProxy) {
+  Json pod = Doc("pod.yaml");
+  pod["metadata"]["annotations"] = {{"tether.io/opaque-ports", "3306, 9000"}};
+  const Json proxy = Injected(pod)["spec"]["initContainers"][1];
+  EXPECT_THAT(Strings(proxy["args"]), ::testing::Contains("--opaque-ports=3306,9000"));
+  // Without it the proxy keeps its default list.
+  const Json plain = Injected(Doc("pod.yaml"))["spec"]["initContainers"][1];
+  for (const std::string& arg : Strings(plain["args"])) {
+    EXPECT_FALSE(absl::StartsWith(arg, "--opaque-ports")) << arg;
+  }
+}
+
 TEST(InjectorTest, MalformedAnnotationsAreRefusedByName) {
   struct Case {
     const char* key;
@@ -424,6 +437,7 @@ TEST(InjectorTest, MalformedAnnotationsAreRefusedByName) {
       {"tether.io/proxy-memory", "64MB"},
       {"tether.io/proxy-memory-limit", "-1Gi"},
       {"tether.io/log-level", "verbose"},
+      {"tether.io/opaque-ports", "mysql"},
       {"tether.io/native-sidecar", "yes"},
       {"tether.io/rewrite-probes", "no"},
       {"tether.io/inject", "maybe"},
