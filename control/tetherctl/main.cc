@@ -67,6 +67,9 @@ ABSL_FLAG(std::string, proxy, "",
           "check, diagnose, stat: proxies' admin addresses (--admin-listen), comma-separated");
 ABSL_FLAG(bool, no_control, false, "check: check the proxies only, not the control plane");
 ABSL_FLAG(int, limit, 20, "diagnose: the most failures shown per proxy");
+ABSL_FLAG(bool, routes, false, "stat: per HTTP route (success rate, RPS, p50/p95/p99)");
+ABSL_FLAG(absl::Duration, window, absl::Seconds(5),
+          "stat --routes: the window the rates and quantiles are taken over (0: since the start)");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -280,7 +283,13 @@ int main(int argc, char** argv) {
                                 " needs --proxy ADMIN[,ADMIN...] (a proxy's "
                                 "--admin-listen address, e.g. 127.0.0.1:15000)"));
     }
-    if (words[0] == "stat") return tether::tetherctl::RunStat(proxies, std::cout, std::cerr);
+    if (words[0] == "stat") {
+      tether::tetherctl::StatOptions opts;
+      opts.routes = absl::GetFlag(FLAGS_routes);
+      opts.window = absl::GetFlag(FLAGS_window);
+      if (opts.window < absl::ZeroDuration()) return Usage("--window must not be negative");
+      return tether::tetherctl::RunStat(proxies, opts, std::cout, std::cerr);
+    }
     const int limit = absl::GetFlag(FLAGS_limit);
     if (limit < 0) return Usage("--limit must not be negative");
     return tether::tetherctl::RunDiagnose(proxies, static_cast<size_t>(limit), std::cout);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "control/tetherctl/proxy_admin.h"
+#include "control/tetherctl/route_stats.h"
 #include "control/tetherctl/table.h"
 
 namespace tether::tetherctl {
@@ -39,21 +40,89 @@ std::vector<StatRow> StatRows(const std::vector<Sample>& metrics) {
   return out;
 }
 
-int RunStat(const std::vector<std::string>& proxies, std::ostream& out, std::ostream& err) {
+namespace {
+
+std::string Millis(std::optional<double> seconds) {
+  if (!seconds) return "-";
+  const double ms = *seconds * 1000;
+  return ms < 10 ? absl::StrFormat("%.2fms", ms) : absl::StrFormat("%.0fms", ms);
+}
+
+// ProxyName: the proxy's SPIFFE ID, else its address.
+std::string ProxyName(const ProxyState& p, const std::string& address) {
+  return p.certs && !p.certs->spiffe_id.empty() ? p.certs->spiffe_id : address;
+}
+
+bool Fetch(const std::string& address, ProxyState* p, std::ostream& err) {
+  *p = FetchProxyState(address, {.certs = true, .failures = false, .metrics = true});
+  if (!p->error.empty() || !p->metrics) {
+    err << "tetherctl: proxy " << address << ": "
+        << (p->error.empty() ? (p->problems.empty() ? "no metrics" : p->problems.back())
+                             : p->error)
+        << "\n";
+    return false;
+  }
+  return true;
+}
+
+int RunRouteStat(const std::vector<std::string>& proxies, const StatOptions& options,
+                 std::ostream& out, std::ostream& err) {
+  int status = 0;
+  std::vector<ProxyState> first(proxies.size());
+  std::vector<bool> read(proxies.size(), false);
+  for (size_t i = 0; i < proxies.size(); ++i) read[i] = Fetch(proxies[i], &first[i], err);
+  if (options.window > absl::ZeroDuration()) options.sleep(options.window);
+  std::vector<std::vector<std::string>> table = {
+      {"PROXY", "DIRECTION", "PEER", "ROUTE", "REQUESTS", "SUCCESS", "RPS", "P50", "P95", "P99"}};
+  for (size_t i = 0; i < proxies.size(); ++i) {
+    ProxyState now;
+    if (!read[i] || !Fetch(proxies[i], &now, err)) {
+      status = 1;
+      continue;
+    }
+    const std::vector<RouteRow> total = RouteRows(*now.metrics);
+    const std::vector<RouteRow> window = RouteDelta(total, RouteRows(*first[i].metrics));
+    double in_window = 0;
+    for (const RouteRow& r : window) in_window += r.requests;
+    // Nothing happened in the window: show everything since the start.
+    const bool windowed = in_window > 0 && options.window > absl::ZeroDuration();
+    for (const RouteRow& r : windowed ? window : total) {
+      if (windowed && r.requests == 0 && r.responses() == 0) continue;
+      const double seconds = absl::ToDoubleSeconds(options.window);
+      table.push_back(
+          {ProxyName(now, proxies[i]), r.direction, r.peer, r.route,
+           absl::StrFormat("%.0f", r.requests),
+           r.responses() > 0 ? absl::StrFormat("%.1f%%", 100 * r.successes / r.responses()) : "-",
+           windowed ? absl::StrFormat("%.1f", r.requests / seconds) : "-",
+           Millis(HistogramQuantile(0.5, r.buckets)), Millis(HistogramQuantile(0.95, r.buckets)),
+           Millis(HistogramQuantile(0.99, r.buckets))});
+    }
+  }
+  if (table.size() == 1) {
+    out << "no HTTP requests seen at " << (proxies.size() == 1 ? "this proxy" : "these proxies")
+        << " yet\n";
+  } else {
+    PrintTable(out, table);
+  }
+  return status;
+}
+
+}  // namespace
+
+int RunStat(const std::vector<std::string>& proxies, const StatOptions& options,
+            std::ostream& out, std::ostream& err) {
+  if (options.routes) return RunRouteStat(proxies, options, out, err);
   int status = 0;
   std::vector<std::vector<std::string>> table = {{"PROXY", "DIRECTION", "PEER", "CONNECTIONS",
                                                   "FAILED", "FAILURE RATE", "TO PEER",
                                                   "FROM PEER"}};
   for (const std::string& address : proxies) {
-    ProxyState p = FetchProxyState(address, {.certs = true, .failures = false, .metrics = true});
-    if (!p.error.empty() || !p.metrics) {
-      err << "tetherctl: proxy " << address << ": "
-          << (p.error.empty() ? (p.problems.empty() ? "no metrics" : p.problems.back()) : p.error)
-          << "\n";
+    ProxyState p;
+    if (!Fetch(address, &p, err)) {
       status = 1;
       continue;
     }
-    const std::string name = p.certs && !p.certs->spiffe_id.empty() ? p.certs->spiffe_id : address;
+    const std::string name = ProxyName(p, address);
     for (const StatRow& r : StatRows(*p.metrics)) {
       table.push_back(
           {name, r.direction, r.peer, absl::StrFormat("%.0f", r.connections),

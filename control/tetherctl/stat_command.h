@@ -6,14 +6,26 @@
 //   PROXY                           DIRECTION  PEER                            CONNECTIONS ...
 //   spiffe://mesh.local/ns/demo/sa/b  inbound  spiffe://mesh.local/ns/demo/sa/a  12  ...
 //
+// With --routes, per HTTP route instead (the proxies' tether_proxy_http_*
+// metrics), over a window: each proxy is read, then read again `window`
+// later, and the rows show what happened in between (all since the
+// proxy started when nothing did):
+//
+//   tetherctl stat --proxy 127.0.0.1:15000 --routes --window 5s
+//   PROXY  DIRECTION  PEER  ROUTE            REQUESTS  SUCCESS  RPS   P50     P95     P99
+//   ...    inbound    ...   GET /users/{id}  120       99.2%    24.0  1.2ms   4.7ms   9.1ms
+//
 // Exit status: 0, or 1 when a proxy could not be read.
 #ifndef TETHER_CONTROL_TETHERCTL_STAT_COMMAND_H_
 #define TETHER_CONTROL_TETHERCTL_STAT_COMMAND_H_
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "control/tetherctl/prom_text.h"
 
 namespace tether::tetherctl {
@@ -31,7 +43,15 @@ struct StatRow {
 // first.
 std::vector<StatRow> StatRows(const std::vector<Sample>& metrics);
 
-int RunStat(const std::vector<std::string>& proxies, std::ostream& out, std::ostream& err);
+struct StatOptions {
+  bool routes = false;
+  absl::Duration window = absl::Seconds(5);
+  // Waits `d` between the two reads of --routes (tests pass a no-op).
+  std::function<void(absl::Duration d)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
+};
+
+int RunStat(const std::vector<std::string>& proxies, const StatOptions& options,
+            std::ostream& out, std::ostream& err);
 
 }  // namespace tether::tetherctl
 

@@ -10,6 +10,7 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/proxy/integration/mesh_fixture.h"
@@ -123,6 +124,22 @@ TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) 
                         {absl::StrCat("direction=\"", s.direction, "\"")}),
               7);
   }
+  // tetherctl stat --routes reads the same.
+  absl::StatusOr<std::string> stat = control()->Tetherctl(
+      {"stat", "--proxy", absl::StrCat("127.0.0.1:", b_->admin_port()), "--routes", "--window",
+       "0"});
+  ASSERT_TRUE(stat.ok()) << stat.status();
+  std::cerr << "tetherctl stat --routes:\n" << *stat;
+  std::map<std::string, std::string> line_of;
+  for (absl::string_view line : absl::StrSplit(*stat, '\n')) {
+    for (const char* route : {"GET /users/{id}", "GET /status/{id}", "POST /orders"}) {
+      if (absl::StrContains(line, route)) line_of[route] = std::string(line);
+    }
+  }
+  EXPECT_TRUE(absl::StrContains(line_of["GET /users/{id}"], "  2  ")) << *stat;
+  EXPECT_TRUE(absl::StrContains(line_of["GET /users/{id}"], "100.0%")) << *stat;
+  EXPECT_TRUE(absl::StrContains(line_of["GET /status/{id}"], "0.0%")) << *stat;
+  EXPECT_TRUE(absl::StrContains(line_of["POST /orders"], SpiffeId("a"))) << *stat;
   ExpectNoFailures();
 }
 
