@@ -79,10 +79,13 @@ void Http1Observer::ParseResponses(absl::Span<const uint8_t> data) {
       if (status >= 100 && status < 200 && status != 101) continue;  // interim: wait on
       Pending req = pending_.front();
       pending_.pop_front();
-      if (req.route != nullptr) {
-        req.route->RecordResponse(status, options_.clock->Monotonic() - req.start,
-                                  response_bytes_);
+      if (req.route == nullptr) {
+        // Answered before its headers were even complete (a 400 to a
+        // malformed request): past what is followed here.
+        GoOpaque();
+        return;
       }
+      req.route->RecordResponse(status, options_.clock->Monotonic() - req.start, response_bytes_);
       ++responses_;
       response_bytes_ = 0;
       // A switch of protocols: a tunnel from now on, both ways.
@@ -117,8 +120,8 @@ void Http1Observer::OnClose() {
       if (req.route != nullptr) {
         req.route->RecordResponse(response_status_, options_.clock->Monotonic() - req.start,
                                   response_bytes_);
+        ++responses_;
       }
-      ++responses_;
     }
   }
   for (const Pending& req : pending_) {

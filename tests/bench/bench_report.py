@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-ORDER = ["direct", "tether", "baseline", "haproxy", "nginx", "stunnel"]
+ORDER = ["direct", "tether", "tether-l4", "baseline", "haproxy", "nginx", "stunnel"]
 PEERS = ["haproxy", "nginx", "stunnel"]
 PCTS = ["p50", "p90", "p99", "p99.9"]
 
@@ -102,6 +102,31 @@ def headline(r):
     return rows
 
 
+def http_cost(r):
+    """Rows of (what, with HTTP metrics, L4 only, ratio): what counting HTTP
+    requests costs, tether against tether-l4 in the same run."""
+    rows = []
+    ka = r.get("keepalive")
+    if ka and "tether" in ka and "tether-l4" in ka:
+        rows.append(("keep-alive requests/s", _f(ka["tether"]["rps"]), _f(ka["tether-l4"]["rps"]),
+                     _ratio(ka["tether"]["rps"], ka["tether-l4"]["rps"])))
+        cpu = lambda x: sum(x.get("cpu_us_per_request", [])) or None  # noqa: E731
+        if cpu(ka["tether"]) and cpu(ka["tether-l4"]):
+            rows.append(("CPU µs per request, both proxies", _f(cpu(ka["tether"]), 1),
+                         _f(cpu(ka["tether-l4"]), 1),
+                         _ratio(cpu(ka["tether"]), cpu(ka["tether-l4"]), False)))
+    fr = r.get("fixed_rate", {}).get("by_connections", {})
+    for conns in sorted(fr, key=int):
+        d = fr[conns]
+        if "tether" not in d or "tether-l4" not in d or "direct" not in d:
+            continue
+        for p in ("p50", "p99"):
+            add = lambda x: x["latency_us"][p] - d["direct"]["latency_us"][p]  # noqa: E731
+            rows.append((f"added latency {p}, 1000 req/s, {conns} conns (µs)", _f(add(d["tether"])),
+                         _f(add(d["tether-l4"])), _ratio(add(d["tether"]), add(d["tether-l4"]), False)))
+    return rows
+
+
 def markdown(r):
     m = r.get("meta", {})
     out = []
@@ -125,6 +150,18 @@ def markdown(r):
         out.append("")
         out.append("Ratios are ≥ 1 where Tether is better (for latency, CPU and memory: theirs / "
                    "ours).")
+        out.append("")
+    cost = http_cost(r)
+    if cost:
+        out.append("### What HTTP awareness costs: tether (HTTP metrics on) against tether-l4 "
+                   "(`--http-metrics=false`), same run")
+        out.append("")
+        out.append("| | HTTP metrics on | L4 only | ratio |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for row in cost:
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+        out.append("A ratio below 1 is the share of L4 mode's performance kept.")
         out.append("")
     ka = r.get("keepalive")
     if ka:

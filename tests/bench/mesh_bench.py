@@ -40,7 +40,7 @@ import urllib.request
 TRUST_DOMAIN = "mesh.local"
 CIPHERSUITE = "TLS_AES_128_GCM_SHA256"
 PEERS = ["haproxy", "nginx", "stunnel"]
-CONTENDERS = ["direct", "tether"] + PEERS
+CONTENDERS = ["direct", "tether", "tether-l4"] + PEERS
 # Descriptors each process may open: the hard limit, which only a process
 # with CAP_SYS_RESOURCE could raise. A proxy holds two per connection.
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -352,6 +352,7 @@ class Direct(Contender):
 class Tether(Contender):
     name = "tether"
     binary = None  # default: BIN_DIR/proxy/tether-proxy
+    flags = []  # added to both proxies
 
     def _proxy(self, sa, extra, admin):
         e = self.env
@@ -359,7 +360,7 @@ class Tether(Contender):
             self.binary or f"{e.bin}/proxy/tether-proxy", "--control", f"127.0.0.1:{self.mesh.grpc}",
             "--ca-bundle", self.mesh.roots, "--join-token-file", self.mesh.token_file(sa),
             "--workers", "1", "--admin-listen", f"127.0.0.1:{admin}", "--drain-timeout", "1s",
-            *extra], e.proxy_cpus, f"{self.tag}-{sa}.log")
+            *self.flags, *extra], e.proxy_cpus, f"{self.tag}-{sa}.log")
 
     def start(self):
         self.admin_server, self.admin_client = free_port(), free_port()
@@ -531,12 +532,20 @@ class TetherBaseline(Tether):
     name = "baseline"
 
 
-KINDS = {"direct": Direct, "tether": Tether, "haproxy": HAProxy, "nginx": Nginx,
-         "stunnel": Stunnel, "baseline": TetherBaseline}
+class TetherL4(Tether):
+    """tether-proxy as a plain L4 mTLS tunnel: HTTP metrics off, to state
+    what HTTP awareness costs."""
+    name = "tether-l4"
+    flags = ["--http-metrics=false"]
+
+
+KINDS = {"direct": Direct, "tether": Tether, "tether-l4": TetherL4, "haproxy": HAProxy,
+         "nginx": Nginx, "stunnel": Stunnel, "baseline": TetherBaseline}
 
 
 def available(name):
-    return {"direct": True, "tether": True, "baseline": True, "haproxy": shutil.which("haproxy"),
+    return {"direct": True, "tether": True, "tether-l4": True, "baseline": True,
+            "haproxy": shutil.which("haproxy"),
             "nginx": shutil.which("nginx"), "stunnel": shutil.which("stunnel4")}[name]
 
 

@@ -169,6 +169,15 @@ TEST_F(Http1ObserverTest, AResponseReadToTheEndOfTheConnectionEndsThere) {
   EXPECT_EQ(s.response_bytes, std::string("HTTP/1.0 200 OK\r\n\r\nall of it").size());
 }
 
+TEST_F(Http1ObserverTest, AnAnswerBeforeTheRequestHeadersEndedStopsTheObserver) {
+  auto obs = Make();
+  Feed(*obs, true, "GET /users/1 HTTP/1.1\r\nHost: cart\r\n");  // headers not ended
+  Feed(*obs, false, "HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(obs->state(), Http1Observer::State::kOpaque);
+  EXPECT_EQ(obs->responses(), 0u);
+  EXPECT_EQ(obs->requests(), 0u);
+}
+
 TEST_F(Http1ObserverTest, DeepPipeliningStopsTheObserver) {
   auto obs = Make();  // max_pending 4
   std::string five;
