@@ -98,6 +98,9 @@ absl::Status ControlPlane::Init() {
       options_.audit_rejections.lines_per_interval < 0) {
     return absl::InvalidArgumentError("the audit's rejection lines and interval must be positive");
   }
+  for (const std::string& path : store_->removed_orphan_keys()) {
+    audit_->Record("ca_orphan_key_removed", {{"path", path}});
+  }
   rejections_ = std::make_unique<RejectionAudit>(audit_.get(), clock_, options_.audit_rejections);
   if (options_.stream_limits.max_streams == 0 ||
       options_.stream_limits.max_streams_per_identity == 0 ||
