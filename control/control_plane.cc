@@ -41,6 +41,9 @@ absl::Status ControlPlane::Init() {
   if (options_.hello_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the Hello timeout must be positive");
   }
+  if (options_.token_rereview_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--token-rereview-interval must be positive");
+  }
   if (options_.kubernetes_workers < 1) {
     return absl::InvalidArgumentError("Kubernetes authentication needs at least one worker");
   }
@@ -130,6 +133,7 @@ absl::Status ControlPlane::Init() {
   stream_opts.limits = options_.stream_limits;
   stream_opts.max_queued_answers = options_.max_queued_answers;
   stream_opts.max_queued_answer_bytes = options_.max_queued_answer_bytes;
+  stream_opts.token_rereview_interval = options_.token_rereview_interval;
   streams_ =
       std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
                                       kubernetes, audit_.get(), clock_, stream_opts);
@@ -449,6 +453,8 @@ void ControlPlane::RunMaintenance() {
     suppressed_reported_ = suppressed;
   }
   metrics_.SetStreamBacklog(streams_->unauthenticated_count(), streams_->queued_answer_bytes());
+  // Streams whose credential expired are closed; due re-reviews are queued.
+  streams_->CheckCredentials();
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
     const std::string message(dropped.status().message());
     audit_->Record("maintenance_error", {{"message", message}});

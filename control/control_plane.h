@@ -94,6 +94,9 @@ struct ControlPlaneOptions {
   size_t max_queued_answer_bytes = size_t{4} << 20;
   // TokenReview results cached by token hash (with `kubernetes`).
   TokenCacheOptions token_review_cache;
+  // How often each Kubernetes-authenticated stream's token is reviewed again
+  // (past the cache); a withdrawn token closes its stream within about this.
+  absl::Duration token_rereview_interval = absl::Minutes(5);
   // Authorization policies: a directory of YAML files ("": STATE/policies),
   // re-read every `policy_poll` when files change, and written by
   // `tetherctl policy apply|delete`; or, when `policy_source` is set, what

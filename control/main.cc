@@ -135,6 +135,10 @@ ABSL_FLAG(absl::Duration, token_review_cache_ttl, absl::Minutes(10),
           "expiry)");
 ABSL_FLAG(absl::Duration, token_review_negative_cache_ttl, absl::Seconds(5),
           "How long a token the API server refused is refused from the cache");
+ABSL_FLAG(absl::Duration, token_rereview_interval, absl::Minutes(5),
+          "How often the token of each Kubernetes-authenticated certificate stream is reviewed "
+          "again with the API server (past the cache); a stream whose token is no longer "
+          "accepted (its pod deleted) is closed");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -237,6 +241,10 @@ absl::Status ConfigureLimits(tether::control::ControlPlaneOptions& opts) {
         "--token-review-cache-size and the --token-review-*-ttl flags must be >= 0");
   }
   opts.token_review_cache.max_entries = static_cast<size_t>(cache_size);
+  opts.token_rereview_interval = absl::GetFlag(FLAGS_token_rereview_interval);
+  if (opts.token_rereview_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--token-rereview-interval must be positive");
+  }
   return absl::OkStatus();
 }
 

@@ -24,6 +24,11 @@ grpc::Status ToGrpc(const absl::Status& st) {
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), message);
 }
 
+// CodeName: how refused and closed streams are counted ("unauthenticated").
+std::string CodeName(const absl::Status& st) {
+  return absl::AsciiStrToLower(absl::StatusCodeToString(st.code()));
+}
+
 }  // namespace
 
 CertStream::CertStream(StreamService* service, grpc::CallbackServerContext* context)
@@ -201,19 +206,21 @@ std::string CertStream::RevokedCredentialLocked(const RevocationSnapshot& rev) c
 }
 
 void CertStream::CloseRevoked(const std::string& why) {
-  std::string id;
+  CloseWith("stream_closed_revoked", {{"reason", why}},
+            absl::PermissionDeniedError(absl::StrCat(
+                why, "; this stream can no longer renew: attest again with a bootstrap credential")));
+}
+
+void CertStream::CloseWith(const char* event, nlohmann::json fields, const absl::Status& status) {
   {
     MutexLock lock(&mu_);
     if (finishing_) return;
-    id = identity_.ToString();
+    fields["spiffe_id"] = identity_.ToString();
   }
-  service_->audit_->Record("stream_closed_revoked",
-                           {{"spiffe_id", id}, {"reason", why}, {"peer", peer_}});
-  if (service_->reject_observer_) service_->reject_observer_("permission_denied");
-  FinishWith(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat(why,
-                                       "; this stream can no longer renew: attest again with "
-                                       "a bootstrap credential")));
+  fields["peer"] = peer_;
+  service_->audit_->Record(event, std::move(fields));
+  if (service_->reject_observer_) service_->reject_observer_(CodeName(status));
+  FinishWith(ToGrpc(status));
 }
 
 void CertStream::Unref() {
@@ -319,9 +326,7 @@ void CertStream::Reject(const char* method, const absl::Status& status) {
     service_->limits_.HelloFailed(&admission_);
   }
   RecordRejection("stream_rejected", {{"method", method}, {"reason", reason}});
-  if (service_->reject_observer_) {
-    service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
-  }
+  if (service_->reject_observer_) service_->reject_observer_(CodeName(status));
   FinishWith(ToGrpc(status));
 }
 
@@ -343,7 +348,7 @@ bool CertStream::HandleHello() {
   switch (hello.credential_case()) {
     case tether::ca::v1::Hello::kJoinToken:
       return !AuthenticateOnWorker(
-          service_->join_token_pool_.get(), "join_token", hello,
+          service_->join_token_pool_.get(), "join_token", "join token", hello,
           [this](const auto& h) { return RedeemJoinToken(h.join_token()); });
     case tether::ca::v1::Hello::kKubernetesToken:
       if (service_->kubernetes_ == nullptr) {
@@ -351,33 +356,44 @@ bool CertStream::HandleHello() {
                       absl::UnauthenticatedError(
                           "this control plane does not accept Kubernetes tokens (not started "
                           "with --kubernetes)"),
-                      hello);
+                      hello, "");
         return true;
       }
       return !AuthenticateOnWorker(
-          service_->kubernetes_pool_.get(), "kubernetes", hello, [this](const auto& h) {
-            return service_->kubernetes_->Authenticate(h.kubernetes_token());
-          });
+          service_->kubernetes_pool_.get(), "kubernetes", "Kubernetes token", hello,
+          [this](const auto& h) { return AuthenticateKubernetes(h.kubernetes_token()); });
     default: {
       absl::StatusOr<pki::VerifiedPeer> peer =
           AuthenticateByCertificate(context_->auth_context().get(), *service_->store_->Current(),
                                     *service_->registry_->Revocations(), service_->clock_->Now());
-      if (peer.ok()) {
+      if (!peer.ok()) {
+        CompleteHello("certificate", peer.status(), hello, "");
+        return true;
+      }
+      {
         MutexLock lock(&mu_);
         credential_serials_.insert(peer->serial_hex);
       }
-      CompleteHello("certificate",
-                    peer.ok() ? absl::StatusOr<pki::SpiffeId>(peer->spiffe_id) : peer.status(),
-                    hello);
+      Authentication auth;
+      auth.id = peer->spiffe_id;
+      auth.expires = peer->not_after;
+      CompleteHello("certificate", std::move(auth), hello,
+                    absl::StrCat("certificate ", peer->serial_hex));
       return true;
     }
   }
 }
 
-absl::StatusOr<pki::SpiffeId> CertStream::RedeemJoinToken(const std::string& token) {
-  std::vector<std::string> addresses;
-  absl::StatusOr<pki::SpiffeId> id = service_->tokens_->Redeem(token, &addresses);
-  if (!id.ok() || addresses.empty() || service_->endpoints_ == nullptr) return id;
+absl::StatusOr<Authentication> CertStream::RedeemJoinToken(const std::string& token) {
+  JoinTokens::Redeemed redeemed;
+  absl::StatusOr<pki::SpiffeId> id = service_->tokens_->Redeem(token, &redeemed);
+  if (!id.ok()) return id.status();
+  Authentication auth;
+  auth.id = *id;
+  auth.instance = absl::StrCat("join:", redeemed.token_id);
+  auth.expires = redeemed.expires;
+  const std::vector<std::string>& addresses = redeemed.addresses;
+  if (addresses.empty() || service_->endpoints_ == nullptr) return auth;
   std::vector<EndpointAddress> parsed;
   for (const std::string& a : addresses) {
     absl::StatusOr<EndpointAddress> p = ParseEndpointAddress(a);
@@ -388,16 +404,16 @@ absl::StatusOr<pki::SpiffeId> CertStream::RedeemJoinToken(const std::string& tok
   if (absl::Status st = service_->endpoints_->BindJoinToken(*id, parsed); !st.ok()) return st;
   service_->audit_->Record("endpoints_bound",
                            {{"spiffe_id", id->ToString()}, {"addresses", addresses}});
-  return id;
+  return auth;
 }
 
 template <typename Authenticate>
-bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method,
+bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method, const char* kind,
                                       const tether::ca::v1::Hello& hello,
                                       Authenticate authenticate) {
   Ref();  // not done: this runs in a reaction
-  bool queued = pool->TrySubmit([this, method, hello, authenticate]() {
-    CompleteHello(method, authenticate(hello), hello);
+  bool queued = pool->TrySubmit([this, method, kind, hello, authenticate]() {
+    CompleteHello(method, authenticate(hello), hello, kind);
     ReadNext();
     Unref();
   });
@@ -408,8 +424,10 @@ bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method,
   return queued;
 }
 
-void CertStream::CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId> id,
-                               const tether::ca::v1::Hello& hello) {
+void CertStream::CompleteHello(const char* method, absl::StatusOr<Authentication> auth,
+                               const tether::ca::v1::Hello& hello, std::string kind) {
+  absl::StatusOr<pki::SpiffeId> id =
+      auth.ok() ? absl::StatusOr<pki::SpiffeId>(auth->id) : auth.status();
   if (id.ok()) {
     auto revoked = service_->registry_->Revocations();
     if (revoked->revoked.spiffe_ids.contains(id->ToString())) {
@@ -446,6 +464,12 @@ void CertStream::CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId>
     info_.workload_name = hello.workload_name().substr(0, 253);
     info_.proxy_version = hello.proxy_version().substr(0, 64);
     info_.authenticated_by = method;
+    credential_kind_ = std::move(kind);
+    credential_expires_ = auth->expires;
+    if (hello.credential_case() == tether::ca::v1::Hello::kKubernetesToken) {
+      kubernetes_token_ = hello.kubernetes_token();
+      next_review_ = service_->clock_->Now() + service_->options_.token_rereview_interval;
+    }
     if (finishing_) return;
     EnqueueLocked(std::move(welcome));
   }
@@ -466,10 +490,18 @@ void CertStream::HandleRequest() {
   const auto& req = request_.certificate_request();
   pki::SpiffeId id;
   std::string revoked;
+  absl::Time expires;
   {
     MutexLock lock(&mu_);
     id = identity_;
     revoked = RevokedCredentialLocked(*service_->registry_->Revocations());
+    expires = credential_expires_;
+  }
+  if (service_->clock_->Now() >= expires) {
+    // Before the credential check closed the stream: nothing is signed on
+    // the strength of an expired credential.
+    CloseExpired(expires);
+    return;
   }
   if (!revoked.empty()) {
     // A revocation raced with this CSR: nothing is signed on its strength.
