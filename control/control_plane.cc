@@ -123,6 +123,14 @@ absl::Status ControlPlane::Init() {
   AuthorityOptions auth_opts;
   auth_opts.default_ttl = options_.cert_ttl;
   auth_opts.requests_per_minute = options_.requests_per_minute;
+  auth_opts.burst = options_.request_burst;
+  auth_opts.identity_requests_per_minute = options_.identity_requests_per_minute;
+  auth_opts.identity_burst = options_.identity_request_burst;
+  if (auth_opts.requests_per_minute <= 0 || auth_opts.burst < 1 ||
+      auth_opts.identity_requests_per_minute <= 0 || auth_opts.identity_burst < 1) {
+    return absl::InvalidArgumentError(
+        "--rate-limit and --identity-rate-limit must be positive, their bursts at least 1");
+  }
   ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(), clock_,
                                                auth_opts);
   ca_->SetRejectionAudit(rejections_.get());

@@ -76,7 +76,12 @@ struct ControlPlaneOptions {
   // DNS names for the control plane's own serving certificate, besides
   // tether-control[.tether-system[.svc]] and localhost.
   std::vector<std::string> serving_dns_names;
+  // Certificate requests per minute, and bursts: per workload instance, and
+  // per identity over all its instances (authority.h).
   double requests_per_minute = 30;
+  double request_burst = 10;
+  double identity_requests_per_minute = 300;
+  double identity_request_burst = 100;
   // Kubernetes token checker; null: join tokens and certificates only. Must
   // outlive the control plane.
   Authenticator* kubernetes = nullptr;

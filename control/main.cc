@@ -73,7 +73,14 @@ ABSL_FLAG(std::string, policy_root_namespace,
           "alone may set the mesh-wide DefaultPolicy");
 ABSL_FLAG(bool, close_denied_connections, false,
           "Tell proxies to close open connections that a changed policy denies");
-ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity");
+ABSL_FLAG(double, rate_limit, 30,
+          "Certificate requests per minute per workload instance (a pod, a join token's "
+          "workload; renewals count for the instance that bootstrapped them)");
+ABSL_FLAG(double, rate_burst, 10, "Burst of --rate-limit");
+ABSL_FLAG(double, identity_rate_limit, 300,
+          "Certificate requests per minute per SPIFFE ID, over all its instances: keep it above "
+          "--rate-limit times the replicas that renew at once");
+ABSL_FLAG(double, identity_rate_burst, 100, "Burst of --identity-rate-limit");
 ABSL_FLAG(bool, kubernetes, false,
           "Accept Kubernetes projected service-account tokens, checked with the cluster's "
           "TokenReview API");
@@ -343,6 +350,9 @@ int main(int argc, char** argv) {
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
   opts.requests_per_minute = absl::GetFlag(FLAGS_rate_limit);
+  opts.request_burst = absl::GetFlag(FLAGS_rate_burst);
+  opts.identity_requests_per_minute = absl::GetFlag(FLAGS_identity_rate_limit);
+  opts.identity_request_burst = absl::GetFlag(FLAGS_identity_rate_burst);
   opts.close_denied_connections = absl::GetFlag(FLAGS_close_denied_connections);
   for (absl::string_view n :
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {

@@ -377,6 +377,10 @@ bool CertStream::HandleHello() {
       Authentication auth;
       auth.id = peer->spiffe_id;
       auth.expires = peer->not_after;
+      // A renewal speaks for the instance that bootstrapped the chain.
+      if (std::optional<IssuedRecord> rec = service_->registry_->Find(peer->serial_hex)) {
+        auth.instance = rec->instance;
+      }
       CompleteHello("certificate", std::move(auth), hello,
                     absl::StrCat("certificate ", peer->serial_hex));
       return true;
@@ -465,6 +469,7 @@ void CertStream::CompleteHello(const char* method, absl::StatusOr<Authentication
     info_.proxy_version = hello.proxy_version().substr(0, 64);
     info_.authenticated_by = method;
     credential_kind_ = std::move(kind);
+    instance_ = auth->instance.empty() ? absl::StrCat("peer:", PeerAddress(peer_)) : auth->instance;
     credential_expires_ = auth->expires;
     if (hello.credential_case() == tether::ca::v1::Hello::kKubernetesToken) {
       kubernetes_token_ = hello.kubernetes_token();
@@ -489,11 +494,13 @@ void CertStream::HandleRequest() {
   }
   const auto& req = request_.certificate_request();
   pki::SpiffeId id;
+  std::string instance;
   std::string revoked;
   absl::Time expires;
   {
     MutexLock lock(&mu_);
     id = identity_;
+    instance = instance_;
     revoked = RevokedCredentialLocked(*service_->registry_->Revocations());
     expires = credential_expires_;
   }
@@ -508,8 +515,9 @@ void CertStream::HandleRequest() {
     CloseRevoked(revoked);
     return;
   }
-  absl::StatusOr<Issued> issued = service_->ca_->Sign(
-      id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
+  absl::StatusOr<Issued> issued =
+      service_->ca_->Sign(id, instance, req.csr_der(),
+                          absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
   StreamResponse msg;
   if (!issued.ok()) {
     auto* rej = msg.mutable_rejected();

@@ -206,6 +206,11 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   // What the stream authenticated with ("join token", "certificate S", ...),
   // and when that stops being valid: then the stream's authority ends.
   std::string credential_kind_ ABSL_GUARDED_BY(mu_);
+  // The workload instance the stream speaks for, which the CA's per-instance
+  // rate limit is keyed by: the pod of a Kubernetes token, a join token's id,
+  // a renewal certificate's original bootstrap (from the registry), else the
+  // peer's address.
+  std::string instance_ ABSL_GUARDED_BY(mu_);
   absl::Time credential_expires_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // A Kubernetes stream's token, kept for its re-reviews (empty otherwise),
   // and when the next one is due.

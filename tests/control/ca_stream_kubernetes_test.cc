@@ -3,6 +3,7 @@
 // stand-in Kubernetes API server (FakeKubernetesApi on FakeHttpsServer).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -268,6 +269,34 @@ TEST_F(CaStreamKubernetesTest, StreamIsClosedAtItsTokensExpiry) {
   ExpectClosedWith(*client, absl::StrCat("(Kubernetes token) expired at ",
                                          absl::FormatTime(absl::RFC3339_sec, exp,
                                                           absl::UTCTimeZone())));
+}
+
+// Two pods of one Deployment share the cart service account: the rate limit
+// is per pod (the TokenReview's pod uid), so one that asks too often does
+// not starve the other.
+TEST_F(CaStreamKubernetesTest, RateLimitIsPerPodNotPerServiceAccount) {
+  std::vector<std::unique_ptr<CaTestClient>> pods;
+  for (const std::string uid : {"0a1b2c3d-0000-4000-8000-00000000000a",
+                                "0a1b2c3d-0000-4000-8000-00000000000b"}) {
+    const std::string token = ProjectedToken(clock_.Now() + absl::Hours(1), uid);
+    nlohmann::json status = ServiceAccountStatus("shop", "cart", "cart-7c9d6b5f4-" + uid.substr(35));
+    status["user"]["extra"]["authentication.kubernetes.io/pod-uid"] = {uid};
+    api_.AddToken(token, status);
+    pods.push_back(Welcomed(token));
+  }
+  int issued = 0;
+  for (uint64_t i = 1; i <= 10; ++i) issued += SignsOn(*pods[0], i);
+  EXPECT_EQ(issued, 10);  // the burst
+  auto key = pki::GenerateP256Key();
+  ASSERT_TRUE(pods[0]->SendCsr(
+      11, *pki::CreateCsr(key->get(), *pki::SpiffeId::Parse("spiffe://mesh.test/ns/shop/sa/cart"))));
+  auto refused = pods[0]->Read();
+  ASSERT_TRUE(refused && refused->has_rejected()) << (refused ? refused->DebugString() : "ended");
+  EXPECT_EQ(refused->rejected().reason(), "rate_limited");
+  EXPECT_THAT(refused->rejected().message(),
+              ::testing::HasSubstr("pod:0a1b2c3d-0000-4000-8000-00000000000a"));
+  EXPECT_TRUE(SignsOn(*pods[1], 1)) << "the other pod was starved";
+  for (auto& pod : pods) EXPECT_TRUE(pod->Finish().ok());
 }
 
 }  // namespace
