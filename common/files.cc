@@ -1,5 +1,6 @@
 #include "common/files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -17,6 +18,24 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
   if (err == ENOENT) return absl::NotFoundError(msg);
   if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
   return absl::InternalError(msg);
+}
+
+// SyncDirectoryOf fsyncs the directory that holds `path`: a rename or unlink
+// in it is durable only once the directory is.
+absl::Status SyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Errno("cannot open the directory of", path);
+  if (fsync(dir_fd) != 0) {
+    absl::Status st = Errno("cannot sync the directory of", path);
+    close(dir_fd);
+    return st;
+  }
+  close(dir_fd);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -77,19 +96,30 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents
   // The rename is durable only once the directory is: without this, a crash
   // can bring back the old file (or none) after the new one was reported
   // written, e.g. a state file naming a key that is not there.
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Errno("cannot open the directory of", path);
-  if (fsync(dir_fd) != 0) {
-    absl::Status st = Errno("cannot sync the directory of", path);
-    close(dir_fd);
-    return st;
+  return SyncDirectoryOf(path);
+}
+
+absl::Status RemoveFileDurably(const std::string& path) {
+  if (unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno("cannot remove", path);
   }
-  close(dir_fd);
-  return absl::OkStatus();
+  return SyncDirectoryOf(path);
+}
+
+absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return Errno("cannot list", dir);
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  absl::Status st = errno != 0 ? Errno("cannot list", dir) : absl::OkStatus();
+  closedir(d);
+  if (!st.ok()) return st;
+  return names;
 }
 
 absl::Status MakeDirs(const std::string& path, mode_t mode) {

@@ -5,6 +5,7 @@
 #define TETHER_COMMON_FILES_H_
 
 #include <string>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -25,6 +26,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes =
 // one, and once it returns OK the new file survives a crash.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents,
                              mode_t mode = 0644);
+
+// RemoveFileDurably unlinks `path` and fsyncs its directory, so that once it
+// returns OK the file stays gone after a crash (a removed key must not come
+// back). A file that is already gone is OK; other errors name the path.
+absl::Status RemoveFileDurably(const std::string& path);
+
+// ListDirectory returns the names (not paths) of the entries of `dir`,
+// without "." and "..", in no particular order.
+absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir);
 
 // MakeDirs creates `path` and missing parents with `mode` (like mkdir -p).
 absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);

@@ -41,6 +41,9 @@ absl::Status ControlPlane::Init() {
   if (options_.hello_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the Hello timeout must be positive");
   }
+  if (options_.token_rereview_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--token-rereview-interval must be positive");
+  }
   if (options_.kubernetes_workers < 1) {
     return absl::InvalidArgumentError("Kubernetes authentication needs at least one worker");
   }
@@ -98,6 +101,9 @@ absl::Status ControlPlane::Init() {
       options_.audit_rejections.lines_per_interval < 0) {
     return absl::InvalidArgumentError("the audit's rejection lines and interval must be positive");
   }
+  for (const std::string& path : store_->removed_orphan_keys()) {
+    audit_->Record("ca_orphan_key_removed", {{"path", path}});
+  }
   rejections_ = std::make_unique<RejectionAudit>(audit_.get(), clock_, options_.audit_rejections);
   if (options_.stream_limits.max_streams == 0 ||
       options_.stream_limits.max_streams_per_identity == 0 ||
@@ -117,6 +123,14 @@ absl::Status ControlPlane::Init() {
   AuthorityOptions auth_opts;
   auth_opts.default_ttl = options_.cert_ttl;
   auth_opts.requests_per_minute = options_.requests_per_minute;
+  auth_opts.burst = options_.request_burst;
+  auth_opts.identity_requests_per_minute = options_.identity_requests_per_minute;
+  auth_opts.identity_burst = options_.identity_request_burst;
+  if (auth_opts.requests_per_minute <= 0 || auth_opts.burst < 1 ||
+      auth_opts.identity_requests_per_minute <= 0 || auth_opts.identity_burst < 1) {
+    return absl::InvalidArgumentError(
+        "--rate-limit and --identity-rate-limit must be positive, their bursts at least 1");
+  }
   ca_ = std::make_unique<CertificateAuthority>(store_.get(), registry_.get(), audit_.get(), clock_,
                                                auth_opts);
   ca_->SetRejectionAudit(rejections_.get());
@@ -127,6 +141,7 @@ absl::Status ControlPlane::Init() {
   stream_opts.limits = options_.stream_limits;
   stream_opts.max_queued_answers = options_.max_queued_answers;
   stream_opts.max_queued_answer_bytes = options_.max_queued_answer_bytes;
+  stream_opts.token_rereview_interval = options_.token_rereview_interval;
   streams_ =
       std::make_unique<StreamService>(ca_.get(), store_.get(), registry_.get(), tokens_.get(),
                                       kubernetes, audit_.get(), clock_, stream_opts);
@@ -503,6 +518,8 @@ void ControlPlane::RunMaintenance() {
     suppressed_reported_ = suppressed;
   }
   metrics_.SetStreamBacklog(streams_->unauthenticated_count(), streams_->queued_answer_bytes());
+  // Streams whose credential expired are closed; due re-reviews are queued.
+  streams_->CheckCredentials();
   if (absl::StatusOr<bool> dropped = store_->DropExpiredRoots(); !dropped.ok()) {
     const std::string message(dropped.status().message());
     audit_->Record("maintenance_error", {{"message", message}});

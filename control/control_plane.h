@@ -77,7 +77,12 @@ struct ControlPlaneOptions {
   // DNS names for the control plane's own serving certificate, besides
   // tether-control[.tether-system[.svc]] and localhost.
   std::vector<std::string> serving_dns_names;
+  // Certificate requests per minute, and bursts: per workload instance, and
+  // per identity over all its instances (authority.h).
   double requests_per_minute = 30;
+  double request_burst = 10;
+  double identity_requests_per_minute = 300;
+  double identity_request_burst = 100;
   // Kubernetes token checker; null: join tokens and certificates only. Must
   // outlive the control plane.
   Authenticator* kubernetes = nullptr;
@@ -95,6 +100,9 @@ struct ControlPlaneOptions {
   size_t max_queued_answer_bytes = size_t{4} << 20;
   // TokenReview results cached by token hash (with `kubernetes`).
   TokenCacheOptions token_review_cache;
+  // How often each Kubernetes-authenticated stream's token is reviewed again
+  // (past the cache); a withdrawn token closes its stream within about this.
+  absl::Duration token_rereview_interval = absl::Minutes(5);
   // Authorization policies: a directory of YAML files ("": STATE/policies),
   // re-read every `policy_poll` when files change, and written by
   // `tetherctl policy apply|delete`; or, when `policy_source` is set, what

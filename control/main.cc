@@ -74,7 +74,14 @@ ABSL_FLAG(std::string, policy_root_namespace,
           "alone may set the mesh-wide DefaultPolicy");
 ABSL_FLAG(bool, close_denied_connections, false,
           "Tell proxies to close open connections that a changed policy denies");
-ABSL_FLAG(double, rate_limit, 30, "Certificate requests per minute per identity");
+ABSL_FLAG(double, rate_limit, 30,
+          "Certificate requests per minute per workload instance (a pod, a join token's "
+          "workload; renewals count for the instance that bootstrapped them)");
+ABSL_FLAG(double, rate_burst, 10, "Burst of --rate-limit");
+ABSL_FLAG(double, identity_rate_limit, 300,
+          "Certificate requests per minute per SPIFFE ID, over all its instances: keep it above "
+          "--rate-limit times the replicas that renew at once");
+ABSL_FLAG(double, identity_rate_burst, 100, "Burst of --identity-rate-limit");
 ABSL_FLAG(bool, kubernetes, false,
           "Accept Kubernetes projected service-account tokens, checked with the cluster's "
           "TokenReview API");
@@ -142,6 +149,10 @@ ABSL_FLAG(std::string, revocations_configmap,
           "revocation list (\"\": this replica's --state-dir only)");
 ABSL_FLAG(absl::Duration, revocation_sync_poll, absl::Seconds(1),
           "How often the shared revocation list is read");
+ABSL_FLAG(absl::Duration, token_rereview_interval, absl::Minutes(5),
+          "How often the token of each Kubernetes-authenticated certificate stream is reviewed "
+          "again with the API server (past the cache); a stream whose token is no longer "
+          "accepted (its pod deleted) is closed");
 ABSL_FLAG(bool, version, false, "Print the version and exit");
 
 namespace {
@@ -244,6 +255,10 @@ absl::Status ConfigureLimits(tether::control::ControlPlaneOptions& opts) {
         "--token-review-cache-size and the --token-review-*-ttl flags must be >= 0");
   }
   opts.token_review_cache.max_entries = static_cast<size_t>(cache_size);
+  opts.token_rereview_interval = absl::GetFlag(FLAGS_token_rereview_interval);
+  if (opts.token_rereview_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--token-rereview-interval must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -365,6 +380,9 @@ int main(int argc, char** argv) {
   opts.ca_dir = absl::GetFlag(FLAGS_ca_dir);
   opts.audit_log = absl::GetFlag(FLAGS_audit_log);
   opts.requests_per_minute = absl::GetFlag(FLAGS_rate_limit);
+  opts.request_burst = absl::GetFlag(FLAGS_rate_burst);
+  opts.identity_requests_per_minute = absl::GetFlag(FLAGS_identity_rate_limit);
+  opts.identity_request_burst = absl::GetFlag(FLAGS_identity_rate_burst);
   opts.close_denied_connections = absl::GetFlag(FLAGS_close_denied_connections);
   for (absl::string_view n :
        absl::StrSplit(absl::GetFlag(FLAGS_serving_dns_names), ',', absl::SkipEmpty())) {

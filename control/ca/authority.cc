@@ -82,17 +82,20 @@ CertificateAuthority::CertificateAuthority(CaStore* store, CertificateRegistry* 
       audit_(audit),
       clock_(clock),
       options_(options),
-      limiter_(clock, options.requests_per_minute, options.burst) {}
+      instance_limiter_(clock, options.requests_per_minute, options.burst),
+      identity_limiter_(clock, options.identity_requests_per_minute, options.identity_burst) {}
 
 absl::StatusOr<Issued> CertificateAuthority::Sign(const pki::SpiffeId& authenticated,
+                                                  absl::string_view instance,
                                                   absl::string_view csr_der,
                                                   absl::Duration requested_ttl,
                                                   absl::string_view peer) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<Issued> out = SignUnobserved(authenticated, csr_der, requested_ttl);
+  absl::StatusOr<Issued> out = SignUnobserved(authenticated, instance, csr_der, requested_ttl);
   const absl::Duration latency = absl::Now() - start;
   if (out.ok()) {
     audit_->Record("issued", {{"spiffe_id", out->spiffe_id},
+                              {"instance", std::string(instance)},
                               {"serial", out->serial_hex},
                               {"not_after", absl::ToUnixSeconds(out->not_after)},
                               {"peer", std::string(peer)}});
@@ -113,13 +116,29 @@ absl::StatusOr<Issued> CertificateAuthority::Sign(const pki::SpiffeId& authentic
   return out;
 }
 
+absl::Status CertificateAuthority::Admit(const std::string& id, absl::string_view instance) {
+  // The instance first: a replica refused by its own bucket must not drain
+  // the identity's, which its siblings share.
+  if (!instance_limiter_.Allow(absl::StrCat(id, " ", instance))) {
+    return CaErrorStatus(CaError::kRateLimited,
+                         absl::StrCat("too many certificate requests from ", instance, " of ", id,
+                                      " (--rate-limit, per workload instance); retry later"));
+  }
+  if (!identity_limiter_.Allow(id)) {
+    return CaErrorStatus(CaError::kRateLimited,
+                         absl::StrCat("too many certificate requests for ", id,
+                                      " from all its instances (--identity-rate-limit); retry "
+                                      "later"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId& authenticated,
+                                                            absl::string_view instance,
                                                             absl::string_view csr_der,
                                                             absl::Duration requested_ttl) {
-  if (!limiter_.Allow(authenticated.ToString())) {
-    return CaErrorStatus(CaError::kRateLimited,
-                         absl::StrCat("too many certificate requests for ",
-                                      authenticated.ToString(), "; retry later"));
+  if (absl::Status admitted = Admit(authenticated.ToString(), instance); !admitted.ok()) {
+    return admitted;
   }
   absl::StatusOr<pki::ParsedCsr> csr = pki::ParseCsr(csr_der);
   if (!csr.ok()) {
@@ -174,8 +193,12 @@ absl::StatusOr<Issued> CertificateAuthority::SignUnobserved(const pki::SpiffeId&
   issued.renew_after = RenewAfter(req.now, info.not_after, r / 4294967296.0);
   issued.chain = ca->issuer->ChainFor(leaf->get());
 
-  IssuedRecord rec{issued.serial_hex, issued.spiffe_id, issued.not_before, issued.not_after,
-                   pki::SerialHex(ca->issuer->authority().cert.get())};
+  IssuedRecord rec{issued.serial_hex,
+                   issued.spiffe_id,
+                   issued.not_before,
+                   issued.not_after,
+                   pki::SerialHex(ca->issuer->authority().cert.get()),
+                   std::string(instance)};
   if (absl::Status st = registry_->RecordIssued(rec); !st.ok()) {
     // Unrecorded means unrevocable: do not hand it out.
     return CaErrorStatus(CaError::kInternal, st.message());

@@ -2,7 +2,8 @@
 // from any transport.
 //
 //   CertificateAuthority ca(store, registry, audit, clock, {.default_ttl = absl::Hours(1)});
-//   absl::StatusOr<Issued> out = ca.Sign(authenticated_id, csr_der, absl::ZeroDuration(), peer);
+//   absl::StatusOr<Issued> out =
+//       ca.Sign(authenticated_id, "pod:<uid>", csr_der, absl::ZeroDuration(), peer);
 //   if (!out.ok()) ReasonOf(out.status());  // "identity_mismatch", ...
 //
 // Every outcome is audited. Rejections are a CaError (a stable reason word)
@@ -57,11 +58,20 @@ struct Issued {
   absl::Time renew_after;
 };
 
+// Certificate requests are limited twice, by token buckets: per workload
+// instance (a pod, a join token's workload, ...), so that one noisy replica
+// cannot starve the others of its identity, which share its service account;
+// and per identity, a larger bucket, so that an identity with many instances
+// still cannot flood the CA without bound. A request refused by its
+// instance's bucket takes nothing from the identity's.
 struct AuthorityOptions {
   absl::Duration default_ttl = absl::Hours(1);
-  // Per identity: sustained rate and burst of certificate requests.
+  // Per workload instance: sustained rate and burst.
   double requests_per_minute = 30;
   double burst = 10;
+  // Per identity, over all its instances.
+  double identity_requests_per_minute = 300;
+  double identity_burst = 100;
 };
 
 // Observes each decision: the reason word ("issued" on success) and the time
@@ -74,10 +84,12 @@ class CertificateAuthority {
                        const Clock* clock, AuthorityOptions options);
 
   // Sign checks `csr_der` against the identity the stream authenticated as,
-  // signs it with the current signer, and records it. `requested_ttl` of 0
-  // means the default; it is clamped to [1 minute, default].
-  absl::StatusOr<Issued> Sign(const pki::SpiffeId& authenticated, absl::string_view csr_der,
-                              absl::Duration requested_ttl, absl::string_view peer);
+  // signs it with the current signer, and records it (with `instance`, the
+  // workload instance that asked, which renewals inherit). `requested_ttl`
+  // of 0 means the default; it is clamped to [1 minute, default].
+  absl::StatusOr<Issued> Sign(const pki::SpiffeId& authenticated, absl::string_view instance,
+                              absl::string_view csr_der, absl::Duration requested_ttl,
+                              absl::string_view peer);
 
   void SetObserver(SignObserver observer) { observer_ = std::move(observer); }
   // SetRejectionAudit sends the audit lines of rejections through
@@ -88,14 +100,19 @@ class CertificateAuthority {
 
  private:
   absl::StatusOr<Issued> SignUnobserved(const pki::SpiffeId& authenticated,
-                                        absl::string_view csr_der, absl::Duration requested_ttl);
+                                        absl::string_view instance, absl::string_view csr_der,
+                                        absl::Duration requested_ttl);
+  // Admit takes a token from `instance`'s bucket, then from the identity's;
+  // RateLimited saying which when one is empty.
+  absl::Status Admit(const std::string& id, absl::string_view instance);
 
   CaStore* const store_;
   CertificateRegistry* const registry_;
   AuditLog* const audit_;
   const Clock* const clock_;
   const AuthorityOptions options_;
-  RateLimiter limiter_;
+  RateLimiter instance_limiter_;  // by "<identity> <instance>"
+  RateLimiter identity_limiter_;
   SignObserver observer_;
   RejectionAudit* rejections_ = nullptr;
 };

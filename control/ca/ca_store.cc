@@ -1,8 +1,11 @@
 #include "control/ca/ca_store.h"
 
+#include <iostream>
+
 #include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/pki/certs.h"
@@ -121,7 +124,9 @@ absl::Status CaStore::LoadOrCreateSelfManaged() {
   absl::StatusOr<std::string> state = ReadFile(CaDir() + "/state.json");
   if (absl::IsNotFound(state.status())) {
     if (absl::Status st = CreateRootLocked(); !st.ok()) return st;
-    return PublishLocked();
+    if (absl::Status st = PublishLocked(); !st.ok()) return st;
+    // A first start that crashed before its state was saved left a key.
+    return RemoveOrphanKeysLocked();
   }
   if (!state.ok()) return state.status();
   nlohmann::json doc = nlohmann::json::parse(*state, nullptr, false);
@@ -148,7 +153,29 @@ absl::Status CaStore::LoadOrCreateSelfManaged() {
     }
     roots_.push_back(std::move(root));
   }
-  return PublishLocked();
+  if (absl::Status st = PublishLocked(); !st.ok()) return st;
+  return RemoveOrphanKeysLocked();
+}
+
+absl::Status CaStore::RemoveOrphanKeysLocked() {
+  absl::StatusOr<std::vector<std::string>> names = ListDirectory(CaDir());
+  if (!names.ok()) return names.status();
+  const std::string signing = roots_.front().serial + ".key";
+  for (const std::string& name : *names) {
+    // "<serial>.key", or "<serial>.key.tmp.<pid>" from a write cut short.
+    const bool key = absl::EndsWith(name, ".key") || absl::StrContains(name, ".key.tmp.");
+    if (!key || name == signing) continue;
+    const std::string path = CaDir() + "/" + name;
+    if (absl::Status st = RemoveFileDurably(path); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("cannot remove the orphaned CA key: ",
+                                                  st.message()));
+    }
+    std::cerr << "tether-control: removed " << path
+              << ": a CA key that is not the signing root's (" << signing
+              << " per state.json), left by a rotation or start that did not finish" << std::endl;
+    removed_orphan_keys_.push_back(path);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CaStore::CreateRootLocked() {
@@ -242,8 +269,14 @@ absl::StatusOr<RotateResult> CaStore::Rotate(absl::Duration overlap) {
       roots_ = std::move(saved);
       return st;
     }
-    // The old root signs nothing any more: its key goes.
-    std::remove((CaDir() + "/" + old_serial + ".key").c_str());
+    // The old root signs nothing any more: its key goes, durably. Should this
+    // fail or a crash come first, the next Open removes it (the saved state
+    // already names the new root).
+    if (absl::Status removed = RemoveFileDurably(CaDir() + "/" + old_serial + ".key");
+        !removed.ok()) {
+      std::cerr << "tether-control: rotation: " << removed.message()
+                << " (the next start removes it)" << std::endl;
+    }
     result.new_root_serial = roots_.front().serial;
     result.old_root_serial = old_serial;
     result.old_root_dropped = roots_[1].drop_after;

@@ -11,6 +11,9 @@
 //    is written with mode 0600 under <state_dir>/ca/. Later starts reuse it.
 //    Rotate() makes a new root that signs from then on; the old root stays in
 //    the trust bundle for the overlap period, then DropExpiredRoots() removes it.
+//    Only the signing root's key is kept: Rotate removes the old one (durably),
+//    and Open removes any other *.key in <state_dir>/ca/ (what a crash in the
+//    middle of a rotation or of the first start leaves), logging each.
 //  - Operator's CA (`plugged_dir`, the layout of Istio's cacerts Secret):
 //    ca-cert.pem and ca-key.pem sign, cert-chain.pem holds ca-cert and the
 //    intermediates above it, root-cert.pem is the trust bundle. Nothing is
@@ -81,6 +84,10 @@ class CaStore {
 
   bool operator_managed() const { return !options_.plugged_dir.empty(); }
 
+  // removed_orphan_keys: the key files Open removed because the saved state
+  // does not name them as the signing root's (for the audit log).
+  const std::vector<std::string>& removed_orphan_keys() const { return removed_orphan_keys_; }
+
  private:
   struct Root {
     std::string serial;
@@ -92,6 +99,9 @@ class CaStore {
   absl::Status CreateRootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SaveStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RemoveOrphanKeysLocked removes every key file in CaDir() but the signing
+  // root's, and the temporary files a key write cut short leaves.
+  absl::Status RemoveOrphanKeysLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string CaDir() const { return options_.state_dir + "/ca"; }
   void NotifyChange();
 
@@ -102,6 +112,7 @@ class CaStore {
   std::vector<Root> roots_ ABSL_GUARDED_BY(mu_);  // self-managed: newest first
   std::shared_ptr<const CaSnapshot> current_ ABSL_GUARDED_BY(mu_);
   std::function<void()> on_change_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> removed_orphan_keys_;  // set by Open only
 };
 
 }  // namespace tether::control

@@ -24,6 +24,11 @@ grpc::Status ToGrpc(const absl::Status& st) {
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), message);
 }
 
+// CodeName: how refused and closed streams are counted ("unauthenticated").
+std::string CodeName(const absl::Status& st) {
+  return absl::AsciiStrToLower(absl::StatusCodeToString(st.code()));
+}
+
 }  // namespace
 
 CertStream::CertStream(StreamService* service, grpc::CallbackServerContext* context)
@@ -201,19 +206,21 @@ std::string CertStream::RevokedCredentialLocked(const RevocationSnapshot& rev) c
 }
 
 void CertStream::CloseRevoked(const std::string& why) {
-  std::string id;
+  CloseWith("stream_closed_revoked", {{"reason", why}},
+            absl::PermissionDeniedError(absl::StrCat(
+                why, "; this stream can no longer renew: attest again with a bootstrap credential")));
+}
+
+void CertStream::CloseWith(const char* event, nlohmann::json fields, const absl::Status& status) {
   {
     MutexLock lock(&mu_);
     if (finishing_) return;
-    id = identity_.ToString();
+    fields["spiffe_id"] = identity_.ToString();
   }
-  service_->audit_->Record("stream_closed_revoked",
-                           {{"spiffe_id", id}, {"reason", why}, {"peer", peer_}});
-  if (service_->reject_observer_) service_->reject_observer_("permission_denied");
-  FinishWith(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat(why,
-                                       "; this stream can no longer renew: attest again with "
-                                       "a bootstrap credential")));
+  fields["peer"] = peer_;
+  service_->audit_->Record(event, std::move(fields));
+  if (service_->reject_observer_) service_->reject_observer_(CodeName(status));
+  FinishWith(ToGrpc(status));
 }
 
 void CertStream::Unref() {
@@ -319,9 +326,7 @@ void CertStream::Reject(const char* method, const absl::Status& status) {
     service_->limits_.HelloFailed(&admission_);
   }
   RecordRejection("stream_rejected", {{"method", method}, {"reason", reason}});
-  if (service_->reject_observer_) {
-    service_->reject_observer_(absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
-  }
+  if (service_->reject_observer_) service_->reject_observer_(CodeName(status));
   FinishWith(ToGrpc(status));
 }
 
@@ -349,7 +354,7 @@ bool CertStream::HandleHello() {
   switch (hello.credential_case()) {
     case tether::ca::v1::Hello::kJoinToken:
       return !AuthenticateOnWorker(
-          service_->join_token_pool_.get(), "join_token", hello,
+          service_->join_token_pool_.get(), "join_token", "join token", hello,
           [this](const auto& h) { return RedeemJoinToken(h.join_token()); });
     case tether::ca::v1::Hello::kKubernetesToken:
       if (service_->kubernetes_ == nullptr) {
@@ -357,33 +362,48 @@ bool CertStream::HandleHello() {
                       absl::UnauthenticatedError(
                           "this control plane does not accept Kubernetes tokens (not started "
                           "with --kubernetes)"),
-                      hello);
+                      hello, "");
         return true;
       }
       return !AuthenticateOnWorker(
-          service_->kubernetes_pool_.get(), "kubernetes", hello, [this](const auto& h) {
-            return service_->kubernetes_->Authenticate(h.kubernetes_token());
-          });
+          service_->kubernetes_pool_.get(), "kubernetes", "Kubernetes token", hello,
+          [this](const auto& h) { return AuthenticateKubernetes(h.kubernetes_token()); });
     default: {
       absl::StatusOr<pki::VerifiedPeer> peer =
           AuthenticateByCertificate(context_->auth_context().get(), *service_->store_->Current(),
                                     *service_->registry_->Revocations(), service_->clock_->Now());
-      if (peer.ok()) {
+      if (!peer.ok()) {
+        CompleteHello("certificate", peer.status(), hello, "");
+        return true;
+      }
+      {
         MutexLock lock(&mu_);
         credential_serials_.insert(peer->serial_hex);
       }
-      CompleteHello("certificate",
-                    peer.ok() ? absl::StatusOr<pki::SpiffeId>(peer->spiffe_id) : peer.status(),
-                    hello);
+      Authentication auth;
+      auth.id = peer->spiffe_id;
+      auth.expires = peer->not_after;
+      // A renewal speaks for the instance that bootstrapped the chain.
+      if (std::optional<IssuedRecord> rec = service_->registry_->Find(peer->serial_hex)) {
+        auth.instance = rec->instance;
+      }
+      CompleteHello("certificate", std::move(auth), hello,
+                    absl::StrCat("certificate ", peer->serial_hex));
       return true;
     }
   }
 }
 
-absl::StatusOr<pki::SpiffeId> CertStream::RedeemJoinToken(const std::string& token) {
-  std::vector<std::string> addresses;
-  absl::StatusOr<pki::SpiffeId> id = service_->tokens_->Redeem(token, &addresses);
-  if (!id.ok() || addresses.empty() || service_->endpoints_ == nullptr) return id;
+absl::StatusOr<Authentication> CertStream::RedeemJoinToken(const std::string& token) {
+  JoinTokens::Redeemed redeemed;
+  absl::StatusOr<pki::SpiffeId> id = service_->tokens_->Redeem(token, &redeemed);
+  if (!id.ok()) return id.status();
+  Authentication auth;
+  auth.id = *id;
+  auth.instance = absl::StrCat("join:", redeemed.token_id);
+  auth.expires = redeemed.expires;
+  const std::vector<std::string>& addresses = redeemed.addresses;
+  if (addresses.empty() || service_->endpoints_ == nullptr) return auth;
   std::vector<EndpointAddress> parsed;
   for (const std::string& a : addresses) {
     absl::StatusOr<EndpointAddress> p = ParseEndpointAddress(a);
@@ -394,16 +414,16 @@ absl::StatusOr<pki::SpiffeId> CertStream::RedeemJoinToken(const std::string& tok
   if (absl::Status st = service_->endpoints_->BindJoinToken(*id, parsed); !st.ok()) return st;
   service_->audit_->Record("endpoints_bound",
                            {{"spiffe_id", id->ToString()}, {"addresses", addresses}});
-  return id;
+  return auth;
 }
 
 template <typename Authenticate>
-bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method,
+bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method, const char* kind,
                                       const tether::ca::v1::Hello& hello,
                                       Authenticate authenticate) {
   Ref();  // not done: this runs in a reaction
-  bool queued = pool->TrySubmit([this, method, hello, authenticate]() {
-    CompleteHello(method, authenticate(hello), hello);
+  bool queued = pool->TrySubmit([this, method, kind, hello, authenticate]() {
+    CompleteHello(method, authenticate(hello), hello, kind);
     ReadNext();
     Unref();
   });
@@ -414,8 +434,10 @@ bool CertStream::AuthenticateOnWorker(WorkerPool* pool, const char* method,
   return queued;
 }
 
-void CertStream::CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId> id,
-                               const tether::ca::v1::Hello& hello) {
+void CertStream::CompleteHello(const char* method, absl::StatusOr<Authentication> auth,
+                               const tether::ca::v1::Hello& hello, std::string kind) {
+  absl::StatusOr<pki::SpiffeId> id =
+      auth.ok() ? absl::StatusOr<pki::SpiffeId>(auth->id) : auth.status();
   if (id.ok()) {
     auto revoked = service_->registry_->Revocations();
     if (revoked->revoked.spiffe_ids.contains(id->ToString())) {
@@ -452,6 +474,13 @@ void CertStream::CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId>
     info_.workload_name = hello.workload_name().substr(0, 253);
     info_.proxy_version = hello.proxy_version().substr(0, 64);
     info_.authenticated_by = method;
+    credential_kind_ = std::move(kind);
+    instance_ = auth->instance.empty() ? absl::StrCat("peer:", PeerAddress(peer_)) : auth->instance;
+    credential_expires_ = auth->expires;
+    if (hello.credential_case() == tether::ca::v1::Hello::kKubernetesToken) {
+      kubernetes_token_ = hello.kubernetes_token();
+      next_review_ = service_->clock_->Now() + service_->options_.token_rereview_interval;
+    }
     if (finishing_) return;
     EnqueueLocked(std::move(welcome));
   }
@@ -471,19 +500,30 @@ void CertStream::HandleRequest() {
   }
   const auto& req = request_.certificate_request();
   pki::SpiffeId id;
+  std::string instance;
   std::string revoked;
+  absl::Time expires;
   {
     MutexLock lock(&mu_);
     id = identity_;
+    instance = instance_;
     revoked = RevokedCredentialLocked(*service_->registry_->Revocations());
+    expires = credential_expires_;
+  }
+  if (service_->clock_->Now() >= expires) {
+    // Before the credential check closed the stream: nothing is signed on
+    // the strength of an expired credential.
+    CloseExpired(expires);
+    return;
   }
   if (!revoked.empty()) {
     // A revocation raced with this CSR: nothing is signed on its strength.
     CloseRevoked(revoked);
     return;
   }
-  absl::StatusOr<Issued> issued = service_->ca_->Sign(
-      id, req.csr_der(), absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
+  absl::StatusOr<Issued> issued =
+      service_->ca_->Sign(id, instance, req.csr_der(),
+                          absl::Seconds(std::max<int64_t>(0, req.ttl_seconds())), peer_);
   StreamResponse msg;
   if (!issued.ok()) {
     auto* rej = msg.mutable_rejected();

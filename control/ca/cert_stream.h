@@ -19,6 +19,7 @@
 #include "api/tether/ca/v1/ca.grpc.pb.h"
 #include "common/pki/spiffe_id.h"
 #include "common/sync/mutex.h"
+#include "control/ca/authenticator.h"
 #include "control/ca/stream_limits.h"
 #include "control/ca/stream_service.h"
 
@@ -29,8 +30,9 @@ namespace tether::control {
 //
 // Lifetime: gRPC calls OnDone once Finish has completed and nothing is
 // pending. Finish is called on a reaction (OnReadDone, OnWriteDone), by the
-// Hello watchdog, or by a worker that finished a Kubernetes authentication:
-// the last two are not reactions, and gRPC may run OnDone while they still
+// Hello watchdog, by the credential check (CheckCredential), or by a worker
+// that finished a Kubernetes authentication or re-review: the last three are
+// not reactions, and gRPC may run OnDone while they still
 // are inside the stream. So they hold a reference (Ref/Unref) from before
 // they can call Finish until after their last touch, and the stream is
 // deleted when OnDone and every holder have let go of it.
@@ -83,6 +85,15 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   // message has arrived. The caller holds a reference.
   void ExpireHello(absl::Duration timeout);
 
+  // CheckCredential ends the stream's authority with its credential
+  // (cert_stream_credential.cc): once `now` is past the credential's expiry
+  // (a join token's, a Kubernetes token's "exp", a renewal certificate's
+  // notAfter) the stream is closed with UNAUTHENTICATED; a Kubernetes
+  // stream whose re-review is due has its token reviewed again on the
+  // service's Kubernetes pool (not when the pool is half full: Hellos come
+  // first; then the next call tries again). The caller holds a reference.
+  void CheckCredential(absl::Time now);
+
   WorkloadInfo info() const;
   bool authenticated() const;
 
@@ -120,7 +131,7 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   // RedeemJoinToken consumes the token and binds the addresses it was
   // minted with to its identity before the stream is welcomed, so that
   // every proxy can know the workload by the time it holds a certificate.
-  absl::StatusOr<pki::SpiffeId> RedeemJoinToken(const std::string& token);
+  absl::StatusOr<Authentication> RedeemJoinToken(const std::string& token);
 
   // AuthenticateOnWorker queues `authenticate(hello)` (a TokenReview call,
   // or a join-token redemption that waits for a disk sync) on the service's
@@ -128,14 +139,19 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   // the Hello and reads on. Returns false, having refused the stream as
   // busy, when the queue is full.
   template <typename Authenticate>
-  bool AuthenticateOnWorker(WorkerPool* pool, const char* method,
+  bool AuthenticateOnWorker(WorkerPool* pool, const char* method, const char* kind,
                             const tether::ca::v1::Hello& hello, Authenticate authenticate);
 
-  // CompleteHello finishes authentication with the identity `id` proved by
-  // `method`: the stream is refused, or welcomed and sent the current trust
-  // bundle and revocations.
-  void CompleteHello(const char* method, absl::StatusOr<pki::SpiffeId> id,
-                     const tether::ca::v1::Hello& hello);
+  // AuthenticateKubernetes asks the Kubernetes authenticator about `token`;
+  // the credential expires at the token's "exp" (which the API server just
+  // verified) when it has one.
+  absl::StatusOr<Authentication> AuthenticateKubernetes(const std::string& token);
+
+  // CompleteHello finishes authentication with what `method` proved (`auth`):
+  // the stream is refused, or welcomed and sent the current trust bundle and
+  // revocations. `kind` names the credential in messages ("join token").
+  void CompleteHello(const char* method, absl::StatusOr<Authentication> auth,
+                     const tether::ca::v1::Hello& hello, std::string kind);
 
   void HandleRequest();
 
@@ -145,6 +161,18 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CloseRevoked audits and finishes the stream for `why`.
   void CloseRevoked(const std::string& why);
+  // CloseExpired closes the stream whose credential expired at `expired`
+  // (audited as stream_closed_expired).
+  void CloseExpired(absl::Time expired);
+  // CompleteReview applies a re-review of the stream's Kubernetes token (on
+  // a worker): Unauthenticated closes the stream (stream_closed_withdrawn);
+  // any other error keeps it (audited token_rereview_failed) until the next
+  // review.
+  void CompleteReview(absl::StatusOr<Authentication> review);
+  // CloseWith audits `event` with `fields`, the stream's identity and peer,
+  // counts the closing by the code of `status` (as refusals are) and
+  // finishes the stream with it; nothing when the stream is finishing.
+  void CloseWith(const char* event, nlohmann::json fields, const absl::Status& status);
 
   StreamService* const service_;
   grpc::CallbackServerContext* const context_;
@@ -175,6 +203,20 @@ class CertStream final : public grpc::ServerBidiReactor<tether::ca::v1::StreamRe
   // stream); empty for a bootstrap credential.
   std::set<std::string> credential_serials_ ABSL_GUARDED_BY(mu_);
   WorkloadInfo info_ ABSL_GUARDED_BY(mu_);
+  // What the stream authenticated with ("join token", "certificate S", ...),
+  // and when that stops being valid: then the stream's authority ends.
+  std::string credential_kind_ ABSL_GUARDED_BY(mu_);
+  // The workload instance the stream speaks for, which the CA's per-instance
+  // rate limit is keyed by: the pod of a Kubernetes token, a join token's id,
+  // a renewal certificate's original bootstrap (from the registry), else the
+  // peer's address.
+  std::string instance_ ABSL_GUARDED_BY(mu_);
+  absl::Time credential_expires_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // A Kubernetes stream's token, kept for its re-reviews (empty otherwise),
+  // and when the next one is due.
+  std::string kubernetes_token_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_review_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool review_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t bundle_version_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool revocations_sent_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t revocations_version_sent_ ABSL_GUARDED_BY(mu_) = 0;

@@ -132,8 +132,7 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Create(const pki::SpiffeId& id, a
   return minted;
 }
 
-absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token,
-                                                 std::vector<std::string>* addresses) {
+absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token, Redeemed* redeemed) {
   if (!absl::StartsWith(token, kPrefix) || token.size() > 128) {
     return absl::UnauthenticatedError("unknown join token (not a Tether join token)");
   }
@@ -152,7 +151,11 @@ absl::StatusOr<pki::SpiffeId> JoinTokens::Redeem(absl::string_view token,
     }
     id = pki::SpiffeId::Parse(e.spiffe_id);
     if (!id.ok()) return absl::InternalError("stored join token has an invalid identity");
-    if (addresses != nullptr) *addresses = e.addresses;
+    if (redeemed != nullptr) {
+      redeemed->addresses = e.addresses;
+      redeemed->expires = e.expires;
+      redeemed->token_id = hash.substr(0, 16);
+    }
     // Marked used before the record is durable: a second Redeem racing this
     // one is refused either way.
     sequence = AppendLocked({{"use", hash}});

@@ -54,14 +54,22 @@ class JoinTokens {
   absl::StatusOr<Minted> Create(const pki::SpiffeId& id, absl::Duration ttl,
                                 std::vector<std::string> addresses = {});
 
+  // What Redeem tells about a redeemed token besides its identity.
+  struct Redeemed {
+    std::vector<std::string> addresses;  // as minted
+    absl::Time expires;                  // the token's expiry
+    // A short name of the token that is no credential (a prefix of its
+    // hash): which workload instance redeemed it.
+    std::string token_id;
+  };
+
   // Redeem consumes `token` and returns its identity. Unauthenticated with
   // "unknown join token", "join token was already used" or "join token
   // expired at ...". A used token stays recorded until it would have expired,
   // so a replay is told apart from a typo. Unavailable if the use cannot be
-  // recorded (the token then stays unused).
-  // `addresses`, when given, receives the addresses the token was minted with.
-  absl::StatusOr<pki::SpiffeId> Redeem(absl::string_view token,
-                                       std::vector<std::string>* addresses = nullptr);
+  // recorded (the token then stays unused). `redeemed`, when given, is filled
+  // on success.
+  absl::StatusOr<pki::SpiffeId> Redeem(absl::string_view token, Redeemed* redeemed = nullptr);
 
  private:
   struct Entry {

@@ -17,7 +17,8 @@ nlohmann::json ToJson(const IssuedRecord& r) {
           {"spiffe_id", r.spiffe_id},
           {"not_before", absl::ToUnixSeconds(r.not_before)},
           {"not_after", absl::ToUnixSeconds(r.not_after)},
-          {"issuer", r.issuer_serial_hex}};
+          {"issuer", r.issuer_serial_hex},
+          {"instance", r.instance}};
 }
 
 bool FromJson(const nlohmann::json& j, IssuedRecord* out) {
@@ -31,6 +32,10 @@ bool FromJson(const nlohmann::json& j, IssuedRecord* out) {
   out->serial_hex = j["serial"].get<std::string>();
   out->spiffe_id = j["spiffe_id"].get<std::string>();
   out->issuer_serial_hex = j["issuer"].get<std::string>();
+  // Absent in records of older versions.
+  out->instance = j.contains("instance") && j["instance"].is_string()
+                      ? j["instance"].get<std::string>()
+                      : "";
   out->not_before = absl::FromUnixSeconds(j["not_before"].get<int64_t>());
   out->not_after = absl::FromUnixSeconds(j["not_after"].get<int64_t>());
   return true;
@@ -136,6 +141,13 @@ std::vector<IssuedRecord> CertificateRegistry::List(absl::string_view spiffe_id)
     return a.not_before != b.not_before ? a.not_before > b.not_before : a.serial_hex < b.serial_hex;
   });
   return out;
+}
+
+std::optional<IssuedRecord> CertificateRegistry::Find(absl::string_view serial_hex) const {
+  MutexLock lock(&mu_);
+  auto it = issued_.find(serial_hex);
+  if (it == issued_.end() || it->second.not_after <= clock_->Now()) return std::nullopt;
+  return it->second;
 }
 
 absl::StatusOr<uint64_t> CertificateRegistry::RevokeSerial(absl::string_view serial_hex) {

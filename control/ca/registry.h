@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct IssuedRecord {
   absl::Time not_before;
   absl::Time not_after;
   std::string issuer_serial_hex;
+  // The workload instance whose stream asked for it (authority.h); a
+  // renewal stream authenticated by this certificate speaks for the same
+  // one. Empty in records written before it was kept.
+  std::string instance;
 };
 
 struct RevocationSnapshot {
@@ -53,6 +58,8 @@ class CertificateRegistry {
 
   // Unexpired certificates, of `spiffe_id` only when non-empty, newest first.
   std::vector<IssuedRecord> List(absl::string_view spiffe_id = "") const;
+  // Find: the unexpired certificate with `serial_hex`, if this CA issued it.
+  std::optional<IssuedRecord> Find(absl::string_view serial_hex) const;
 
   // RevokeSerial: NotFound if this CA issued no unexpired certificate with
   // that serial (unless AcceptUnknownSerials), InvalidArgument if it is not

@@ -129,6 +129,24 @@ void StreamService::WatchHelloDeadlines() {
   mu_.Unlock();
 }
 
+void StreamService::CheckCredentials() {
+  std::vector<CertStream*> streams;
+  {
+    MutexLock lock(&mu_);
+    streams.reserve(streams_.size());
+    for (const auto& entry : streams_) {
+      entry.first->Ref();  // registered, so not done
+      streams.push_back(entry.first);
+    }
+  }
+  // Outside mu_: closing a stream may run OnDone, whose Unregister takes it.
+  const absl::Time now = clock_->Now();
+  for (CertStream* stream : streams) {
+    stream->CheckCredential(now);
+    stream->Unref();
+  }
+}
+
 void StreamService::BroadcastTrustBundle() {
   std::shared_ptr<const CaSnapshot> ca = store_->Current();
   MutexLock lock(&mu_);

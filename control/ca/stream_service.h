@@ -27,6 +27,18 @@
 // stream queues at most `max_queued_answers` answers / `max_queued_answer_bytes`
 // for a proxy that does not read them; one more finishes the stream with
 // RESOURCE_EXHAUSTED and drops what waits (but the answer gRPC is writing).
+//
+// A stream's authority ends with its credential: CheckCredentials (the
+// control plane's maintenance calls it every second, on the injected clock)
+// closes with UNAUTHENTICATED every stream whose join token, Kubernetes
+// token ("exp") or renewal certificate (notAfter) has expired, and has the
+// token of each Kubernetes stream reviewed again every
+// `token_rereview_interval`: a review that now refuses it closes the stream
+// the same way, one that fails (the API server unreachable) keeps it. A CSR
+// on a stream whose credential has expired is never signed. Closings are
+// audited (stream_closed_expired, stream_closed_withdrawn) and counted by the
+// reject observer as "unauthenticated"; the proxy reconnects with its
+// current certificate.
 #ifndef TETHER_CONTROL_CA_STREAM_SERVICE_H_
 #define TETHER_CONTROL_CA_STREAM_SERVICE_H_
 
@@ -78,6 +90,10 @@ struct StreamServiceOptions {
   // a large mesh).
   size_t max_queued_answers = 64;
   size_t max_queued_answer_bytes = size_t{4} << 20;
+  // How often the token of a Kubernetes-authenticated stream is reviewed
+  // again (past the TokenReview cache), so that a token withdrawn before its
+  // expiry (its pod deleted) ends the stream within about this long.
+  absl::Duration token_rereview_interval = absl::Minutes(5);
 };
 
 struct WorkloadInfo {
@@ -111,6 +127,11 @@ class StreamService final : public tether::ca::v1::CertificateService::CallbackS
 
   grpc::ServerBidiReactor<tether::ca::v1::StreamRequest, tether::ca::v1::StreamResponse>* Stream(
       grpc::CallbackServerContext* context) override;
+
+  // CheckCredentials closes the streams whose credential has expired and
+  // queues the re-reviews that are due (see above). Thread-safe; each call
+  // visits every stream.
+  void CheckCredentials();
 
   // Push the current bundle / revocation list to every authenticated stream.
   void BroadcastTrustBundle();

@@ -36,9 +36,16 @@ std::optional<absl::Time> JwtExpiry(absl::string_view token) {
 }
 
 absl::StatusOr<pki::SpiffeId> CachingAuthenticator::Authenticate(absl::string_view token) {
-  if (options_.max_entries == 0) return inner_->Authenticate(token);
+  absl::StatusOr<Authentication> result = AuthenticateWorkload(token);
+  if (!result.ok()) return result.status();
+  return std::move(result->id);
+}
+
+absl::StatusOr<Authentication> CachingAuthenticator::AuthenticateWorkload(
+    absl::string_view token) {
+  if (options_.max_entries == 0) return inner_->AuthenticateWorkload(token);
   const std::string key = Sha256(token);
-  std::optional<absl::StatusOr<pki::SpiffeId>> cached;
+  std::optional<absl::StatusOr<Authentication>> cached;
   {
     MutexLock lock(&mu_);
     auto it = entries_.find(key);
@@ -57,7 +64,19 @@ absl::StatusOr<pki::SpiffeId> CachingAuthenticator::Authenticate(absl::string_vi
   if (observer_) observer_(cached.has_value());
   if (cached) return *std::move(cached);
   // Outside the lock: a review blocks for up to seconds.
-  absl::StatusOr<pki::SpiffeId> result = inner_->Authenticate(token);
+  absl::StatusOr<Authentication> result = inner_->AuthenticateWorkload(token);
+  Remember(key, token, result);
+  return result;
+}
+
+absl::StatusOr<Authentication> CachingAuthenticator::Review(absl::string_view token) {
+  absl::StatusOr<Authentication> result = inner_->Review(token);
+  if (options_.max_entries > 0) Remember(Sha256(token), token, result);
+  return result;
+}
+
+void CachingAuthenticator::Remember(const std::string& key, absl::string_view token,
+                                    const absl::StatusOr<Authentication>& result) {
   const absl::Time now = clock_->Now();
   absl::Time expires = now;
   if (result.ok()) {
@@ -66,15 +85,22 @@ absl::StatusOr<pki::SpiffeId> CachingAuthenticator::Authenticate(absl::string_vi
   } else if (result.status().code() == absl::StatusCode::kUnauthenticated) {
     expires = now + options_.negative_ttl;
   }
+  MutexLock lock(&mu_);
   if (expires > now) {
-    MutexLock lock(&mu_);
     InsertLocked(key, result, expires);
+  } else if (auto it = entries_.find(key); it != entries_.end() && !result.ok() &&
+                                           result.status().code() ==
+                                               absl::StatusCode::kUnauthenticated) {
+    // Refused, but negative caching is off: the old positive entry must not
+    // outlive the refusal.
+    lru_.erase(it->second.lru);
+    entries_.erase(it);
   }
-  return result;
 }
 
 void CachingAuthenticator::InsertLocked(const std::string& key,
-                                        absl::StatusOr<pki::SpiffeId> result, absl::Time expires) {
+                                        absl::StatusOr<Authentication> result,
+                                        absl::Time expires) {
   if (auto it = entries_.find(key); it != entries_.end()) {
     lru_.erase(it->second.lru);
     entries_.erase(it);

@@ -16,6 +16,12 @@
 // API server unreachable: Unavailable) are never cached. At most
 // `max_entries` are kept; the least recently used goes first. Thread-safe;
 // concurrent misses for one token each ask the wrapped authenticator.
+//
+// Review never answers from the cache (a stream re-checking its token must
+// hear the API server, or a withdrawn token would be trusted for up to
+// `max_ttl` more); its answer replaces the entry as a miss's does, so a token
+// found withdrawn is refused from the cache to a reconnecting proxy too. An
+// Unavailable review leaves the entry as it was.
 #ifndef TETHER_CONTROL_CA_TOKEN_CACHE_H_
 #define TETHER_CONTROL_CA_TOKEN_CACHE_H_
 
@@ -53,6 +59,8 @@ class CachingAuthenticator final : public Authenticator {
       : inner_(inner), clock_(clock), options_(options) {}
 
   absl::StatusOr<pki::SpiffeId> Authenticate(absl::string_view token) override;
+  absl::StatusOr<Authentication> AuthenticateWorkload(absl::string_view token) override;
+  absl::StatusOr<Authentication> Review(absl::string_view token) override;
 
   // Observes every lookup: true for an answer from the cache (metrics).
   void SetObserver(std::function<void(bool hit)> observer) { observer_ = std::move(observer); }
@@ -62,12 +70,16 @@ class CachingAuthenticator final : public Authenticator {
 
  private:
   struct Entry {
-    absl::StatusOr<pki::SpiffeId> result;
+    absl::StatusOr<Authentication> result;
     absl::Time expires;
     std::list<std::string>::iterator lru;  // in lru_
   };
+  // Remember caches `result`, the wrapped authenticator's answer about
+  // `token` (whose hash is `key`), for as long as its kind is kept.
+  void Remember(const std::string& key, absl::string_view token,
+                const absl::StatusOr<Authentication>& result);
   // InsertLocked adds or replaces `key`, evicting the least recently used.
-  void InsertLocked(const std::string& key, absl::StatusOr<pki::SpiffeId> result,
+  void InsertLocked(const std::string& key, absl::StatusOr<Authentication> result,
                     absl::Time expires) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Authenticator* const inner_;

@@ -100,6 +100,20 @@ absl::StatusOr<pki::SpiffeId> TokenReviewAuthenticator::Authenticate(absl::strin
   return std::move(reviewed->id);
 }
 
+absl::StatusOr<Authentication> TokenReviewAuthenticator::AuthenticateWorkload(
+    absl::string_view token) {
+  absl::StatusOr<ReviewedToken> reviewed = AuthenticateWithDetails(token);
+  if (!reviewed.ok()) return reviewed.status();
+  Authentication out;
+  if (!reviewed->pod_uid.empty()) {
+    out.instance = absl::StrCat("pod:", reviewed->pod_uid);
+  } else if (!reviewed->pod_name.empty()) {
+    out.instance = absl::StrCat("pod:", reviewed->id.namespace_name, "/", reviewed->pod_name);
+  }
+  out.id = std::move(reviewed->id);
+  return out;
+}
+
 absl::StatusOr<ReviewedToken> TokenReviewAuthenticator::AuthenticateWithDetails(
     absl::string_view token) {
   absl::Status valid = CheckToken(token);

@@ -70,6 +70,11 @@ class TokenReviewAuthenticator final : public Authenticator {
 
   absl::StatusOr<pki::SpiffeId> Authenticate(absl::string_view token) override;
 
+  // AuthenticateWorkload names the pod the token was issued for as the
+  // instance: "pod:<uid>", else "pod:<namespace>/<name>", else "" (a token
+  // not bound to a pod). Each call is a TokenReview, so Review is the same.
+  absl::StatusOr<Authentication> AuthenticateWorkload(absl::string_view token) override;
+
   // AuthenticateWithDetails is Authenticate that also returns the pod the
   // token was issued for, when the API server says (bound tokens).
   absl::StatusOr<ReviewedToken> AuthenticateWithDetails(absl::string_view token);

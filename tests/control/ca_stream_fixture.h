@@ -58,6 +58,8 @@ class CaStreamTest : public ::testing::Test {
     opts.admin_listen = "127.0.0.1:0";
     opts.cert_ttl = absl::Hours(1);
     opts.requests_per_minute = rate_per_minute_;
+    opts.identity_requests_per_minute = identity_rate_per_minute_;
+    opts.identity_request_burst = identity_burst_;
     auto cp = control::ControlPlane::Start(opts, &clock_);
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
@@ -123,7 +125,9 @@ class CaStreamTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  double rate_per_minute_ = 600;
+  double rate_per_minute_ = 600;  // per workload instance, burst 10
+  double identity_rate_per_minute_ = 6000;
+  double identity_burst_ = 1000;
   std::string dir_;
   std::unique_ptr<control::ControlPlane> cp_;
   std::string roots_pem_;

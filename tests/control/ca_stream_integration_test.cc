@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "api/tether/admin/v1/admin.grpc.pb.h"
 #include "common/files.h"
@@ -163,7 +164,7 @@ TEST_F(CaStreamTest, FirstMessageMustBeHello) {
   EXPECT_EQ(client.Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_F(CaStreamTest, RateLimitPerIdentity) {
+TEST_F(CaStreamTest, RateLimitRefusesABurstAndRefills) {
   TearDown();
   rate_per_minute_ = 1;  // burst 10, then one a minute
   StartControlPlane();
@@ -191,6 +192,81 @@ TEST_F(CaStreamTest, RateLimitPerIdentity) {
   auto resp = client.Read();
   ASSERT_TRUE(resp && resp->has_certificate());
   EXPECT_TRUE(client.Finish().ok());
+}
+
+// The replicas of a Deployment share one identity (their service account):
+// the CA's rate limit is per workload instance, so one noisy replica does not
+// starve the others, with a larger cap per identity on top. A renewal counts
+// for the instance that bootstrapped its certificate.
+TEST_F(CaStreamTest, RateLimitPerWorkloadInstanceWithAPerIdentityCap) {
+  TearDown();
+  rate_per_minute_ = 1;  // per instance: burst 10, then one a minute
+  identity_rate_per_minute_ = 1;
+  identity_burst_ = 25;
+  StartControlPlane();
+  const std::string cart = "spiffe://mesh.test/ns/shop/sa/cart";
+  auto key = pki::GenerateP256Key();
+  auto csr = pki::CreateCsr(key->get(), *pki::SpiffeId::Parse(cart));
+  struct Counts {
+    int issued = 0;
+    int limited = 0;
+    std::string message;  // of the last refusal
+  };
+  auto send = [&](CaTestClient& client, int n) {
+    Counts c;
+    for (int i = 0; i < n; ++i) {
+      EXPECT_TRUE(client.SendCsr(i + 1, *csr));
+      auto resp = client.Read();
+      if (!resp) {
+        ADD_FAILURE() << "stream ended";
+        break;
+      }
+      if (resp->has_certificate()) ++c.issued;
+      if (resp->has_rejected()) {
+        EXPECT_EQ(resp->rejected().reason(), "rate_limited");
+        ++c.limited;
+        c.message = resp->rejected().message();
+      }
+    }
+    return c;
+  };
+
+  // Two replicas, each with a join token of its own.
+  CaTestClient a(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(a.SendHello(Token("shop", "cart")));
+  ASSERT_EQ(ReadWelcome(a), cart);
+  std::optional<Enrolled> a_cert = Issue(a, cart, 100);
+  ASSERT_TRUE(a_cert.has_value());
+  CaTestClient b(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(b.SendHello(Token("shop", "cart")));
+  ASSERT_EQ(ReadWelcome(b), cart);
+
+  // A exhausts its bucket; B still gets every certificate it asks for.
+  Counts noisy = send(a, 12);
+  EXPECT_EQ(noisy.issued, 9);  // 10 with the one above
+  EXPECT_EQ(noisy.limited, 3);
+  EXPECT_TRUE(absl::StrContains(noisy.message, "from join:")) << noisy.message;
+  EXPECT_TRUE(absl::StrContains(noisy.message, "per workload instance")) << noisy.message;
+  Counts quiet = send(b, 10);
+  EXPECT_EQ(quiet.issued, 10);
+  EXPECT_EQ(quiet.limited, 0);
+
+  // A's renewal stream speaks for A's instance: its bucket is still empty.
+  CaTestClient renewal(cp_->grpc_port(), roots_pem_, a_cert->identity());
+  ASSERT_TRUE(renewal.SendHello());
+  ASSERT_EQ(ReadWelcome(renewal), cart);
+  EXPECT_EQ(send(renewal, 1).limited, 1);
+
+  // The identity's cap (25) bounds what more replicas get: 20 went out, so
+  // a third gets 5, then is refused by the identity's bucket.
+  CaTestClient c(cp_->grpc_port(), roots_pem_);
+  ASSERT_TRUE(c.SendHello(Token("shop", "cart")));
+  ASSERT_EQ(ReadWelcome(c), cart);
+  Counts third = send(c, 8);
+  EXPECT_EQ(third.issued, 5);
+  EXPECT_EQ(third.limited, 3);
+  EXPECT_TRUE(absl::StrContains(third.message, "from all its instances")) << third.message;
+  for (CaTestClient* client : {&a, &b, &c, &renewal}) EXPECT_TRUE(client->Finish().ok());
 }
 
 TEST_F(CaStreamTest, ExpiredCertificateCannotRenewButTokenCan) {
@@ -300,7 +376,8 @@ TEST_F(CaStreamTest, RotationPushesBothRootsAndSignsWithTheNewOne) {
 
   grpc::ClientContext ctx;
   tether::admin::v1::RotateCaRequest req;
-  req.set_overlap_seconds(7200);
+  // Shorter than the watcher's certificate: its stream ends when that does.
+  req.set_overlap_seconds(1800);
   tether::admin::v1::RotateCaResponse resp;
   ASSERT_TRUE(Admin()->RotateCa(&ctx, req, &resp).ok());
   EXPECT_NE(resp.new_root_serial_hex(), resp.old_root_serial_hex());
@@ -332,7 +409,7 @@ TEST_F(CaStreamTest, RotationPushesBothRootsAndSignsWithTheNewOne) {
   EXPECT_TRUE(pki::VerifyChain(raw_before, *both, clock_.Now(), {}, pki::Purpose::kAny).ok());
 
   // After the overlap the old root is dropped and the bundle is pushed again.
-  clock_.Advance(absl::Hours(2) + absl::Seconds(1));
+  clock_.Advance(absl::Minutes(30) + absl::Seconds(1));
   cp_->RunMaintenance();
   pushed = watcher.Read();
   ASSERT_TRUE(pushed && pushed->has_trust_bundle());

@@ -123,5 +123,51 @@ TEST(CaStore, OperatorCaProblemsNameTheFile) {
       << missing.status().message();
 }
 
+// A crash between Rotate's state write and its removal of the old root's
+// key (or during a key write) leaves keys on disk that nothing names; the
+// next Open removes them and keeps the signing root's key.
+TEST(CaStore, OpenRemovesKeysAnInterruptedRotationLeftBehind) {
+  FakeClock clock(tu::Now());
+  CaOptions opts{.state_dir = testing::MakeTempDir("state"), .trust_domain = "mesh.test"};
+  const std::string ca_dir = opts.state_dir + "/ca";
+  std::string old_serial, new_serial, old_key_pem;
+  {
+    auto store = CaStore::Open(opts, &clock);
+    ASSERT_TRUE(store.ok()) << store.status();
+    old_serial = (*store)->Current()->active_root_serial;
+    auto key = ReadFile(ca_dir + "/" + old_serial + ".key");
+    ASSERT_TRUE(key.ok());
+    old_key_pem = *key;
+    auto rotated = (*store)->Rotate(absl::Hours(1));
+    ASSERT_TRUE(rotated.ok()) << rotated.status();
+    new_serial = rotated->new_root_serial;
+    EXPECT_TRUE((*store)->removed_orphan_keys().empty());
+  }
+  EXPECT_FALSE(FileExists(ca_dir + "/" + old_serial + ".key"));
+  // As the crash would leave it: the state names the new root, the old
+  // root's key is still there, and so is a temporary file of a key write.
+  ASSERT_TRUE(WriteFileAtomic(ca_dir + "/" + old_serial + ".key", old_key_pem, 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(ca_dir + "/" + old_serial + ".key.tmp.4242", old_key_pem, 0600).ok());
+  auto new_key = ReadFile(ca_dir + "/" + new_serial + ".key");
+  ASSERT_TRUE(new_key.ok());
+
+  auto reopened = CaStore::Open(opts, &clock);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_FALSE(FileExists(ca_dir + "/" + old_serial + ".key"));
+  EXPECT_FALSE(FileExists(ca_dir + "/" + old_serial + ".key.tmp.4242"));
+  EXPECT_EQ((*reopened)->removed_orphan_keys().size(), 2u);
+  // The signing key is intact and still signs; the old root is still trusted
+  // (its certificate stays for the overlap).
+  EXPECT_EQ((*reopened)->Current()->active_root_serial, new_serial);
+  auto kept = ReadFile(ca_dir + "/" + new_serial + ".key");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, *new_key);
+  EXPECT_TRUE(FileExists(ca_dir + "/" + old_serial + ".crt"));
+  EXPECT_EQ((*reopened)->Current()->bundle.roots().size(), 2u);
+  EXPECT_TRUE(VerifyLeafFrom(*(*reopened)->Current(), (*reopened)->Current()->bundle,
+                             clock.Now())
+                  .ok());
+}
+
 }  // namespace
 }  // namespace tether::control

@@ -98,9 +98,13 @@ TEST(JoinTokens, AddressesComeBackOnRedeemAlsoAfterARestartAndACompaction) {
   }
   auto reloaded = JoinTokens::Load(path, &clock);  // Load compacts
   ASSERT_TRUE(reloaded.ok());
-  std::vector<std::string> addresses;
-  ASSERT_TRUE((*reloaded)->Redeem(token, &addresses).ok());
-  EXPECT_EQ(addresses, (std::vector<std::string>{"10.0.0.5", "[fd00::1]:8080"}));
+  JoinTokens::Redeemed redeemed;
+  ASSERT_TRUE((*reloaded)->Redeem(token, &redeemed).ok());
+  EXPECT_EQ(redeemed.addresses, (std::vector<std::string>{"10.0.0.5", "[fd00::1]:8080"}));
+  // Kept in whole seconds.
+  EXPECT_LE(absl::AbsDuration(redeemed.expires - (clock.Now() + kDefaultJoinTokenTtl)),
+            absl::Seconds(1));
+  EXPECT_EQ(redeemed.token_id, HashToken(token).substr(0, 16));
 }
 
 TEST(JoinTokens, CorruptJournalIsAnErrorNotAnEmptySet) {

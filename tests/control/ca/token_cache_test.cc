@@ -4,6 +4,7 @@
 #include "control/ca/token_cache.h"
 
 #include <map>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -21,10 +22,13 @@ class CountingAuthenticator final : public Authenticator {
   absl::StatusOr<pki::SpiffeId> Authenticate(absl::string_view token) override {
     ++calls[std::string(token)];
     if (unavailable) return absl::UnavailableError("API server down");
-    if (absl::StartsWith(token, "bad")) return absl::UnauthenticatedError("rejected");
+    if (absl::StartsWith(token, "bad") || withdrawn.contains(std::string(token))) {
+      return absl::UnauthenticatedError("rejected");
+    }
     return pki::SpiffeId::Make("mesh.test", "shop", "cart");
   }
   std::map<std::string, int> calls;
+  std::set<std::string> withdrawn;
   bool unavailable = false;
 };
 
@@ -109,6 +113,30 @@ TEST(CachingAuthenticator, ZeroEntriesIsNoCache) {
   (void)cache.Authenticate("t");
   (void)cache.Authenticate("t");
   EXPECT_EQ(inner.calls["t"], 2);
+}
+
+// Review (a stream re-checking its token) always asks the API server; its
+// verdict replaces the cached one, but an outage leaves the entry alone.
+TEST(CachingAuthenticator, ReviewBypassesTheCacheAndRefreshesIt) {
+  FakeClock clock(absl::FromUnixSeconds(1800000000));
+  CountingAuthenticator inner;
+  CachingAuthenticator cache(&inner, &clock, {.max_ttl = absl::Minutes(10)});
+  const std::string token = Jwt(1800000000 + 86400);
+  ASSERT_TRUE(cache.Authenticate(token).ok());
+  ASSERT_TRUE(cache.Review(token).ok());
+  ASSERT_TRUE(cache.Review(token).ok());
+  EXPECT_EQ(inner.calls[token], 3);
+  inner.unavailable = true;
+  EXPECT_EQ(cache.Review(token).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cache.Authenticate(token).ok()) << "an outage dropped the cached answer";
+  EXPECT_EQ(inner.calls[token], 4);
+
+  // Withdrawn: the review's refusal replaces the cached acceptance.
+  inner.unavailable = false;
+  inner.withdrawn.insert(token);
+  EXPECT_EQ(cache.Review(token).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(cache.Authenticate(token).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(inner.calls[token], 5);
 }
 
 }  // namespace

@@ -68,9 +68,10 @@ class FakeKubernetesApi {
     MutexLock lock(&mu_);
     raw_answer_ = std::move(raw);
   }
-  void SetForbidden() {
+  // SetForbidden answers every review 403, as for missing RBAC (false: ends that).
+  void SetForbidden(bool forbidden = true) {
     MutexLock lock(&mu_);
-    forbidden_ = true;
+    forbidden_ = forbidden;
   }
   // PutConfigMap creates or replaces the ConfigMap `ns`/`name`.
   void PutConfigMap(const std::string& ns, const std::string& name,

@@ -358,5 +358,52 @@ TEST_F(IdentityManagerRevocationTest, AnOlderListFromAnotherReplicaIsIgnored) {
   EXPECT_EQ(st.revocations_ignored, 1u);
 }
 
+// The control plane ends a stream's authority with its credential: a stream
+// closed with UNAUTHENTICATED because the token (or certificate) it opened
+// with expired or was withdrawn. The proxy keeps serving its certificate
+// throughout (no gap) and reconnects with it, not with the bootstrap
+// credential, and a Welcome on it asks for nothing before the renewal time.
+class IdentityManagerReconnectTest : public IdentityManagerRevocationTest {};
+
+TEST_F(IdentityManagerReconnectTest, StreamClosedForAnExpiredCredentialReconnectsOnTheCertificate) {
+  std::string s1;
+  std::shared_ptr<FakeStream> stream = Connected(&s1);
+  ASSERT_NE(stream, nullptr);
+  stream->End(absl::UnauthenticatedError(
+      "the bootstrap credential this stream authenticated with (Kubernetes token) expired at "
+      "2026-12-03T10:00:00Z; reconnect with the current certificate or a fresh token"));
+  bool gap = false;
+  ASSERT_TRUE(WaitFor([&] {
+    gap |= CurrentSerial() != s1;
+    clock_.Advance(absl::Milliseconds(500));
+    manager_->Wake();
+    return connector_.opened() >= 2;
+  }));
+  EXPECT_FALSE(gap) << "the certificate was not served while the proxy reconnected";
+  auto second = connector_.WaitOpened(1);
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(second->client.has_value()) << "reconnected with the bootstrap credential";
+  auto chain = pki::CertsFromPem(second->client->chain_pem);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ(pki::SerialHex((*chain)[0].get()), s1);
+  auto hello = second->stream->NextRequest();
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_TRUE(hello->has_hello());
+  EXPECT_EQ(hello->hello().kubernetes_token(), "");
+  EXPECT_EQ(hello->hello().join_token(), "");
+  EXPECT_NE(manager_->status().last_error.find("UNAUTHENTICATED"), std::string::npos)
+      << manager_->status().last_error;
+
+  Welcome(*second->stream);
+  ASSERT_TRUE(WaitFor([&] { return manager_->status().stream_state == "connected"; }));
+  EXPECT_EQ(CurrentSerial(), s1);
+  // It renews on the new stream when the time comes.
+  clock_.Advance(absl::Minutes(40));
+  manager_->Wake();
+  const std::string s2 = Sign(*second->stream);
+  ASSERT_FALSE(s2.empty());
+  ASSERT_TRUE(WaitFor([&] { return CurrentSerial() == s2; }));
+}
+
 }  // namespace
 }  // namespace tether::proxy

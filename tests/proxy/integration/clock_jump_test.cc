@@ -3,6 +3,11 @@
 // moves forward at once (the world's time went on while the machine slept).
 // The proxies must notice within seconds, never use a certificate the new
 // time says has expired, renew by themselves, and carry traffic again.
+//
+// Their join tokens live an hour, longer than the longest jump here: a
+// certificate stream's authority ends with its bootstrap credential, so a
+// jump past the token's expiry too closes the stream, and a proxy whose
+// certificate has expired as well needs a new token (ca_stream_expiry_test).
 #include <gtest/gtest.h>
 
 #include "common/testing/fake_clock.h"
@@ -22,7 +27,11 @@ constexpr absl::Duration kCertTtl = absl::Minutes(10);
 
 class ClockJumpTest : public testing::InProcessMeshTest {
  protected:
-  ClockJumpTest() : InProcessMeshTest({.name = "clock", .clock = &clock_, .cert_ttl = kCertTtl}) {}
+  ClockJumpTest()
+      : InProcessMeshTest({.name = "clock",
+                           .clock = &clock_,
+                           .cert_ttl = kCertTtl,
+                           .join_token_ttl = absl::Hours(1)}) {}
 
   void SetUp() override {
     InProcessMeshTest::SetUp();

@@ -41,7 +41,7 @@ proxy::ProxyConfig InProcessMeshTest::BaseConfig(const std::string& sa, const st
   std::string value = token;
   if (value.empty()) {
     auto minted =
-        cp_->tokens()->Create(*pki::SpiffeId::Make(kTrustDomain, "shop", sa), absl::ZeroDuration());
+        cp_->tokens()->Create(*pki::SpiffeId::Make(kTrustDomain, "shop", sa), options_.join_token_ttl);
     EXPECT_TRUE(minted.ok());
     if (minted.ok()) value = minted->token;
   }

@@ -45,6 +45,9 @@ struct InProcessMeshOptions {
   // The control plane's certificate lifetime; unset: its default.
   std::optional<absl::Duration> cert_ttl;
   double requests_per_minute = 600;
+  // The lifetime of the join tokens minted for the proxies; zero: the
+  // default (10 minutes). A certificate stream closes when its token expires.
+  absl::Duration join_token_ttl = absl::ZeroDuration();
   bool close_denied_connections = false;
   // Every proxy's handshake timeout; unset: the proxy's default.
   std::optional<absl::Duration> handshake_timeout;
