@@ -312,7 +312,7 @@ def charts(r, out_dir):
               file=sys.stderr)
         return
     colors = {"direct": "#999999", "tether": "#1f77b4", "haproxy": "#ff7f0e", "nginx": "#2ca02c",
-              "stunnel": "#9467bd", "baseline": "#17becf"}
+              "stunnel": "#9467bd", "baseline": "#17becf", "tether-l4": "#aec7e8"}
     fr = r.get("fixed_rate")
     if fr:
         groups = sorted(fr["by_connections"], key=int)
