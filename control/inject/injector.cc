@@ -32,6 +32,7 @@ struct PodSettings {
   std::vector<std::string> exclude_outbound_cidrs;
   std::string cpu_request, memory_request, cpu_limit, memory_limit;
   std::string log_level;
+  std::string access_log;  // tether.io/access-log: "", connections or requests
   bool native_sidecar = true;
   bool rewrite_probes = true;
 };
@@ -138,6 +139,17 @@ absl::StatusOr<PodSettings> ReadSettings(const Json& metadata, const InjectOptio
     }
     s.log_level = **level;
   }
+  absl::StatusOr<std::optional<std::string>> access =
+      Annotation(metadata, kAccessLogAnnotation);
+  if (!access.ok()) return access.status();
+  if (access->has_value()) {
+    if (**access != "off" && **access != "connections" && **access != "requests") {
+      return AnnotationError(
+          kAccessLogAnnotation,
+          absl::StrCat("\"", **access, "\" is not one of off, connections, requests"));
+    }
+    if (**access != "off") s.access_log = **access;
+  }
   struct BoolAnnotation {
     const char* key;
     bool* out;
@@ -235,6 +247,12 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s, const Js
       absl::StrCat("--metrics-listen=0.0.0.0:", kMetricsPort),
       absl::StrCat("--log-level=", s.log_level),
   });
+  // The access log goes to the container's stdout (kubectl logs).
+  if (s.access_log == "connections") c["args"].push_back("--access-log=-");
+  if (s.access_log == "requests") {
+    c["args"].push_back("--access-log=-");
+    c["args"].push_back("--access-log-requests");
+  }
   if (s.opaque_ports) {
     c["args"].push_back(absl::StrCat("--opaque-ports=", absl::StrJoin(*s.opaque_ports, ",")));
   }

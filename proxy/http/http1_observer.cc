@@ -48,6 +48,7 @@ void Http1Observer::ParseRequests(absl::Span<const uint8_t> data) {
       http_parser_pause(&request_parser_, 0);
       Pending& req = pending_.back();
       if (req.route != nullptr) req.route->AddRequestBytes(request_bytes_);
+      req.request_bytes += request_bytes_;
       request_bytes_ = 0;
       if (request_parser_.upgrade) requests_tunnelled_ = true;
       continue;
@@ -85,8 +86,7 @@ void Http1Observer::ParseResponses(absl::Span<const uint8_t> data) {
         GoOpaque();
         return;
       }
-      req.route->RecordResponse(status, options_.clock->Monotonic() - req.start, response_bytes_);
-      ++responses_;
+      Finish(req, status, response_bytes_);
       response_bytes_ = 0;
       // A switch of protocols: a tunnel from now on, both ways.
       if (status == 101 || (req.connect && status >= 200 && status < 300) ||
@@ -117,19 +117,29 @@ void Http1Observer::OnClose() {
       response_complete_ = false;
       Pending req = pending_.front();
       pending_.pop_front();
-      if (req.route != nullptr) {
-        req.route->RecordResponse(response_status_, options_.clock->Monotonic() - req.start,
-                                  response_bytes_);
-        ++responses_;
-      }
+      if (req.route != nullptr) Finish(req, response_status_, response_bytes_);
     }
   }
   for (const Pending& req : pending_) {
-    if (req.route != nullptr) {
-      req.route->RecordResponse(0, options_.clock->Monotonic() - req.start, 0);
-    }
+    if (req.route != nullptr) Finish(req, 0, 0);
   }
   pending_.clear();
+}
+
+void Http1Observer::Finish(const Pending& req, int status, uint64_t response_bytes) {
+  const absl::Duration took = options_.clock->Monotonic() - req.start;
+  req.route->RecordResponse(status, took, response_bytes);
+  if (status != 0) ++responses_;
+  if (!options_.on_request) return;
+  HttpRequestRecord r;
+  r.method = req.method;
+  r.path = req.path;
+  r.route = req.route_name;
+  r.status = status;
+  r.duration = took;
+  r.request_bytes = req.request_bytes;
+  r.response_bytes = response_bytes;
+  options_.on_request(r);
 }
 
 void Http1Observer::GoOpaque() {
@@ -175,6 +185,11 @@ int Http1Observer::OnRequestHeadersComplete(http_parser* p) {
   req.connect = method == HTTP_CONNECT;
   req.upgrade = p->upgrade != 0;
   req.route = self->RouteFor(http_method_str(method), self->target_);
+  if (self->options_.on_request) {
+    req.method = http_method_str(method);
+    req.path = self->target_.substr(0, self->target_.find_first_of("?#"));
+    req.route_name = RouteTemplate(req.method, self->target_);
+  }
   req.route->RecordRequest(0);
   ++self->requests_;
   self->state_ = State::kObserving;

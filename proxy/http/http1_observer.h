@@ -33,6 +33,8 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/clock.h"
@@ -40,6 +42,18 @@
 #include "proxy/relay/relay_tap.h"
 
 namespace tether::proxy {
+
+// HttpRequestRecord: one request and its answer, for the per-request access
+// log (Options::on_request).
+struct HttpRequestRecord {
+  absl::string_view method;
+  std::string path;   // the target without its query (which may hold secrets)
+  std::string route;  // RouteTemplate
+  int status = 0;     // 0: no response (the connection ended first)
+  absl::Duration duration;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
+};
 
 class Http1Observer final : public RelayTap {
  public:
@@ -50,6 +64,9 @@ class Http1Observer final : public RelayTap {
     std::function<std::string()> peer;
     const Clock* clock = nullptr;
     WorkerHttpStats* stats = nullptr;
+    // Called for every request once answered (or the connection ended);
+    // null: nothing but the counters.
+    std::function<void(const HttpRequestRecord&)> on_request;
     size_t max_pending = 64;
     size_t max_target_bytes = 8192;  // longer targets: the route of their start
   };
@@ -74,11 +91,19 @@ class Http1Observer final : public RelayTap {
     bool head = false;
     bool connect = false;
     bool upgrade = false;  // asked to switch protocols
+    uint64_t request_bytes = 0;
+    // For on_request only.
+    absl::string_view method;
+    std::string path;
+    std::string route_name;
   };
 
   void ParseRequests(absl::Span<const uint8_t> data);
   void ParseResponses(absl::Span<const uint8_t> data);
   void GoOpaque();
+  // Finish records `req`'s answer (status 0: none) in the counters, and for
+  // on_request.
+  void Finish(const Pending& req, int status, uint64_t response_bytes);
   RouteStats* RouteFor(absl::string_view method, absl::string_view target);
 
   // http-parser callbacks (settings_ point here through parser.data).

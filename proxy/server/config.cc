@@ -60,6 +60,9 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Hours(1), "Close connections idle 
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long open connections may finish");
 ABSL_FLAG(std::string, access_log, "", "JSON-lines access log path ('-' for stdout)");
+ABSL_FLAG(bool, access_log_requests, false,
+          "Also one access-log line per HTTP request (route, status, duration, bytes, both "
+          "identities); implies --access-log=- unless it names a file");
 ABSL_FLAG(bool, http_metrics, true,
           "Count HTTP/1.x requests per route (tether_proxy_http_*); the bytes are never changed");
 ABSL_FLAG(std::string, opaque_ports, "25,587,3306,4444,5432,6379,9300,11211",
@@ -188,6 +191,13 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
   c.http_metrics = absl::GetFlag(FLAGS_http_metrics);
+  c.access_log_requests = absl::GetFlag(FLAGS_access_log_requests);
+  if (c.access_log_requests) {
+    if (!c.http_metrics) {
+      return absl::InvalidArgumentError("--access-log-requests needs --http-metrics");
+    }
+    if (c.access_log.empty()) c.access_log = "-";
+  }
   absl::StatusOr<std::vector<uint16_t>> opaque = ParsePortList(absl::GetFlag(FLAGS_opaque_ports));
   if (!opaque.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--opaque-ports: ", opaque.status().message()));

@@ -89,8 +89,10 @@ struct ProxyConfig {
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Hours(1);
   absl::Duration drain_timeout = absl::Seconds(30);
-  // Access log: JSON lines to this path ("-": stdout); empty: off.
+  // Access log: JSON lines to this path ("-": stdout); empty: off. One line
+  // per connection, and with access_log_requests one per HTTP request too.
   std::string access_log;
+  bool access_log_requests = false;
   // HTTP golden metrics of HTTP/1.x connections (proxy/http/http1_observer.h),
   // except to or at these ports, which stay opaque (server-first protocols,
   // Linkerd's default list; the injector adds tether.io/opaque-ports).

@@ -199,7 +199,34 @@ std::unique_ptr<RelayTap> Worker::MakeHttpObserver(const Connection& conn) {
   };
   o.clock = ctx_.clock;
   o.stats = &ctx_.http_stats->worker(index_);
+  if (ctx_.access_log != nullptr && ctx_.config->access_log_requests) {
+    o.on_request = [this, c = &conn](const HttpRequestRecord& r) { LogRequest(*c, r); };
+  }
   return std::make_unique<Http1Observer>(std::move(o));
+}
+
+void Worker::LogRequest(const Connection& conn, const HttpRequestRecord& r) {
+  std::shared_ptr<const IdentitySnapshot> own = identity_.Get();
+  const std::string self = own ? own->spiffe_id.ToString() : "";
+  const std::string peer = conn.tls.done ? conn.tls.peer.ToString() : "";
+  const bool inbound = conn.direction == Direction::kInbound;
+  nlohmann::json line = {
+      {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", ctx_.clock->Now(), absl::UTCTimeZone())},
+      {"kind", "request"},
+      {"direction", std::string(DirectionName(conn.direction))},
+      {"client_identity", inbound ? peer : self},
+      {"server_identity", inbound ? self : peer},
+      {"peer", conn.peer.ToString()},
+      {"destination", conn.destination.ToString()},
+      {"method", std::string(r.method)},
+      {"path", r.path},
+      {"route", r.route},
+      {"status", r.status},
+      {"duration_ms", absl::ToDoubleMilliseconds(r.duration)},
+      {"request_bytes", r.request_bytes},
+      {"response_bytes", r.response_bytes},
+  };
+  ctx_.access_log->Write(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void Worker::Refuse(Connection* conn, absl::string_view outcome) {

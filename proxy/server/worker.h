@@ -27,6 +27,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/net/socket.h"
+#include "proxy/http/http1_observer.h"
 #include "proxy/http/http_stats.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
@@ -124,6 +125,8 @@ class Worker {
   // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
   // off or the destination port is opaque.
   std::unique_ptr<RelayTap> MakeHttpObserver(const Connection& conn);
+  // LogRequest writes one access-log line for a request on `conn`.
+  void LogRequest(const Connection& conn, const HttpRequestRecord& r);
   void Refuse(Connection* conn, absl::string_view outcome);
   // RefuseOwnListener refuses (outcome "own_listener") and returns true when
   // an intercepted connection's original destination is one of this proxy's

@@ -416,6 +416,11 @@ TEST(InjectorTest, OpaquePortsAnnotationReachesTheProxy) {
   pod["metadata"]["annotations"] = {{"tether.io/opaque-ports", "3306, 9000"}};
   const Json proxy = Injected(pod)["spec"]["initContainers"][1];
   EXPECT_THAT(Strings(proxy["args"]), ::testing::Contains("--opaque-ports=3306,9000"));
+  // tether.io/access-log: per-request lines on the proxy's stdout.
+  Json logged = Doc("pod.yaml");
+  logged["metadata"]["annotations"] = {{"tether.io/access-log", "requests"}};
+  EXPECT_THAT(Strings(Injected(logged)["spec"]["initContainers"][1]["args"]),
+              ::testing::IsSupersetOf({"--access-log=-", "--access-log-requests"}));
   // Without it the proxy keeps its default list.
   const Json plain = Injected(Doc("pod.yaml"))["spec"]["initContainers"][1];
   for (const std::string& arg : Strings(plain["args"])) {
@@ -438,6 +443,7 @@ TEST(InjectorTest, MalformedAnnotationsAreRefusedByName) {
       {"tether.io/proxy-memory-limit", "-1Gi"},
       {"tether.io/log-level", "verbose"},
       {"tether.io/opaque-ports", "mysql"},
+      {"tether.io/access-log", "verbose"},
       {"tether.io/native-sidecar", "yes"},
       {"tether.io/rewrite-probes", "no"},
       {"tether.io/inject", "maybe"},

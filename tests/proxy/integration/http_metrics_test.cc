@@ -10,6 +10,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -72,7 +74,8 @@ class HttpMetricsTest : public MeshTest {
 
 TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) {
   HttpTestServer origin;
-  Pair(origin.port());
+  const std::string access_log = dir() + "/b-access.log";
+  Pair(origin.port(), {"--access-log-requests", "--access-log", access_log});
   // One curl, one connection: three requests kept alive.
   std::vector<std::string> seen = Curl({"/users/1", "/users/22", "/status/503"});
   ASSERT_EQ(seen, (std::vector<std::string>{"200", "200", "503"}));
@@ -140,6 +143,29 @@ TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) 
   EXPECT_TRUE(absl::StrContains(line_of["GET /users/{id}"], "100.0%")) << *stat;
   EXPECT_TRUE(absl::StrContains(line_of["GET /status/{id}"], "0.0%")) << *stat;
   EXPECT_TRUE(absl::StrContains(line_of["POST /orders"], SpiffeId("a"))) << *stat;
+
+  // The per-request access log: one line per request, both identities.
+  std::ifstream in(access_log);
+  int requests = 0, users = 0;
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("kind", "") != "request") continue;
+    ++requests;
+    EXPECT_EQ(j.value("client_identity", ""), SpiffeId("a")) << line;
+    EXPECT_EQ(j.value("server_identity", ""), SpiffeId("b")) << line;
+    EXPECT_EQ(j.value("direction", ""), "inbound") << line;
+    if (j.value("route", "") == "GET /users/{id}") {
+      ++users;
+      EXPECT_EQ(j.value("status", 0), 200) << line;
+      EXPECT_TRUE(j.value("path", "") == "/users/1" || j.value("path", "") == "/users/22" ||
+                  j.value("path", "") == "/users/5")
+          << line;
+      EXPECT_GT(j.value("response_bytes", 0), 0) << line;
+      EXPECT_GT(j.value("duration_ms", 0.0), 0.0) << line;
+    }
+  }
+  EXPECT_EQ(requests, 7);
+  EXPECT_EQ(users, 2);
   ExpectNoFailures();
 }
 
