@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "common/policy/policy.h"
+#include "common/policy/traffic.h"
 #include "common/sync/atomic_shared_ptr.h"
 #include "proxy/discovery/endpoint_table.h"
 #include "proxy/event/dispatcher.h"
@@ -63,6 +64,9 @@ struct ProxyContext {
   const OwnListeners* own_listeners = nullptr;
   // HTTP golden metrics, one table per worker (by index); null: off.
   HttpStats* http_stats = nullptr;
+  // TrafficPolicies (timeouts, retries) as last received; null, or a null
+  // table: none.
+  const AtomicSharedPtr<const policy::TrafficTable>* traffic = nullptr;
 };
 
 // Connection: one proxied connection from accept to close.
