@@ -9,7 +9,7 @@ RetryBudget::RetryBudget(const policy::RetryBudget& config)
     : config_(config), slot_(std::max(config.ttl, absl::Milliseconds(10)) / kSlots) {}
 
 RetryBudget::Slot& RetryBudget::Current(absl::Duration now) {
-  const int64_t index = absl::IDivDuration(now, slot_, nullptr);
+  const int64_t index = absl::ToInt64Nanoseconds(now) / absl::ToInt64Nanoseconds(slot_);
   Slot& s = slots_[static_cast<size_t>(((index % kSlots) + kSlots) % kSlots)];
   if (s.index != index) s = Slot{index, 0, 0};
   return s;

@@ -69,6 +69,9 @@ void HttpTestServer::Serve(int fd) {
     std::string text = absl::StrCat("ok ", method, " ", target, "\n");
     if (absl::StartsWith(target, "/status/") && absl::SimpleAtoi(target.substr(8), &status)) {
       text = absl::StrCat("status ", status, "\n");
+    } else if (target == "/flaky") {
+      status = flaky_++ % 2 == 0 ? 503 : 200;
+      text = absl::StrCat("flaky ", status, "\n");
     } else if (int ms = 0; absl::StartsWith(target, "/slow/") && absl::SimpleAtoi(target.substr(6), &ms)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }

@@ -2,6 +2,8 @@
 // keep-alive. Every request (bodies by Content-Length) is answered:
 //   /status/NNN        -> status NNN, body "status NNN\n"
 //   /slow/MS           -> 200 after MS milliseconds
+//   /flaky             -> 503 and 200 in turn (the first is 503), across
+//                         every connection
 //   anything else      -> 200, body "ok <method> <target>\n"
 // HEAD gets the headers only; "Connection: close" (or HTTP/1.0) closes
 // after the answer. requests() counts the requests answered.
@@ -22,6 +24,7 @@ class HttpTestServer : public LoopbackServer {
  private:
   void Serve(int fd);
   std::atomic<int> requests_{0};
+  std::atomic<int> flaky_{0};
 };
 
 }  // namespace tether::testing

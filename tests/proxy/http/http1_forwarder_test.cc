@@ -1,0 +1,327 @@
+// Http1Forwarder on real sockets: the app is one end of a socketpair, the
+// upstream a real HTTP server on loopback (plain TCP here; TLS is the
+// worker's business and is covered by the integration test).
+#include "proxy/http/http1_forwarder.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "gtest/gtest.h"
+#include "proxy/net/plain_transport.h"
+#include "proxy/net/socket.h"
+#include "tests/testing/http_test_server.h"
+
+namespace tether::proxy {
+namespace {
+
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// ReadResponse reads one response with a Content-Length body (or none).
+bool ReadResponse(int fd, std::string& in, Response* out) {
+  char buf[16384];
+  size_t end;
+  while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return false;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  out->head = in.substr(0, end + 4);
+  if (!absl::SimpleAtoi(out->head.substr(9, 3), &out->status)) return false;
+  size_t length = 0;
+  const size_t cl = absl::AsciiStrToLower(out->head).find("content-length:");
+  if (cl != std::string::npos) {
+    const size_t eol = out->head.find("\r\n", cl);
+    (void)absl::SimpleAtoi(
+        absl::StripAsciiWhitespace(out->head.substr(cl + 15, eol - cl - 15)), &length);
+  }
+  while (in.size() < end + 4 + length) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return false;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  out->body = in.substr(end + 4, length);
+  in.erase(0, end + 4 + length);
+  return true;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t w = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    ASSERT_GT(w, 0);
+    off += static_cast<size_t>(w);
+  }
+}
+
+class ForwarderTest : public ::testing::Test {
+ protected:
+  ForwarderTest() : dispatcher_(Dispatcher::Create()) {}
+  ~ForwarderTest() override {
+    if (app_ >= 0) close(app_);
+    absl::Notification gone;
+    dispatcher_->Post([this, &gone] {
+      forwarder_.reset();
+      gone.Notify();
+    });
+    if (loop_.joinable()) {
+      gone.WaitForNotification();
+      dispatcher_->Exit();
+      loop_.join();
+    }
+  }
+
+  // Start runs a forwarder for requests under `policy`, to `port`.
+  void Start(policy::TrafficPolicy policy, int port) {
+    policy_ = std::move(policy);
+    budget_ = std::make_unique<RetryBudget>(policy_.budget);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    app_ = sv[0];
+    timeval tv{5, 0};
+    setsockopt(app_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    SetNonBlocking(sv[1]);
+    loop_ = std::thread([this] { dispatcher_->Run(); });
+    absl::Notification started;
+    dispatcher_->Post([this, fd = sv[1], port, &started] {
+      Http1Forwarder::Options o;
+      o.dial = [this, port]() -> absl::StatusOr<Http1Forwarder::Dialed> {
+        ++dials_;
+        bool connecting = false;
+        absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
+        if (!addr.ok()) return addr.status();
+        absl::StatusOr<UniqueFd> up = ConnectNonBlocking(*addr, &connecting);
+        if (!up.ok()) return up.status();
+        return Http1Forwarder::Dialed{std::make_unique<PlainTransport>(std::move(*up)), connecting};
+      };
+      o.behaviour = [this](absl::string_view method, absl::string_view path) {
+        return policy::TrafficTable::Behaviour(policy_, 0, method, path);
+      };
+      o.budget = [this](int) { return budget_.get(); };
+      o.clock = RealClock::Default();
+      o.on_retry = [this](absl::string_view) { ++retries_; };
+      o.on_budget_exhausted = [this] { ++exhausted_; };
+      o.retry_backoff = absl::Milliseconds(1);
+      forwarder_ = std::make_unique<Http1Forwarder>(
+          *dispatcher_, std::make_unique<PlainTransport>(UniqueFd(fd)), std::move(o),
+          [this](const RelayStats& s) {
+            outcome_ = s.outcome;
+            closed_.Notify();
+          });
+      forwarder_->Start();
+      started.Notify();
+    });
+    started.WaitForNotification();
+  }
+
+  Response Get(const std::string& request) {
+    WriteAll(app_, request);
+    Response r;
+    EXPECT_TRUE(ReadResponse(app_, in_, &r)) << "no response to " << request;
+    return r;
+  }
+
+  static void SetNonBlocking(int fd);
+
+  // The origin outlives the forwarder (whose upstream it serves).
+  testing::HttpTestServer server_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::thread loop_;
+  policy::TrafficPolicy policy_;
+  std::unique_ptr<RetryBudget> budget_;
+  std::unique_ptr<Http1Forwarder> forwarder_;
+  int app_ = -1;
+  std::string in_;
+  std::atomic<int> dials_{0};
+  std::atomic<int> retries_{0};
+  std::atomic<int> exhausted_{0};
+  absl::Notification closed_;
+  RelayOutcome outcome_ = RelayOutcome::kOk;
+};
+
+void ForwarderTest::SetNonBlocking(int fd) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+policy::TrafficPolicy RetryingPolicy(int attempts) {
+  policy::TrafficPolicy p;
+  p.name = "cart";
+  p.namespace_name = "shop";
+  p.service_account = "cart";
+  p.behaviour.retry.attempts = attempts;
+  p.behaviour.retry.on.status_5xx = true;
+  p.behaviour.retry.on.connect_failure = true;
+  return p;
+}
+
+TEST_F(ForwarderTest, KeepAliveRequestsShareOneUpstreamConnection) {
+  testing::HttpTestServer& server = server_;
+  Start(policy::TrafficPolicy(), server.port());
+  for (int i = 0; i < 5; ++i) {
+    Response r = Get(absl::StrCat("GET /items/", i, " HTTP/1.1\r\nHost: cart\r\n\r\n"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, absl::StrCat("ok GET /items/", i, "\n"));
+  }
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(server.requests(), 5);
+  EXPECT_EQ(dials_.load(), 1);
+}
+
+TEST_F(ForwarderTest, PostWithBodyAndHeadPassThrough) {
+  testing::HttpTestServer& server = server_;
+  Start(policy::TrafficPolicy(), server.port());
+  Response r = Get("POST /orders HTTP/1.1\r\nHost: cart\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok POST /orders\n");
+  // HEAD: a Content-Length and no body; the next request still parses.
+  WriteAll(app_, "HEAD /x HTTP/1.1\r\nHost: cart\r\n\r\n");
+  char buf[512];
+  ssize_t n = read(app_, buf, sizeof(buf));
+  ASSERT_GT(n, 0);
+  std::string head(buf, static_cast<size_t>(n));
+  EXPECT_TRUE(absl::StartsWith(head, "HTTP/1.1 200")) << head;
+  EXPECT_TRUE(absl::EndsWith(head, "\r\n\r\n")) << head;
+  EXPECT_EQ(Get("GET /after HTTP/1.1\r\nHost: cart\r\n\r\n").body, "ok GET /after\n");
+}
+
+TEST_F(ForwarderTest, ConnectionCloseFromTheAppIsNotSentUpstream) {
+  testing::HttpTestServer& server = server_;
+  Start(policy::TrafficPolicy(), server.port());
+  Response r = Get("GET /a HTTP/1.1\r\nHost: cart\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(absl::StrContains(r.head, "Connection: close")) << r.head;
+  char c;
+  EXPECT_EQ(read(app_, &c, 1), 0);  // the app's connection ends after the answer
+  closed_.WaitForNotification();
+  EXPECT_EQ(outcome_, RelayOutcome::kOk);
+}
+
+TEST_F(ForwarderTest, TimeoutAnswers504AtTheConfiguredTime) {
+  testing::HttpTestServer& server = server_;
+  policy::TrafficPolicy p;
+  p.behaviour.timeout = absl::Milliseconds(200);
+  Start(p, server.port());
+  const absl::Time start = absl::Now();
+  Response r = Get("GET /slow/1000 HTTP/1.1\r\nHost: cart\r\n\r\n");
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.status, 504);
+  EXPECT_TRUE(absl::StrContains(r.head, "x-tether-error: request_timeout")) << r.head;
+  EXPECT_GE(took, absl::Milliseconds(195));
+  EXPECT_LT(took, absl::Milliseconds(1000));
+  // The connection goes on: the request was read whole.
+  EXPECT_EQ(Get("GET /next HTTP/1.1\r\nHost: cart\r\n\r\n").status, 200);
+}
+
+TEST_F(ForwarderTest, RetriesRecoverFromABackendFailingOneInTwo) {
+  testing::HttpTestServer& server = server_;
+  Start(RetryingPolicy(2), server.port());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Get("GET /flaky HTTP/1.1\r\nHost: cart\r\n\r\n").status, 200) << i;
+  }
+  EXPECT_EQ(retries_.load(), 10);
+  EXPECT_EQ(server.requests(), 20);
+}
+
+TEST_F(ForwarderTest, RetriesStopAtTheBudgetWhenEverythingFails) {
+  testing::HttpTestServer& server = server_;
+  policy::TrafficPolicy p = RetryingPolicy(3);
+  p.budget.ratio = 0.2;
+  p.budget.min_per_second = 0;
+  p.budget.ttl = absl::Seconds(10);
+  Start(p, server.port());
+  int failed = 0;
+  for (int i = 0; i < 50; ++i) {
+    if (Get("GET /status/503 HTTP/1.1\r\nHost: cart\r\n\r\n").status == 503) ++failed;
+  }
+  EXPECT_EQ(failed, 50);
+  // 20% of 50 requests: 10 retries, not the 150 that attempts alone allow.
+  EXPECT_EQ(retries_.load(), 10);
+  EXPECT_EQ(server.requests(), 60);
+  EXPECT_GT(exhausted_.load(), 0);
+}
+
+TEST_F(ForwarderTest, NonIdempotentRequestsAreNotRetried) {
+  testing::HttpTestServer& server = server_;
+  Start(RetryingPolicy(2), server.port());
+  EXPECT_EQ(Get("POST /status/503 HTTP/1.1\r\nHost: cart\r\nContent-Length: 1\r\n\r\nx").status,
+            503);
+  EXPECT_EQ(retries_.load(), 0);
+}
+
+TEST_F(ForwarderTest, BodiesOver64KiBAreNotRetried) {
+  testing::HttpTestServer& server = server_;
+  Start(RetryingPolicy(2), server.port());
+  const std::string body(policy::kMaxRetryBodyBytes + 1, 'b');
+  Response r = Get(absl::StrCat("PUT /status/503 HTTP/1.1\r\nHost: cart\r\nContent-Length: ",
+                                body.size(), "\r\n\r\n", body));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(retries_.load(), 0);
+  // A small PUT is retried.
+  Get("PUT /status/503 HTTP/1.1\r\nHost: cart\r\nContent-Length: 1\r\n\r\nx");
+  EXPECT_EQ(retries_.load(), 2);
+}
+
+TEST_F(ForwarderTest, ConnectFailureAnswers502) {
+  int port;
+  {
+    testing::HttpTestServer gone;
+    port = gone.port();
+  }
+  Start(RetryingPolicy(1), port);
+  Response r = Get("GET / HTTP/1.1\r\nHost: cart\r\n\r\n");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_TRUE(absl::StrContains(r.head, "x-tether-error: connect_failed")) << r.head;
+  EXPECT_EQ(retries_.load(), 1);  // connect-failure is retried once, then answered
+}
+
+TEST_F(ForwarderTest, GarbageGetsA400AndTheConnectionCloses) {
+  testing::HttpTestServer& server = server_;
+  Start(policy::TrafficPolicy(), server.port());
+  Response r = Get("\x16\x03\x01 not http\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(absl::StrContains(r.head, "x-tether-error: bad_request")) << r.head;
+  char c;
+  EXPECT_EQ(read(app_, &c, 1), 0);
+  EXPECT_EQ(server.connections(), 0);
+}
+
+TEST_F(ForwarderTest, AStaleKeptAliveConnectionIsRetriedFresh) {
+  // The server closes after each answer, without saying so.
+  std::atomic<int> served{0};
+  testing::LoopbackServer server([&](int fd) {
+    char buf[4096];
+    std::string in;
+    while (in.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    ++served;
+    const std::string out = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    (void)!write(fd, out.data(), out.size());
+    close(fd);
+  });
+  Start(policy::TrafficPolicy(), server.port());
+  EXPECT_EQ(Get("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+  EXPECT_EQ(Get("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
+  EXPECT_EQ(served.load(), 2);
+}
+
+}  // namespace
+}  // namespace tether::proxy
