@@ -195,7 +195,7 @@ void Http1Forwarder::StartRequest() {
   behaviour_ = options_.behaviour ? options_.behaviour(request_.method, request_.Path())
                                   : policy::RequestBehaviour();
   if (options_.budget) {
-    if (RetryBudget* b = options_.budget(behaviour_.policy_index)) b->Deposit(request_start_);
+    if (RetryBudget* b = options_.budget(behaviour_)) b->Deposit(request_start_);
   }
   if (behaviour_.behaviour.timeout > absl::ZeroDuration()) {
     request_timer_->Enable(behaviour_.behaviour.timeout);
@@ -478,7 +478,7 @@ bool Http1Forwarder::CanRetry(bool condition, bool never_sent) {
   const absl::Duration timeout = behaviour_.behaviour.timeout;
   if (timeout > absl::ZeroDuration() && now - request_start_ >= timeout) return false;
   if (options_.budget) {
-    RetryBudget* b = options_.budget(behaviour_.policy_index);
+    RetryBudget* b = options_.budget(behaviour_);
     if (b != nullptr && !b->TryWithdraw(now)) {
       if (options_.on_budget_exhausted) options_.on_budget_exhausted();
       return false;

@@ -71,8 +71,8 @@ class Http1Forwarder {
     // Behaviour: the TrafficPolicy's answer for a request.
     std::function<policy::RequestBehaviour(absl::string_view method, absl::string_view path)>
         behaviour;
-    // Budget: the worker's budget for a policy (by RequestBehaviour::policy_index).
-    std::function<RetryBudget*(int policy_index)> budget;
+    // Budget: the worker's budget for the policy a request falls under (null: none).
+    std::function<RetryBudget*(const policy::RequestBehaviour&)> budget;
     const Clock* clock = nullptr;
     // Golden metrics (outbound) and their peer label; stats may be null.
     WorkerHttpStats* stats = nullptr;

@@ -32,6 +32,7 @@ class RetryBudget {
   bool TryWithdraw(absl::Duration now);
   // Room: retries that may be sent now.
   int64_t Room(absl::Duration now);
+  const policy::RetryBudget& config() const { return config_; }
 
  private:
   static constexpr int kSlots = 10;

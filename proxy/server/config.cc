@@ -68,6 +68,9 @@ ABSL_FLAG(bool, http_metrics, true,
 ABSL_FLAG(std::string, opaque_ports, "25,587,3306,4444,5432,6379,9300,11211",
           "Ports whose connections are never parsed as HTTP (server-first protocols), comma "
           "separated; \"\": none");
+ABSL_FLAG(absl::Duration, http_detect_timeout, absl::Milliseconds(50),
+          "For a destination a TrafficPolicy names: how long to wait for the app's first "
+          "bytes before relaying the connection as TCP (server-first protocols)");
 ABSL_FLAG(int, http_max_routes, 100,
           "Distinct routes labelled per direction and worker; beyond: \"[other]\"");
 
@@ -191,6 +194,12 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
   c.http_metrics = absl::GetFlag(FLAGS_http_metrics);
+  c.http_detect_timeout = absl::GetFlag(FLAGS_http_detect_timeout);
+  if (c.http_detect_timeout <= absl::ZeroDuration() || c.http_detect_timeout > absl::Seconds(10)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-detect-timeout=", absl::FormatDuration(c.http_detect_timeout),
+                     ": must be more than 0 and at most 10s"));
+  }
   c.access_log_requests = absl::GetFlag(FLAGS_access_log_requests);
   if (c.access_log_requests) {
     if (!c.http_metrics) {

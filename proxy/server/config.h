@@ -99,6 +99,9 @@ struct ProxyConfig {
   bool http_metrics = true;
   std::vector<uint16_t> opaque_ports = {25, 587, 3306, 4444, 5432, 6379, 9300, 11211};
   size_t http_max_routes = 100;
+  // Outbound to a destination a TrafficPolicy names: the wait for the app's
+  // first bytes (HTTP/1.1 is terminated; anything else, or nothing, relayed).
+  absl::Duration http_detect_timeout = absl::Milliseconds(50);
 };
 
 // ConfigFromFlags reads the flags declared in config.cc and validates them;

@@ -114,6 +114,17 @@ ProxyMetrics::ProxyMetrics(size_t max_peer_identities)
                          "Bytes relayed, by direction, the peer's verified identity (capped; "
                          "'other' beyond) and flow")
                      .Register(*registry_);
+  http_retries_ = &prometheus::BuildCounter()
+                       .Name("tether_proxy_http_retries_total")
+                       .Help(
+                           "HTTP requests sent again under a TrafficPolicy, by reason (5xx, "
+                           "status, connect-failure, reset, per-try-timeout, stale_connection)")
+                       .Register(*registry_);
+  http_budget_exhausted_ = &prometheus::BuildCounter()
+                                .Name("tether_proxy_http_retry_budget_exhausted_total")
+                                .Help("HTTP retries the retry budget refused")
+                                .Register(*registry_)
+                                .Add({});
 }
 
 std::string ProxyMetrics::PeerLabel(absl::string_view peer_identity) {
@@ -196,6 +207,12 @@ void ProxyMetrics::DiscoveryUpdate(absl::string_view result, uint64_t version, s
     discovery_endpoints_->Set(static_cast<double>(endpoints));
   }
 }
+
+void ProxyMetrics::HttpRetry(absl::string_view reason) {
+  http_retries_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void ProxyMetrics::HttpRetryBudgetExhausted() { http_budget_exhausted_->Increment(); }
 
 void ProxyMetrics::OutboundRoute(absl::string_view route) {
   outbound_routes_->Add({{"route", std::string(route)}}).Increment();

@@ -74,6 +74,11 @@ class ProxyMetrics {
   // server), "mtls_expected" (--outbound-expect-identity), "mtls_any_identity"
   // (unknown, --outbound-unknown=mtls), "passthrough", "denied".
   void OutboundRoute(absl::string_view route);
+  // HTTP requests a TrafficPolicy applies to: a retry sent, by reason
+  // ("5xx", "status", "connect-failure", "reset", "per-try-timeout",
+  // "stale_connection"), and a retry the retry budget refused.
+  void HttpRetry(absl::string_view reason);
+  void HttpRetryBudgetExhausted();
   // PeerConnectionClosed counts a connection that ended by its peer's
   // verified SPIFFE ID (empty: none), whether it failed to get through
   // (IsFailureOutcome), and its bytes.
@@ -105,6 +110,8 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>* outbound_routes_;
   prometheus::Family<prometheus::Counter>* peer_connections_;
   prometheus::Family<prometheus::Counter>* peer_bytes_;
+  prometheus::Family<prometheus::Counter>* http_retries_;
+  prometheus::Counter* http_budget_exhausted_;
 
   const size_t max_peer_identities_;
   Mutex peers_mu_;

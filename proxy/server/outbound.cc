@@ -37,22 +37,20 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
 
   // The route.
   const ProxyConfig& config = *ctx_.config;
-  std::vector<pki::SpiffeId> allowed;
-  bool passthrough = false;
-  const char* route = "mtls_expected";
+  OutboundPlan plan;
   if (!config.outbound_expect_identity) {
     const std::shared_ptr<const EndpointTable>& table = endpoints_.Get();
     const EndpointTable::Entry* known = table ? table->Find(conn->destination) : nullptr;
     if (known != nullptr && !known->identities.empty()) {
-      allowed = known->identities;
-      route = "mtls_verified";
+      plan.allowed = known->identities;
+      plan.route = "mtls_verified";
     } else if (known != nullptr && !ctx_.outbound_forward) {
-      passthrough = true;
+      plan.passthrough = true;
     } else if (table == nullptr) {
       // No registry yet (just started, or the control plane is still
       // listing the cluster): nothing is known to be outside the mesh, so
       // nothing leaves in plaintext; mTLS to any mesh identity.
-      route = "mtls_any_identity";
+      plan.route = "mtls_any_identity";
     } else if (config.outbound_unknown == ProxyConfig::UnknownDestination::kDeny) {
       conn->failure_detail =
           absl::StrCat("the endpoint registry does not know ", conn->destination.ToString(),
@@ -63,17 +61,15 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       return;
     } else if (config.outbound_unknown == ProxyConfig::UnknownDestination::kPassthrough &&
                !ctx_.outbound_forward) {
-      passthrough = true;
+      plan.passthrough = true;
     } else {
-      route = "mtls_any_identity";
+      plan.route = "mtls_any_identity";
     }
   }
-  if (passthrough) route = "passthrough";
+  if (plan.passthrough) plan.route = "passthrough";
 
-  std::shared_ptr<const IdentitySnapshot> identity;
-  if (!passthrough) {
-    identity = ValidIdentity();
-    if (identity == nullptr) {
+  if (!plan.passthrough) {
+    if (ValidIdentity() == nullptr) {
       // Without a valid certificate there is no mTLS to offer; never fall
       // back to plaintext.
       conn->failure_detail = NoCertificateDetail();
@@ -82,6 +78,16 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       return;
     }
   }
+  // HTTP/1.1 to a destination a TrafficPolicy names: terminated, so that
+  // its timeouts and retries apply (outbound_http.cc).
+  if (!plan.passthrough && WantsHttpForwarding(*conn, plan)) {
+    DetectHttp(conn, std::move(fd), std::move(plan));
+    return;
+  }
+  ConnectOutbound(conn, std::move(fd), std::move(plan));
+}
+
+void Worker::ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   bool connecting = false;
   absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
   if (!up.ok()) {
@@ -91,19 +97,34 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
     return;
   }
   SetNoDelay(up->get()).IgnoreError();
-  ctx_.metrics->OutboundRoute(route);
-  if (passthrough) {
+  ctx_.metrics->OutboundRoute(plan.route);
+  if (plan.passthrough) {
     // Outside the mesh: the app's bytes as they are, both ways.
     StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), std::move(*up), connecting,
                nullptr);
     return;
   }
+  std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
+  if (identity == nullptr) {
+    conn->failure_detail = NoCertificateDetail();
+    AbortiveClose(std::move(fd));
+    Refuse(conn, "no_certificate");
+    return;
+  }
+  StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
+             std::make_unique<TlsTransport>(std::move(*up),
+                                            OutboundTls(conn, plan, std::move(identity))));
+}
+
+TlsTransport::Options Worker::OutboundTls(Connection* conn, const OutboundPlan& plan,
+                                          std::shared_ptr<const IdentitySnapshot> identity) {
+  const ProxyConfig& config = *ctx_.config;
   TlsTransport::Options tls;
   tls.role = TlsTransport::Role::kClient;
   tls.identity = std::move(identity);
   tls.clock = ctx_.clock;
   tls.expected_peer = config.outbound_expect_identity;
-  tls.allowed_servers = std::move(allowed);
+  tls.allowed_servers = plan.allowed;
   tls.observation = &conn->tls;
   tls.peer_cache = &peer_cache_;
   if (config.session_resumption) {
@@ -115,8 +136,7 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       absl::StrAppend(&tls.session_key, "|", id.ToString());
     }
   }
-  StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
-             std::make_unique<TlsTransport>(std::move(*up), std::move(tls)));
+  return tls;
 }
 
 }  // namespace tether::proxy

@@ -23,6 +23,7 @@ Worker::Worker(ProxyContext context, int index)
       identity_(ctx_.identity != nullptr ? &ctx_.identity->snapshots() : nullptr),
       policy_(ctx_.policy),
       endpoints_(ctx_.endpoints),
+      traffic_(ctx_.traffic),
       dispatcher_(Dispatcher::Create()),
       buffer_pool_(2 * ctx_.config->buffer_size, /*max_free=*/64) {}
 
@@ -312,7 +313,8 @@ void Worker::CloseRevoked(RevocationUpdate update) {
     revocations_ = std::move(update);
     std::vector<uint64_t> revoked;
     for (const auto& [id, conn] : connections_) {
-      if (conn->relay == nullptr) continue;  // not relaying yet: checked when it is
+      // Not relaying yet: checked when it is.
+      if (conn->relay == nullptr && conn->forwarder == nullptr) continue;
       std::string why = RevokedPeer(*conn);
       if (why.empty()) continue;
       conn->failure_detail = std::move(why);

@@ -28,7 +28,9 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/net/socket.h"
+#include "proxy/http/http1_forwarder.h"
 #include "proxy/http/http1_observer.h"
+#include "proxy/http/retry_budget.h"
 #include "proxy/http/http_stats.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
@@ -85,6 +87,15 @@ struct Connection {
   std::unique_ptr<FileEvent> pending_event;
   std::unique_ptr<Timer> pending_timer;
   std::unique_ptr<Relay> relay;
+  // Outbound HTTP/1.1 under a TrafficPolicy: terminated instead of relayed.
+  std::unique_ptr<Http1Forwarder> forwarder;
+};
+
+// OutboundPlan: how an outbound connection leaves (outbound.cc).
+struct OutboundPlan {
+  std::vector<pki::SpiffeId> allowed;  // the servers that may answer; empty: any mesh identity
+  bool passthrough = false;            // plain TCP, outside the mesh
+  const char* route = "mtls_expected";
 };
 
 class Worker {
@@ -121,6 +132,21 @@ class Worker {
  private:
   void OnAccept(Direction direction);
   void HandleOutbound(UniqueFd fd, const SocketAddress& peer);
+  // ConnectOutbound dials the destination and relays (outbound.cc).
+  void ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan);
+  TlsTransport::Options OutboundTls(Connection* conn, const OutboundPlan& plan,
+                                    std::shared_ptr<const IdentitySnapshot> identity);
+  // outbound_http.cc: whether a TrafficPolicy names the destination; then
+  // DetectHttp peeks at the app's first bytes and hands HTTP/1.1 to an
+  // Http1Forwarder, anything else (or nothing within
+  // --http-detect-timeout) to ConnectOutbound.
+  bool WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan);
+  // PolicyIdentities: the identities a TrafficPolicy is looked up by.
+  std::vector<pki::SpiffeId> PolicyIdentities(const OutboundPlan& plan) const;
+  void DetectHttp(Connection* conn, UniqueFd fd, OutboundPlan plan);
+  void OnDetectEvent(uint64_t id, std::shared_ptr<OutboundPlan> plan, bool timed_out);
+  void StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan);
+  RetryBudget* BudgetFor(const policy::RequestBehaviour& b);
   void HandleInbound(UniqueFd fd, const SocketAddress& peer);
   void ContinueInbound(Connection* conn, uint32_t ready);
   void InboundReady(Connection* conn, bool authenticated);
@@ -156,6 +182,9 @@ class Worker {
   mutable SnapshotReader<const IdentitySnapshot> identity_;
   mutable SnapshotReader<const policy::CompiledPolicy> policy_;
   mutable SnapshotReader<const EndpointTable> endpoints_;
+  mutable SnapshotReader<const policy::TrafficTable> traffic_;
+  // Retry budgets by TrafficPolicy ("namespace/name"), this worker's.
+  absl::flat_hash_map<std::string, std::unique_ptr<RetryBudget>> budgets_;
   std::unique_ptr<Dispatcher> dispatcher_;
   UniqueFd inbound_listener_;
   UniqueFd outbound_listener_;

@@ -112,7 +112,7 @@ class ForwarderTest : public ::testing::Test {
       o.behaviour = [this](absl::string_view method, absl::string_view path) {
         return policy::TrafficTable::Behaviour(policy_, 0, method, path);
       };
-      o.budget = [this](int) { return budget_.get(); };
+      o.budget = [this](const policy::RequestBehaviour&) { return budget_.get(); };
       o.clock = RealClock::Default();
       o.on_retry = [this](absl::string_view) { ++retries_; };
       o.on_budget_exhausted = [this] { ++exhausted_; };

@@ -1,0 +1,134 @@
+// Outbound HTTP under a TrafficPolicy. When the endpoint registry names the
+// destination's identities and a TrafficPolicy selects one of them, the
+// worker waits (--http-detect-timeout) for the app's first bytes, peeked,
+// not read. HTTP/1.1 goes to an Http1Forwarder, which applies the policy's
+// timeouts and retries and dials the destination over mTLS itself, once per
+// upstream connection it needs. Anything else (HTTP/1.0, a WebSocket or
+// CONNECT request, TLS, a server that speaks first) is relayed as TCP with
+// nothing lost: ConnectOutbound, as for every other destination.
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "proxy/net/plain_transport.h"
+#include "proxy/server/worker.h"
+#include "proxy/sniff/http1_detect.h"
+
+namespace tether::proxy {
+
+std::vector<pki::SpiffeId> Worker::PolicyIdentities(const OutboundPlan& plan) const {
+  // Explicit mode: the one identity the forward address must prove.
+  if (ctx_.config->outbound_expect_identity) return {*ctx_.config->outbound_expect_identity};
+  return plan.allowed;
+}
+
+bool Worker::WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan) {
+  const std::vector<pki::SpiffeId> identities = PolicyIdentities(plan);
+  if (identities.empty()) return false;
+  const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
+  if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
+    return false;
+  }
+  const std::shared_ptr<const policy::TrafficTable>& table = traffic_.Get();
+  return table != nullptr && table->FindPolicy(identities, conn.destination.port()) != nullptr;
+}
+
+void Worker::DetectHttp(Connection* conn, UniqueFd fd, OutboundPlan plan) {
+  const uint64_t id = conn->id;
+  auto shared = std::make_shared<OutboundPlan>(std::move(plan));
+  conn->pending_fd = std::move(fd);
+  conn->pending_event = dispatcher_->CreateFileEvent(
+      conn->pending_fd.get(), FileEvent::kRead,
+      [this, id, shared](uint32_t) { OnDetectEvent(id, shared, /*timed_out=*/false); });
+  conn->pending_timer =
+      dispatcher_->CreateTimer([this, id, shared] { OnDetectEvent(id, shared, true); });
+  conn->pending_timer->Enable(ctx_.config->http_detect_timeout);
+}
+
+void Worker::OnDetectEvent(uint64_t id, std::shared_ptr<OutboundPlan> plan, bool timed_out) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection* conn = it->second.get();
+  Http11Detection d = Http11Detection::kOther;
+  if (!timed_out) {
+    uint8_t buf[kMaxDetectRequestLine];
+    const ssize_t n = recv(conn->pending_fd.get(), buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    // The end or an error: the relay reports it as for any connection.
+    if (n > 0) d = DetectHttp11Request(absl::MakeConstSpan(buf, static_cast<size_t>(n)));
+    if (d == Http11Detection::kNeedMore) return;  // the next bytes bring another event
+  }
+  conn->pending_event.reset();
+  conn->pending_timer.reset();
+  UniqueFd fd = std::move(conn->pending_fd);
+  if (d == Http11Detection::kHttp11) {
+    StartForwarder(conn, std::move(fd), std::move(*plan));
+  } else {
+    ConnectOutbound(conn, std::move(fd), std::move(*plan));
+  }
+}
+
+void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
+  ctx_.metrics->OutboundRoute(plan.route);
+  const uint64_t id = conn->id;
+  const uint16_t port = conn->destination.port();
+  auto shared = std::make_shared<const OutboundPlan>(std::move(plan));
+  Http1Forwarder::Options o;
+  o.dial = [this, conn, shared]() -> absl::StatusOr<Http1Forwarder::Dialed> {
+    std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
+    if (identity == nullptr) return absl::FailedPreconditionError(NoCertificateDetail());
+    bool connecting = false;
+    absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
+    if (!up.ok()) return up.status();
+    SetNoDelay(up->get()).IgnoreError();
+    return Http1Forwarder::Dialed{
+        std::make_unique<TlsTransport>(std::move(*up),
+                                       OutboundTls(conn, *shared, std::move(identity))),
+        connecting};
+  };
+  // Looked up for every request, so that a policy change applies to the
+  // next request on a kept-alive connection.
+  o.behaviour = [this, ids = PolicyIdentities(*shared), port](absl::string_view method,
+                                                               absl::string_view path) {
+    const std::shared_ptr<const policy::TrafficTable>& table = traffic_.Get();
+    const policy::TrafficPolicy* p = table != nullptr ? table->FindPolicy(ids, port) : nullptr;
+    if (p == nullptr) return policy::RequestBehaviour();
+    return policy::TrafficTable::Behaviour(*p, table->IndexOf(p), method, path);
+  };
+  o.budget = [this](const policy::RequestBehaviour& b) { return BudgetFor(b); };
+  o.clock = ctx_.clock;
+  if (ctx_.http_stats != nullptr) {
+    o.stats = &ctx_.http_stats->worker(index_);
+    o.peer = [this, conn] {
+      return ctx_.metrics->PeerLabel(conn->tls.done ? conn->tls.peer.ToString() : "");
+    };
+  }
+  if (ctx_.access_log != nullptr && ctx_.config->access_log_requests) {
+    o.on_request = [this, conn](const HttpRequestRecord& r) { LogRequest(*conn, r); };
+  }
+  o.on_retry = [this](absl::string_view reason) { ctx_.metrics->HttpRetry(reason); };
+  o.on_budget_exhausted = [this] { ctx_.metrics->HttpRetryBudgetExhausted(); };
+  o.connect_timeout = ctx_.config->connect_timeout;
+  o.handshake_timeout = ctx_.config->handshake_timeout;
+  o.idle_timeout = ctx_.config->idle_timeout;
+  conn->forwarder = std::make_unique<Http1Forwarder>(
+      *dispatcher_, std::make_unique<PlainTransport>(std::move(fd)), std::move(o),
+      [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
+  conn->forwarder->Start();
+}
+
+RetryBudget* Worker::BudgetFor(const policy::RequestBehaviour& b) {
+  if (b.policy_index < 0) return nullptr;
+  // "namespace/name", without " route N".
+  const std::string key = b.decided_by.substr(0, b.decided_by.find(' '));
+  std::unique_ptr<RetryBudget>& budget = budgets_[key];
+  if (budget == nullptr || budget->config().ratio != b.budget.ratio ||
+      budget->config().min_per_second != b.budget.min_per_second ||
+      budget->config().ttl != b.budget.ttl) {
+    budget = std::make_unique<RetryBudget>(b.budget);
+  }
+  return budget.get();
+}
+
+}  // namespace tether::proxy
