@@ -208,6 +208,14 @@ void Http1Forwarder::StartAttempt() {
   response_parser_ = std::make_unique<Http1Parser>(Http1Parser::kResponse);
   response_parser_->SetAnsweringHead(request_.method == "HEAD");
   request_sent_ = 0;
+  if (up_state_ == UpState::kNone && options_.take_idle && !stale_retry_used_) {
+    if (std::unique_ptr<Transport> t = options_.take_idle()) {
+      up_ = std::move(t);
+      up_state_ = UpState::kReady;
+      up_event_ = dispatcher_.CreateFileEvent(up_->fd(), FileEvent::kRead | FileEvent::kWrite,
+                                              [this](uint32_t ready) { OnUpstream(ready); });
+    }
+  }
   if (up_state_ == UpState::kReady) {
     up_reused_ = true;
     ArmTryTimer(absl::InfiniteDuration());
@@ -630,6 +638,11 @@ void Http1Forwarder::Finish() {
   idle_timer_->Disable();
   retry_timer_->Disable();
   down_.reset();  // closes the socket (after ShutdownWrite, or Abort)
+  // A clean end between requests: the upstream may serve another app
+  // connection (Fail has aborted and dropped it otherwise).
+  if (up_ && up_state_ == UpState::kReady && !in_request_ && options_.give_back) {
+    options_.give_back(std::move(up_));
+  }
   up_.reset();
   finish_timer_->Enable(absl::ZeroDuration());  // on_close from its own callback
 }

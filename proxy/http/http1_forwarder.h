@@ -68,6 +68,12 @@ class Http1Forwarder {
   struct Options {
     // Dial opens a new upstream (connect in progress, handshake not done).
     std::function<absl::StatusOr<Dialed>()> dial;
+    // A worker's idle upstream connections (upstream_pool.h), may be null:
+    // take_idle returns one that is handshaken and between requests, or
+    // null; give_back keeps the forwarder's upstream when the app's
+    // connection ends cleanly between requests.
+    std::function<std::unique_ptr<Transport>()> take_idle;
+    std::function<void(std::unique_ptr<Transport>)> give_back;
     // Behaviour: the TrafficPolicy's answer for a request.
     std::function<policy::RequestBehaviour(absl::string_view method, absl::string_view path)>
         behaviour;
@@ -169,7 +175,7 @@ class Http1Forwarder {
   size_t request_keep_limit_ = 0;  // head + kMaxRetryBodyBytes
   policy::RequestBehaviour behaviour_;
   int attempt_ = 0;
-  bool stale_retry_used_ = false;
+  bool stale_retry_used_ = false;  // also: the next attempt dials, never takes
   absl::Duration request_start_;
   absl::Duration attempt_start_;
 

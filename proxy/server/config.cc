@@ -68,6 +68,10 @@ ABSL_FLAG(bool, http_metrics, true,
 ABSL_FLAG(std::string, opaque_ports, "25,587,3306,4444,5432,6379,9300,11211",
           "Ports whose connections are never parsed as HTTP (server-first protocols), comma "
           "separated; \"\": none");
+ABSL_FLAG(std::string, http_forward, "policy",
+          "Which outbound HTTP/1.1 is terminated (timeouts, retries, pooled mTLS connections): "
+          "\"policy\" (to destinations a TrafficPolicy names) or \"all\" (every meshed "
+          "destination); the rest is relayed byte for byte");
 ABSL_FLAG(absl::Duration, http_detect_timeout, absl::Milliseconds(50),
           "For a destination a TrafficPolicy names: how long to wait for the app's first "
           "bytes before relaying the connection as TCP (server-first protocols)");
@@ -194,6 +198,15 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
   c.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   c.access_log = absl::GetFlag(FLAGS_access_log);
   c.http_metrics = absl::GetFlag(FLAGS_http_metrics);
+  const std::string forward = absl::GetFlag(FLAGS_http_forward);
+  if (forward == "policy") {
+    c.http_forward_all = false;
+  } else if (forward == "all") {
+    c.http_forward_all = true;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-forward: \"", forward, "\" is not one of policy, all"));
+  }
   c.http_detect_timeout = absl::GetFlag(FLAGS_http_detect_timeout);
   if (c.http_detect_timeout <= absl::ZeroDuration() || c.http_detect_timeout > absl::Seconds(10)) {
     return absl::InvalidArgumentError(

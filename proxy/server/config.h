@@ -102,6 +102,10 @@ struct ProxyConfig {
   // Outbound to a destination a TrafficPolicy names: the wait for the app's
   // first bytes (HTTP/1.1 is terminated; anything else, or nothing, relayed).
   absl::Duration http_detect_timeout = absl::Milliseconds(50);
+  // --http-forward=all: every outbound HTTP/1.1 to a mesh destination is
+  // terminated and sent over pooled mTLS connections, not only what a
+  // TrafficPolicy names.
+  bool http_forward_all = false;
 };
 
 // ConfigFromFlags reads the flags declared in config.cc and validates them;

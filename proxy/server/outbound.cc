@@ -129,14 +129,20 @@ TlsTransport::Options Worker::OutboundTls(Connection* conn, const OutboundPlan& 
   tls.peer_cache = &peer_cache_;
   if (config.session_resumption) {
     tls.session_cache = &session_cache_;
-    tls.session_key = conn->destination.ToString();
-    if (tls.expected_peer) absl::StrAppend(&tls.session_key, "|", tls.expected_peer->ToString());
-    // A session is only offered to the server set it was made with.
-    for (const pki::SpiffeId& id : tls.allowed_servers) {
-      absl::StrAppend(&tls.session_key, "|", id.ToString());
-    }
+    tls.session_key = UpstreamKey(*conn, plan);
   }
   return tls;
+}
+
+std::string Worker::UpstreamKey(const Connection& conn, const OutboundPlan& plan) const {
+  std::string key = conn.destination.ToString();
+  if (ctx_.config->outbound_expect_identity) {
+    absl::StrAppend(&key, "|", ctx_.config->outbound_expect_identity->ToString());
+  }
+  // A session (or a pooled connection) only serves the server set it was
+  // made with.
+  for (const pki::SpiffeId& id : plan.allowed) absl::StrAppend(&key, "|", id.ToString());
+  return key;
 }
 
 }  // namespace tether::proxy

@@ -24,12 +24,13 @@ std::vector<pki::SpiffeId> Worker::PolicyIdentities(const OutboundPlan& plan) co
 }
 
 bool Worker::WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan) {
-  const std::vector<pki::SpiffeId> identities = PolicyIdentities(plan);
-  if (identities.empty()) return false;
   const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
   if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
     return false;
   }
+  if (ctx_.config->http_forward_all) return true;
+  const std::vector<pki::SpiffeId> identities = PolicyIdentities(plan);
+  if (identities.empty()) return false;
   const std::shared_ptr<const policy::TrafficTable>& table = traffic_.Get();
   return table != nullptr && table->FindPolicy(identities, conn.destination.port()) != nullptr;
 }
@@ -97,6 +98,23 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     return policy::TrafficTable::Behaviour(*p, table->IndexOf(p), method, path);
   };
   o.budget = [this](const policy::RequestBehaviour& b) { return BudgetFor(b); };
+  if (upstream_pool_ == nullptr) {
+    upstream_pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
+  }
+  o.take_idle = [this, conn, key = UpstreamKey(*conn, *shared)]() -> std::unique_ptr<Transport> {
+    std::unique_ptr<Transport> t = upstream_pool_->Take(key);
+    if (t != nullptr && !conn->tls.done) {
+      // The server this connection verified, for metrics and revocation.
+      const auto& tls = static_cast<const TlsTransport&>(*t);
+      conn->tls.done = true;
+      conn->tls.peer = tls.peer();
+      conn->tls.peer_serial = tls.peer_serial();
+    }
+    return t;
+  };
+  o.give_back = [this, key = UpstreamKey(*conn, *shared)](std::unique_ptr<Transport> t) {
+    upstream_pool_->Give(key, std::move(t));
+  };
   o.clock = ctx_.clock;
   if (ctx_.http_stats != nullptr) {
     o.stats = &ctx_.http_stats->worker(index_);

@@ -84,6 +84,7 @@ void Worker::Stop() {
     accept_retry_.reset();
     for (const auto& [id, conn] : connections_) ctx_.limiter->Release(conn->direction);
     connections_.clear();  // relays abort both sides
+    upstream_pool_.reset();
     active_.store(0, std::memory_order_relaxed);
     dispatcher_->Exit();
   });
@@ -321,6 +322,14 @@ void Worker::CloseRevoked(RevocationUpdate update) {
       revoked.push_back(id);
     }
     for (uint64_t id : revoked) Close(id, nullptr, "closed_by_revocation");
+    // Idle pooled connections to a revoked server are closed too.
+    if (upstream_pool_ != nullptr && revocations_.revocations != nullptr) {
+      upstream_pool_->RemoveIf([this](const Transport& t) {
+        const auto& tls = static_cast<const TlsTransport&>(t);
+        return CheckRevoked(*revocations_.revocations, tls.peer_serial(), tls.peer().ToString()) !=
+               RevokedBy::kNone;
+      });
+    }
   });
 }
 

@@ -31,6 +31,7 @@
 #include "proxy/http/http1_forwarder.h"
 #include "proxy/http/http1_observer.h"
 #include "proxy/http/retry_budget.h"
+#include "proxy/http/upstream_pool.h"
 #include "proxy/http/http_stats.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
@@ -136,6 +137,9 @@ class Worker {
   void ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan);
   TlsTransport::Options OutboundTls(Connection* conn, const OutboundPlan& plan,
                                     std::shared_ptr<const IdentitySnapshot> identity);
+  // UpstreamKey: the destination and the identities it must prove (TLS
+  // sessions and pooled connections are kept by it).
+  std::string UpstreamKey(const Connection& conn, const OutboundPlan& plan) const;
   // outbound_http.cc: whether a TrafficPolicy names the destination; then
   // DetectHttp peeks at the app's first bytes and hands HTTP/1.1 to an
   // Http1Forwarder, anything else (or nothing within
@@ -197,6 +201,9 @@ class Worker {
   // transports use it, so that it outlives them.
   TlsSessionCache session_cache_;
   VerifiedPeerCache peer_cache_;  // both directions' peers
+  // Idle mTLS connections for HTTP forwarding; after the caches its
+  // transports use, so that it is destroyed before them.
+  std::unique_ptr<UpstreamPool> upstream_pool_;
   // Relay buffers, taken while bytes are in flight (mutable: MakeRelayOptions
   // is const and hands it out).
   mutable BufferPool buffer_pool_;

@@ -2,6 +2,7 @@
 // upstream a real HTTP server on loopback (plain TCP here; TLS is the
 // worker's business and is covered by the integration test).
 #include "proxy/http/http1_forwarder.h"
+#include "proxy/http/upstream_pool.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -77,6 +78,8 @@ class ForwarderTest : public ::testing::Test {
     absl::Notification gone;
     dispatcher_->Post([this, &gone] {
       forwarder_.reset();
+      earlier_.clear();
+      pool_.reset();
       gone.Notify();
     });
     if (loop_.joinable()) {
@@ -87,16 +90,26 @@ class ForwarderTest : public ::testing::Test {
   }
 
   // Start runs a forwarder for requests under `policy`, to `port`.
-  void Start(policy::TrafficPolicy policy, int port) {
+  void Start(policy::TrafficPolicy policy, int port, bool pooled = false) {
     policy_ = std::move(policy);
     budget_ = std::make_unique<RetryBudget>(policy_.budget);
+    port_ = port;
+    pooled_ = pooled;
+    loop_ = std::thread([this] { dispatcher_->Run(); });
+    NewApp();
+  }
+
+  // NewApp starts a forwarder for a new app connection (app_); the one
+  // before stays until the test ends.
+  void NewApp() {
+    const int port = port_;
+    if (app_ >= 0) close(app_);
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     app_ = sv[0];
     timeval tv{5, 0};
     setsockopt(app_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     SetNonBlocking(sv[1]);
-    loop_ = std::thread([this] { dispatcher_->Run(); });
     absl::Notification started;
     dispatcher_->Post([this, fd = sv[1], port, &started] {
       Http1Forwarder::Options o;
@@ -117,11 +130,17 @@ class ForwarderTest : public ::testing::Test {
       o.on_retry = [this](absl::string_view) { ++retries_; };
       o.on_budget_exhausted = [this] { ++exhausted_; };
       o.retry_backoff = absl::Milliseconds(1);
+      if (pooled_) {
+        if (pool_ == nullptr) pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
+        o.take_idle = [this] { return pool_->Take("b"); };
+        o.give_back = [this](std::unique_ptr<Transport> t) { pool_->Give("b", std::move(t)); };
+      }
+      if (forwarder_) earlier_.push_back(std::move(forwarder_));
       forwarder_ = std::make_unique<Http1Forwarder>(
           *dispatcher_, std::make_unique<PlainTransport>(UniqueFd(fd)), std::move(o),
           [this](const RelayStats& s) {
             outcome_ = s.outcome;
-            closed_.Notify();
+            if (!closed_.HasBeenNotified()) closed_.Notify();
           });
       forwarder_->Start();
       started.Notify();
@@ -144,7 +163,11 @@ class ForwarderTest : public ::testing::Test {
   std::thread loop_;
   policy::TrafficPolicy policy_;
   std::unique_ptr<RetryBudget> budget_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::vector<std::unique_ptr<Http1Forwarder>> earlier_;
   std::unique_ptr<Http1Forwarder> forwarder_;
+  int port_ = 0;
+  bool pooled_ = false;
   int app_ = -1;
   std::string in_;
   std::atomic<int> dials_{0};
@@ -180,6 +203,22 @@ TEST_F(ForwarderTest, KeepAliveRequestsShareOneUpstreamConnection) {
   }
   EXPECT_EQ(server.connections(), 1);
   EXPECT_EQ(server.requests(), 5);
+  EXPECT_EQ(dials_.load(), 1);
+}
+
+TEST_F(ForwarderTest, AConnectionPerRequestAppReusesOnePooledUpstream) {
+  testing::HttpTestServer& server = server_;
+  Start(policy::TrafficPolicy(), server.port(), /*pooled=*/true);
+  for (int i = 0; i < 5; ++i) {
+    if (i > 0) NewApp();
+    Response r = Get(absl::StrCat("GET /c/", i, " HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"));
+    EXPECT_EQ(r.status, 200);
+    char c;
+    EXPECT_EQ(read(app_, &c, 1), 0);  // closed after the answer, as asked
+    closed_.WaitForNotification();
+  }
+  EXPECT_EQ(server.requests(), 5);
+  EXPECT_EQ(server.connections(), 1);  // one upstream for all five
   EXPECT_EQ(dials_.load(), 1);
 }
 
