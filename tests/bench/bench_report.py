@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-ORDER = ["direct", "tether", "tether-l4", "baseline", "haproxy", "nginx", "stunnel"]
+ORDER = ["direct", "tether", "tether-l4", "tether-http", "baseline", "haproxy", "nginx", "stunnel"]
 PEERS = ["haproxy", "nginx", "stunnel"]
 PCTS = ["p50", "p90", "p99", "p99.9"]
 
@@ -127,6 +127,25 @@ def http_cost(r):
     return rows
 
 
+def forwarding(r):
+    """Rows of (what, tether-http, tether, ratio): HTTP/1.1 terminated on the
+    client side over pooled mTLS connections (--http-forward=all) against the
+    byte-for-byte relay, same run."""
+    rows = []
+    ka = r.get("keepalive")
+    if ka and "tether-http" in ka and "tether" in ka:
+        rows.append(("keep-alive requests/s", _f(ka["tether-http"]["rps"]), _f(ka["tether"]["rps"]),
+                     _ratio(ka["tether-http"]["rps"], ka["tether"]["rps"])))
+    nc = r.get("new_connections", {})
+    for kind, label in (("full_handshake", "new connections/s (no resumption)"),
+                        ("resumption", "new connections/s (with resumption)")):
+        d = nc.get(kind, {})
+        if "tether-http" in d and "tether" in d:
+            rows.append((label, _f(d["tether-http"]["rate"]), _f(d["tether"]["rate"]),
+                         _ratio(d["tether-http"]["rate"], d["tether"]["rate"])))
+    return rows
+
+
 def markdown(r):
     m = r.get("meta", {})
     out = []
@@ -150,6 +169,19 @@ def markdown(r):
         out.append("")
         out.append("Ratios are ≥ 1 where Tether is better (for latency, CPU and memory: theirs / "
                    "ours).")
+        out.append("")
+    fwd = forwarding(r)
+    if fwd:
+        out.append("### HTTP forwarding: tether-http (`--http-forward=all`, pooled mTLS "
+                   "connections) against tether (byte-for-byte relay), same run")
+        out.append("")
+        out.append("| | tether-http | tether | ratio |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for row in fwd:
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+        out.append("An app that opens a connection per request pays a TLS handshake per request "
+                   "through the relay, and none through the pool.")
         out.append("")
     cost = http_cost(r)
     if cost:

@@ -539,12 +539,22 @@ class TetherL4(Tether):
     flags = ["--http-metrics=false"]
 
 
-KINDS = {"direct": Direct, "tether": Tether, "tether-l4": TetherL4, "haproxy": HAProxy,
+class TetherHttp(Tether):
+    """tether-proxy terminating HTTP/1.1 on the client side (--http-forward=all):
+    requests go over pooled mTLS connections, so an app that opens a
+    connection per request costs no TLS handshake per request."""
+    name = "tether-http"
+    flags = ["--http-forward=all"]
+
+
+KINDS = {"direct": Direct, "tether": Tether, "tether-l4": TetherL4, "tether-http": TetherHttp,
+         "haproxy": HAProxy,
          "nginx": Nginx, "stunnel": Stunnel, "baseline": TetherBaseline}
 
 
 def available(name):
-    return {"direct": True, "tether": True, "tether-l4": True, "baseline": True,
+    return {"direct": True, "tether": True, "tether-l4": True, "tether-http": True,
+            "baseline": True,
             "haproxy": shutil.which("haproxy"),
             "nginx": shutil.which("nginx"), "stunnel": shutil.which("stunnel4")}[name]
 
