@@ -211,6 +211,7 @@ void Http1Forwarder::StartAttempt() {
   if (up_state_ == UpState::kNone && options_.take_idle && !stale_retry_used_) {
     if (std::unique_ptr<Transport> t = options_.take_idle()) {
       up_ = std::move(t);
+      peer_known_ = false;
       up_state_ = UpState::kReady;
       up_event_ = dispatcher_.CreateFileEvent(up_->fd(), FileEvent::kRead | FileEvent::kWrite,
                                               [this](uint32_t ready) { OnUpstream(ready); });
@@ -237,6 +238,7 @@ void Http1Forwarder::Dial() {
   }
   up_ = std::move(d->transport);
   up_reused_ = false;
+  peer_known_ = false;
   up_state_ = d->connecting ? UpState::kConnecting : UpState::kHandshaking;
   up_event_ = dispatcher_.CreateFileEvent(up_->fd(), FileEvent::kRead | FileEvent::kWrite,
                                           [this](uint32_t ready) { OnUpstream(ready); });
@@ -447,10 +449,15 @@ void Http1Forwarder::FinishRequest(int status) {
   retry_timer_->Disable();
   const absl::Duration took = options_.clock->Monotonic() - request_start_;
   const uint64_t request_bytes = request_dropped_ + request_wire_.size();
+  const std::string route_name = RouteTemplate(request_.method, request_.target);
   if (options_.stats != nullptr) {
-    const std::string peer = options_.peer ? options_.peer() : "";
-    RouteStats* route = options_.stats->Find(/*inbound=*/false, peer,
-                                             RouteTemplate(request_.method, request_.target));
+    // The label of the server that answered, asked once per upstream
+    // connection (it takes the metrics' lock).
+    if (!peer_known_ && options_.peer) {
+      peer_label_ = options_.peer();
+      peer_known_ = true;
+    }
+    RouteStats* route = options_.stats->Find(/*inbound=*/false, peer_label_, route_name);
     route->RecordRequest(request_bytes);
     route->RecordResponse(status, took, response_bytes_);
   }
@@ -458,7 +465,7 @@ void Http1Forwarder::FinishRequest(int status) {
     HttpRequestRecord r;
     r.method = request_.method;
     r.path = std::string(request_.Path());
-    r.route = RouteTemplate(request_.method, request_.target);
+    r.route = route_name;
     r.status = status;
     r.duration = took;
     r.request_bytes = request_bytes;

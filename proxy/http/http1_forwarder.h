@@ -187,6 +187,10 @@ class Http1Forwarder {
   int response_status_ = 0;
   uint64_t response_bytes_ = 0;
 
+  // The metrics label of the upstream's server, for this upstream connection.
+  bool peer_known_ = false;
+  std::string peer_label_;
+
   uint64_t requests_ = 0;
   uint64_t retries_ = 0;
   uint64_t seed_;
