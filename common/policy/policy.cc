@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/policy/traffic_yaml.h"
+#include "common/policy/yaml_util.h"
 
 namespace tether::policy {
 namespace {
@@ -14,36 +16,9 @@ namespace {
 constexpr size_t kMaxYamlBytes = 1 << 20;
 constexpr size_t kMaxDocuments = 10000;
 
-// Errors carry the path of the field being read.
-class Ctx {
- public:
-  explicit Ctx(std::string where) : where_(std::move(where)) {}
-  absl::Status Error(absl::string_view field, absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(where_, ": ", field, ": ", what));
-  }
-
- private:
-  std::string where_;
-};
-
-absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed, const Ctx& ctx,
-                       absl::string_view field) {
-  if (!node.IsMap()) return ctx.Error(field, "must be a mapping");
-  for (const auto& kv : node) {
-    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-    if (!allowed.count(key)) {
-      return ctx.Error(
-          absl::StrCat(field, field.empty() ? "" : ".", key),
-          absl::StrCat("unknown field (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> Str(const YAML::Node& node, const Ctx& ctx, absl::string_view field) {
-  if (!node.IsScalar()) return ctx.Error(field, "must be a string");
-  return node.Scalar();
-}
+using internal::CheckKeys;
+using internal::Ctx;
+using internal::Str;
 
 absl::StatusOr<Source> ParseSource(const YAML::Node& node, const Ctx& ctx, const std::string& f) {
   if (absl::Status st = CheckKeys(
@@ -266,9 +241,19 @@ absl::Status ParseDocument(const YAML::Node& doc, absl::string_view origin, size
       }
     }
     set->defaults.push_back(std::move(d));
+  } else if (*kind == "TrafficPolicy") {
+    TrafficPolicy t;
+    if (absl::Status st = ParseTrafficPolicy(doc, ctx, *name, ns, &t); !st.ok()) return st;
+    for (const auto& other : set->traffic) {
+      if (other.name == t.name && other.namespace_name == t.namespace_name) {
+        return ctx.Error("metadata.name", "defined twice");
+      }
+    }
+    set->traffic.push_back(std::move(t));
   } else {
-    return top.Error("kind",
-                     absl::StrCat("\"", *kind, "\" is not AuthorizationPolicy or DefaultPolicy"));
+    return top.Error("kind", absl::StrCat("\"", *kind,
+                                          "\" is not AuthorizationPolicy, DefaultPolicy or "
+                                          "TrafficPolicy"));
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,9 @@
 //   metadata: {name: default, namespace: shop} # namespace "" or omitted: mesh-wide
 //   spec: {default: DENY}                      # or ALLOW_AUTHENTICATED (the default)
 //
+// The same documents may hold `kind: TrafficPolicy` (client-side timeouts and
+// retries; see traffic.h), parsed into PolicySet::traffic.
+//
 // Sources: spiffeId (exact), namespace, trustDomain, authenticated: true (any
 // peer with a valid mesh certificate), unauthenticated: true (plaintext peers
 // on a permissive port).
@@ -38,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/pki/spiffe_id.h"
+#include "common/policy/traffic.h"
 
 namespace tether::policy {
 
@@ -72,6 +76,8 @@ struct DefaultPolicy {
 struct PolicySet {
   std::vector<AuthorizationPolicy> policies;
   std::vector<DefaultPolicy> defaults;
+  // TrafficPolicies, in the order read (TrafficTable::Compile sorts them).
+  std::vector<TrafficPolicy> traffic;
 };
 
 // ParseOptions: where the documents come from. By default (a file, a

@@ -1,12 +1,16 @@
 #include "common/policy/policy_proto.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/policy/traffic_check.h"
+#include "common/policy/traffic_yaml.h"
 
 namespace tether::policy {
 namespace {
@@ -149,6 +153,117 @@ void Metadata(YAML::Emitter& out, const char* kind, const std::string& name,
   out << YAML::EndMap;
 }
 
+void RetryToProto(const RetryPolicy& r, v1::RetryPolicy* out) {
+  out->set_attempts(r.attempts);
+  out->set_connect_failure(r.on.connect_failure);
+  out->set_reset(r.on.reset);
+  out->set_status_5xx(r.on.status_5xx);
+  out->set_gateway_error(r.on.gateway_errors);
+  for (int s : r.on.statuses) out->add_statuses(s);
+  out->set_per_try_timeout_ms(absl::ToInt64Milliseconds(r.per_try_timeout));
+  out->set_non_idempotent(r.non_idempotent);
+}
+
+void TrafficToProto(const TrafficPolicy& p, v1::TrafficPolicy* out) {
+  out->set_name(p.name);
+  out->set_namespace_(p.namespace_name);
+  out->set_service_account(p.service_account);
+  out->set_port(p.port);
+  out->set_timeout_ms(absl::ToInt64Milliseconds(p.behaviour.timeout));
+  RetryToProto(p.behaviour.retry, out->mutable_retry());
+  v1::RetryBudget* budget = out->mutable_retry_budget();
+  budget->set_ratio(p.budget.ratio);
+  budget->set_min_per_second(p.budget.min_per_second);
+  budget->set_ttl_ms(absl::ToInt64Milliseconds(p.budget.ttl));
+  for (const TrafficRoute& r : p.routes) {
+    v1::TrafficRoute* route = out->add_routes();
+    route->mutable_match()->set_method(r.match.method);
+    route->mutable_match()->set_path_prefix(r.match.path_prefix);
+    route->mutable_match()->set_path(r.match.path);
+    if (r.has_timeout) route->set_timeout_ms(absl::ToInt64Milliseconds(r.behaviour.timeout));
+    if (r.has_retry) RetryToProto(r.behaviour.retry, route->mutable_retry());
+  }
+}
+
+// Millis: a *_ms field as a duration; nullopt when negative or beyond
+// any sensible range (the range itself is CheckTrafficPolicy's).
+std::optional<absl::Duration> Millis(int64_t ms) {
+  if (ms < 0 || ms > int64_t{1} << 40) return std::nullopt;
+  return absl::Milliseconds(ms);
+}
+
+absl::Status RetryFromProto(const v1::RetryPolicy& msg, absl::string_view where,
+                            const std::string& field, RetryPolicy* out) {
+  out->attempts = msg.attempts();
+  out->on.connect_failure = msg.connect_failure();
+  out->on.reset = msg.reset();
+  out->on.status_5xx = msg.status_5xx();
+  out->on.gateway_errors = msg.gateway_error();
+  if (static_cast<size_t>(msg.statuses_size()) > 500) {
+    return Invalid(where, field + ".on", "more than 500 statuses");
+  }
+  out->on.statuses.assign(msg.statuses().begin(), msg.statuses().end());
+  std::optional<absl::Duration> per_try = Millis(msg.per_try_timeout_ms());
+  if (!per_try) return Invalid(where, field + ".perTryTimeout", "out of range");
+  out->per_try_timeout = *per_try;
+  out->non_idempotent = msg.non_idempotent();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrafficPolicy> TrafficFromProto(const v1::TrafficPolicy& msg) {
+  TrafficPolicy p;
+  p.name = msg.name();
+  p.namespace_name = msg.namespace_();
+  p.service_account = msg.service_account();
+  p.port = msg.port();
+  const std::string where = absl::StrCat("TrafficPolicy ", p.namespace_name, "/", p.name);
+  std::optional<absl::Duration> timeout = Millis(msg.timeout_ms());
+  if (!timeout) return Invalid(where, "spec.timeout", "out of range");
+  p.behaviour.timeout = *timeout;
+  if (msg.has_retry()) {
+    if (absl::Status st = RetryFromProto(msg.retry(), where, "spec.retry", &p.behaviour.retry);
+        !st.ok()) {
+      return st;
+    }
+  }
+  if (msg.has_retry_budget()) {
+    p.budget.ratio = msg.retry_budget().ratio();
+    p.budget.min_per_second = msg.retry_budget().min_per_second();
+    std::optional<absl::Duration> ttl = Millis(msg.retry_budget().ttl_ms());
+    if (!ttl) return Invalid(where, "spec.retryBudget.ttl", "out of range");
+    p.budget.ttl = *ttl;
+  }
+  if (static_cast<size_t>(msg.routes_size()) > kMaxTrafficRoutes) {
+    return Invalid(where, "spec.routes",
+                   absl::StrCat(msg.routes_size(), " routes, more than ", kMaxTrafficRoutes));
+  }
+  for (int i = 0; i < msg.routes_size(); ++i) {
+    const v1::TrafficRoute& r = msg.routes(i);
+    const std::string field = absl::StrCat("spec.routes[", i, "]");
+    TrafficRoute route;
+    route.match.method = r.match().method();
+    route.match.path_prefix = r.match().path_prefix();
+    route.match.path = r.match().path();
+    if (r.has_timeout_ms()) {
+      std::optional<absl::Duration> t = Millis(r.timeout_ms());
+      if (!t) return Invalid(where, field + ".timeout", "out of range");
+      route.has_timeout = true;
+      route.behaviour.timeout = *t;
+    }
+    if (r.has_retry()) {
+      route.has_retry = true;
+      if (absl::Status st =
+              RetryFromProto(r.retry(), where, field + ".retry", &route.behaviour.retry);
+          !st.ok()) {
+        return st;
+      }
+    }
+    p.routes.push_back(std::move(route));
+  }
+  if (absl::Status st = CheckTrafficPolicy(p, where); !st.ok()) return st;
+  return p;
+}
+
 }  // namespace
 
 v1::PolicySnapshot ToProto(const PolicySet& set) {
@@ -192,6 +307,7 @@ v1::PolicySnapshot ToProto(const PolicySet& set) {
     out->set_namespace_(d.namespace_name);
     out->set_action(d.action == DefaultAction::kDeny ? v1::DENY_ALL : v1::ALLOW_AUTHENTICATED);
   }
+  for (const TrafficPolicy& t : set.traffic) TrafficToProto(t, msg.add_traffic_policies());
   return msg;
 }
 
@@ -230,6 +346,20 @@ absl::StatusOr<PolicySet> FromProto(const v1::PolicySnapshot& msg) {
     }
     set.defaults.push_back(std::move(out));
   }
+  if (static_cast<size_t>(msg.traffic_policies_size()) > kMaxTrafficPolicies) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        msg.traffic_policies_size(), " TrafficPolicies, more than ", kMaxTrafficPolicies));
+  }
+  std::set<std::pair<std::string, std::string>> traffic_names;
+  for (const v1::TrafficPolicy& t : msg.traffic_policies()) {
+    auto traffic = TrafficFromProto(t);
+    if (!traffic.ok()) return traffic.status();
+    if (!traffic_names.emplace(traffic->namespace_name, traffic->name).second) {
+      return Invalid(absl::StrCat("TrafficPolicy ", t.namespace_(), "/", t.name()), "metadata.name",
+                     "defined twice");
+    }
+    set.traffic.push_back(*std::move(traffic));
+  }
   return set;
 }
 
@@ -249,6 +379,12 @@ PolicySet SelectFor(const PolicySet& set, const pki::SpiffeId& workload) {
       out.defaults.push_back(d);
     }
   }
+  // Every TrafficPolicy: a client's proxy may call any destination.
+  out.traffic = set.traffic;
+  std::sort(out.traffic.begin(), out.traffic.end(),
+            [](const TrafficPolicy& a, const TrafficPolicy& b) {
+              return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
+            });
   return out;
 }
 
@@ -288,6 +424,15 @@ std::string ToYaml(const PolicySet& set) {
       out << YAML::EndMap;
     }
     out << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
+    append(out);
+  }
+  for (const TrafficPolicy& t : set.traffic) {
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    Metadata(out, "TrafficPolicy", t.name, t.namespace_name);
+    out << YAML::Key << "spec" << YAML::Value;
+    EmitTrafficSpec(out, t);
+    out << YAML::EndMap;
     append(out);
   }
   return result;

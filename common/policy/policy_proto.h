@@ -17,17 +17,20 @@
 
 namespace tether::policy {
 
-// ToProto fills policies and defaults (version and close_denied_connections
+// ToProto fills policies, defaults and traffic_policies (version and close_denied_connections
 // are the caller's).
 tether::policy::v1::PolicySnapshot ToProto(const PolicySet& set);
 
 // FromProto checks every field as ParsePolicies checks the YAML (names,
-// namespaces, SPIFFE IDs, ports, actions, duplicates): InvalidArgument naming
-// the policy and field otherwise.
+// namespaces, SPIFFE IDs, ports, actions, duplicates; a TrafficPolicy's
+// every field, as CheckTrafficPolicy): InvalidArgument naming the policy and
+// field otherwise.
 absl::StatusOr<PolicySet> FromProto(const tether::policy::v1::PolicySnapshot& msg);
 
 // SelectFor keeps what `workload`'s proxy needs: the policies of its
-// namespace that select it, its namespace's DefaultPolicy and the mesh's.
+// namespace that select it, its namespace's DefaultPolicy and the mesh's,
+// and every TrafficPolicy (its client side may call any destination),
+// sorted by namespace/name.
 PolicySet SelectFor(const PolicySet& set, const pki::SpiffeId& workload);
 
 // ToYaml renders `set` as YAML documents that ParsePolicies reads back to the

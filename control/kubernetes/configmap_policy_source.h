@@ -1,4 +1,5 @@
-// ConfigMapPolicySource: authorization policies from the cluster's ConfigMaps
+// ConfigMapPolicySource: policies (AuthorizationPolicy, DefaultPolicy,
+// TrafficPolicy) from the cluster's ConfigMaps
 // labelled tether.io/policy, in every namespace, so that every replica of
 // the control plane reads the same policy.
 //

@@ -1,4 +1,4 @@
-// PolicySource: where the control plane's authorization policies come from:
+// PolicySource: where the control plane's policies (every kind) come from:
 // a directory of YAML files (directory_source.h) or, on Kubernetes, the
 // ConfigMaps labelled tether.io/policy (control/kubernetes/configmap_policy_source.h).
 // PolicyStore polls a source and validates what it returns.

@@ -17,6 +17,7 @@ namespace {
 
 constexpr char kAuthorization[] = "AuthorizationPolicy";
 constexpr char kDefault[] = "DefaultPolicy";
+constexpr char kTraffic[] = "TrafficPolicy";
 
 std::string Key(absl::string_view kind, absl::string_view ns, absl::string_view name) {
   return absl::StrCat(kind, "/", ns, "/", name);
@@ -37,6 +38,7 @@ std::string CanonicalFile(absl::string_view kind, absl::string_view ns, absl::st
 // One resource of a set, alone, for rendering and comparing.
 policy::PolicySet Only(const policy::AuthorizationPolicy& p) { return {{p}, {}}; }
 policy::PolicySet Only(const policy::DefaultPolicy& d) { return {{}, {d}}; }
+policy::PolicySet Only(const policy::TrafficPolicy& t) { return {{}, {}, {t}}; }
 
 }  // namespace
 
@@ -111,6 +113,14 @@ absl::StatusOr<PolicyStore::Group> PolicyStore::Validate(
         return st;
       }
       group.set.defaults.push_back(std::move(d));
+    }
+    for (policy::TrafficPolicy& t : set->traffic) {
+      if (absl::Status st = claim(Key(kTraffic, t.namespace_name, t.name),
+                                  Display(kTraffic, t.namespace_name, t.name));
+          !st.ok()) {
+        return st;
+      }
+      group.set.traffic.push_back(std::move(t));
     }
   }
   return group;
@@ -196,6 +206,7 @@ bool PolicyStore::InstallLocked(Loaded loaded) {
   for (const auto& [name, group] : loaded.groups) {
     set.policies.insert(set.policies.end(), group.set.policies.begin(), group.set.policies.end());
     set.defaults.insert(set.defaults.end(), group.set.defaults.begin(), group.set.defaults.end());
+    set.traffic.insert(set.traffic.end(), group.set.traffic.begin(), group.set.traffic.end());
     origins_.insert(group.origins.begin(), group.origins.end());
   }
   groups_ = std::move(loaded.groups);
@@ -308,6 +319,19 @@ absl::StatusOr<std::vector<std::string>> PolicyStore::Apply(absl::string_view ya
       return st;
     }
   }
+  for (const policy::TrafficPolicy& t : incoming->traffic) {
+    std::string before;
+    for (const policy::TrafficPolicy& old : current->set.traffic) {
+      if (old.namespace_name == t.namespace_name && old.name == t.name) {
+        before = policy::ToYaml(Only(old));
+      }
+    }
+    if (absl::Status st =
+            plan(kTraffic, t.namespace_name, t.name, policy::ToYaml(Only(t)), std::move(before));
+        !st.ok()) {
+      return st;
+    }
+  }
   absl::Status written = absl::OkStatus();
   for (const Write& w : writes) {
     written = WriteFileAtomic(absl::StrCat(dir_, "/", w.file), w.yaml, 0644);
@@ -323,9 +347,9 @@ absl::StatusOr<std::vector<std::string>> PolicyStore::Apply(absl::string_view ya
 
 absl::Status PolicyStore::Delete(absl::string_view kind, absl::string_view ns,
                                  absl::string_view name) {
-  if (kind != kAuthorization && kind != kDefault) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kind \"", kind, "\" is not AuthorizationPolicy or DefaultPolicy"));
+  if (kind != kAuthorization && kind != kDefault && kind != kTraffic) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind \"", kind, "\" is not AuthorizationPolicy, DefaultPolicy or TrafficPolicy"));
   }
   if (directory_ == nullptr) return RefuseWrites();
   MutexLock write_lock(&write_mu_);

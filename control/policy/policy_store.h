@@ -1,7 +1,8 @@
-// PolicyStore: the control plane's authorization policies, read from a
-// PolicySource and validated: a directory of YAML files that `tetherctl
-// policy apply` writes (one resource per file; operators may also drop
-// multi-document files in), or, on Kubernetes, ConfigMaps (read-only here).
+// PolicyStore: the control plane's policies (AuthorizationPolicy,
+// DefaultPolicy, TrafficPolicy), read from a PolicySource and validated: a
+// directory of YAML files that `tetherctl policy apply` writes (one resource
+// per file; operators may also drop multi-document files in), or, on
+// Kubernetes, ConfigMaps (read-only here).
 //
 //   auto store = PolicyStore::Open(state_dir + "/policies");
 //   store->SetOnChange([&] { streams->BroadcastPolicy(); });
@@ -80,7 +81,8 @@ class PolicyStore {
   // when the policies do not come from a directory.
   absl::StatusOr<std::vector<std::string>> Apply(absl::string_view yaml, absl::string_view origin);
 
-  // Delete removes one resource ("AuthorizationPolicy"/"DefaultPolicy";
+  // Delete removes one resource ("AuthorizationPolicy", "DefaultPolicy" or
+  // "TrafficPolicy";
   // namespace empty for the mesh default). NotFound if absent;
   // FailedPrecondition as Apply.
   absl::Status Delete(absl::string_view kind, absl::string_view ns, absl::string_view name);
@@ -101,7 +103,8 @@ class PolicyStore {
   const std::string& dir() const { return dir_; }
 
  private:
-  // A resource's key: "AuthorizationPolicy/shop/cart", "DefaultPolicy//default".
+  // A resource's key: "AuthorizationPolicy/shop/cart", "DefaultPolicy//default",
+  // "TrafficPolicy/shop/cart".
   using Origins = std::map<std::string, std::string>;  // key -> PolicyDocument::short_name
   // The valid resources of one group of documents.
   struct Group {

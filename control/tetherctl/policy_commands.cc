@@ -9,13 +9,14 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/files.h"
 #include "common/policy/policy.h"
 #include "common/policy/policy_proto.h"
 #include "control/tetherctl/control_address.h"
 
 ABSL_FLAG(std::string, kind, "AuthorizationPolicy",
-          "policy delete: AuthorizationPolicy or DefaultPolicy");
+          "policy delete: AuthorizationPolicy, DefaultPolicy or TrafficPolicy");
 ABSL_FLAG(std::string, name, "", "policy delete: the policy's name");
 ABSL_FLAG(std::string, output, "table", "policy list: table or yaml");
 ABSL_FLAG(std::string, from, "", "authz check: the caller's SPIFFE ID (empty: plaintext caller)");
@@ -86,6 +87,17 @@ const char* ActionName(tether::policy::v1::Action a) {
   }
 }
 
+// TrafficSummary: "timeout=2s,retries=2" ("-" when neither is set).
+std::string TrafficSummary(const tether::policy::v1::TrafficPolicy& t) {
+  std::vector<std::string> parts;
+  if (t.timeout_ms() > 0) {
+    parts.push_back(
+        absl::StrCat("timeout=", absl::FormatDuration(absl::Milliseconds(t.timeout_ms()))));
+  }
+  if (t.retry().attempts() > 0) parts.push_back(absl::StrCat("retries=", t.retry().attempts()));
+  return parts.empty() ? "-" : absl::StrJoin(parts, ",");
+}
+
 int List(admin::AdminService::Stub& stub) {
   admin::ListPoliciesResponse resp;
   grpc::Status st = stub.ListPolicies(Context().get(), admin::ListPoliciesRequest(), &resp);
@@ -110,6 +122,12 @@ int List(admin::AdminService::Stub& stub) {
     rows.push_back({"AuthorizationPolicy", p.namespace_(), p.name(), ActionName(p.action()),
                     p.service_accounts().empty() ? "all" : absl::StrJoin(p.service_accounts(), ","),
                     std::to_string(p.rules_size())});
+  }
+  for (const auto& t : resp.policies().traffic_policies()) {
+    rows.push_back(
+        {"TrafficPolicy", t.namespace_(), t.name(), TrafficSummary(t),
+         absl::StrCat("sa ", t.service_account(), t.port() == 0 ? "" : absl::StrCat(":", t.port())),
+         std::to_string(t.routes_size())});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {

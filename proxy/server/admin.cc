@@ -28,7 +28,53 @@ http::HttpResponse Json(const nlohmann::json& j, int status = 200) {
   return r;
 }
 
+std::string DurationText(absl::Duration d) {
+  return d == absl::ZeroDuration() ? "" : absl::FormatDuration(d);
+}
+
+nlohmann::json RetryJson(const policy::RetryPolicy& r) {
+  std::vector<std::string> on;
+  if (r.on.connect_failure) on.push_back("connect-failure");
+  if (r.on.reset) on.push_back("reset");
+  if (r.on.status_5xx) on.push_back("5xx");
+  if (r.on.gateway_errors) on.push_back("gateway-error");
+  for (int s : r.on.statuses) on.push_back(absl::StrCat(s));
+  return {{"attempts", r.attempts},
+          {"on", on},
+          {"per_try_timeout", DurationText(r.per_try_timeout)},
+          {"non_idempotent", r.non_idempotent}};
+}
+
 }  // namespace
+
+std::string TrafficJson(const policy::TrafficTable* table) {
+  nlohmann::json list = nlohmann::json::array();
+  if (table != nullptr) {
+    for (const policy::TrafficPolicy& p : table->policies()) {
+      nlohmann::json routes = nlohmann::json::array();
+      for (const policy::TrafficRoute& r : p.routes) {
+        nlohmann::json route = {{"method", r.match.method},
+                                {"path_prefix", r.match.path_prefix},
+                                {"path", r.match.path}};
+        if (r.has_timeout) route["timeout"] = DurationText(r.behaviour.timeout);
+        if (r.has_retry) route["retry"] = RetryJson(r.behaviour.retry);
+        routes.push_back(std::move(route));
+      }
+      list.push_back({{"name", absl::StrCat(p.namespace_name, "/", p.name)},
+                      {"destination", absl::StrCat(p.namespace_name, "/sa/", p.service_account)},
+                      {"port", p.port},
+                      {"timeout", DurationText(p.behaviour.timeout)},
+                      {"retry", RetryJson(p.behaviour.retry)},
+                      {"budget",
+                       {{"ratio", p.budget.ratio},
+                        {"min_per_second", p.budget.min_per_second},
+                        {"ttl", DurationText(p.budget.ttl)}}},
+                      {"routes", std::move(routes)}});
+    }
+  }
+  nlohmann::json j = {{"count", list.size()}, {"policies", std::move(list)}};
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
 
 std::string CertsJson(const IdentitySnapshot* snap, const IdentityStatus& status, absl::Time now) {
   nlohmann::json j;
@@ -139,6 +185,12 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
     http::HttpResponse r;
     r.content_type = "application/json";
     r.body = hooks.endpoints ? hooks.endpoints() : "{}\n";
+    return r;
+  });
+  server.Handle("GET", "/traffic", [hooks](const http::HttpRequest&) {
+    http::HttpResponse r;
+    r.content_type = "application/json";
+    r.body = TrafficJson(hooks.traffic ? hooks.traffic().get() : nullptr);
     return r;
   });
   server.Handle("GET", "/certs", [identity, clock](const http::HttpRequest&) {

@@ -10,6 +10,7 @@
 //   GET  /config         JSON: the running configuration (no credentials)
 //   GET  /debug/failures JSON: recent handshake, authorization and connect failures, newest first
 //   GET  /endpoints      JSON: the endpoint registry as this proxy holds it (secure naming)
+//   GET  /traffic        JSON: the TrafficPolicies this proxy holds (timeouts, retries, budgets)
 //   POST /drain          stop accepting; open connections finish (readiness turns 503)
 //   POST /quitquitquit   drain, then exit (lets a Job's pod complete)
 #ifndef TETHER_PROXY_SERVER_ADMIN_H_
@@ -20,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/http/server.h"
+#include "common/policy/traffic.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/config.h"
 #include "proxy/server/failure_log.h"
@@ -38,6 +40,8 @@ struct AdminHooks {
   std::function<std::vector<FailureRecord>(uint64_t* total)> failures;
   // endpoints: the JSON of /endpoints.
   std::function<std::string()> endpoints;
+  // traffic: the TrafficPolicies held (null: none yet).
+  std::function<std::shared_ptr<const policy::TrafficTable>()> traffic;
 };
 
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
@@ -54,6 +58,11 @@ void RegisterHealthEndpoints(http::AdminServer& server, IdentityManager* identit
 // listener serves (the admin endpoints include it).
 void RegisterMetricsEndpoint(http::AdminServer& server, IdentityManager* identity,
                              ProxyMetrics* metrics);
+
+// TrafficJson renders what /traffic shows: {"count": N, "policies": [{"name":
+// "shop/cart", "destination": "shop/sa/cart", "port": 8080, "timeout": "2s",
+// "retry": {...}, "budget": {...}, "routes": [...]}]}; `table` may be null.
+std::string TrafficJson(const policy::TrafficTable* table);
 
 // CertsJson renders what /certs shows (exposed for tests and `tetherctl`).
 std::string CertsJson(const IdentitySnapshot* snapshot, const IdentityStatus& status,

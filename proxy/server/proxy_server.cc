@@ -44,6 +44,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
     auto set = policy::ParsePolicies(*yaml, config_.policy_file);
     if (!set.ok()) return set.status();
     policies_ = std::move(*set);
+    StoreTraffic(*policies_);
     policy_held_.store(true);
   }
   if (!config_.access_log.empty()) {
@@ -72,6 +73,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   ctx.clock = clock_;
   ctx.policy = &compiled_policy_;
   ctx.policy_held = &policy_held_;
+  ctx.traffic = &traffic_;
   ctx.endpoints = &endpoints_;
   ctx.access_log = access_log_.get();
   ctx.limiter = &limiter_;
@@ -128,6 +130,7 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   hooks.draining = [this] { return draining_.load(); };
   hooks.policy_held = [this] { return policy_held_.load(); };
   hooks.endpoints = [this] { return EndpointsJson(endpoints_.Load().get()); };
+  hooks.traffic = [this] { return traffic_.Load(); };
   hooks.failures = [this](uint64_t* total) {
     std::vector<std::vector<FailureRecord>> snapshots;
     *total = 0;
@@ -206,6 +209,11 @@ void ProxyServer::Recompile() {
   compiled_policy_.Store(policy::CompiledPolicy::Compile(set, identity->spiffe_id));
 }
 
+void ProxyServer::StoreTraffic(const policy::PolicySet& set) {
+  // Not the workload's own: its client side may call any destination.
+  traffic_.Store(policy::TrafficTable::Compile(set.traffic));
+}
+
 void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
   if (!config_.policy_file.empty()) {
     metrics_.PolicyUpdate("ignored", msg.version());
@@ -222,6 +230,7 @@ void ProxyServer::OnPolicy(const tether::policy::v1::PolicySnapshot& msg) {
   }
   policies_ = *std::move(set);
   policy_version_ = msg.version();
+  StoreTraffic(*policies_);
   Recompile();
   // After the compiled policy is stored, so that a worker that sees the
   // flag also sees the policy (release pairs with the workers' acquire).

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "common/policy/policy.h"
+#include "common/policy/traffic.h"
 #include "common/sync/notification.h"
 #include "proxy/discovery/endpoint_table.h"
 #include "proxy/identity/ca_connector.h"
@@ -44,6 +45,8 @@ class ProxyServer {
   int metrics_port() const { return metrics_port_; }
   IdentityManager* identity() { return identity_.get(); }
   ProxyMetrics* metrics() { return &metrics_; }
+  // traffic: the TrafficPolicies in force (null before any policy is held).
+  std::shared_ptr<const policy::TrafficTable> traffic() const { return traffic_.Load(); }
 
   // Drain stops accepting, waits up to `deadline` for open connections to end,
   // then resets the rest and stops everything.
@@ -68,6 +71,8 @@ class ProxyServer {
   void OnRevocations(const RevocationUpdate& update);
   // Recompile compiles the policy in force for the current identity.
   void Recompile();
+  // StoreTraffic compiles and installs the TrafficPolicies of `set`.
+  void StoreTraffic(const policy::PolicySet& set);
 
   const ProxyConfig config_;
   const Clock* const clock_;
@@ -83,6 +88,10 @@ class ProxyServer {
   // Set once a policy is held (see ProxyContext::policy_held); never unset.
   std::atomic<bool> policy_held_{false};
   AtomicSharedPtr<const policy::CompiledPolicy> compiled_policy_;
+  // The TrafficPolicies in force (client side: timeouts, retries), compiled
+  // from policies_->traffic; null until a policy is held. Read by the HTTP
+  // forwarder through ProxyContext::traffic.
+  AtomicSharedPtr<const policy::TrafficTable> traffic_;
   // The endpoint registry; written on the identity manager's thread.
   AtomicSharedPtr<const EndpointTable> endpoints_;
   std::unique_ptr<AccessLog> access_log_;

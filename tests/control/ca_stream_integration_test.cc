@@ -14,6 +14,7 @@
 #include "common/pki/csr.h"
 #include "common/pki/keys.h"
 #include "common/pki/verify.h"
+#include "common/policy/policy_proto.h"
 #include "common/testing/fake_clock.h"
 #include "control/control_plane.h"
 #include "tests/control/ca_stream_fixture.h"
@@ -116,6 +117,31 @@ TEST_F(CaStreamTest, PolicyChangesArePushedWithOnlyWhatSelectsTheWorkload) {
   resp = client.Read();
   ASSERT_TRUE(resp && resp->has_policy());
   EXPECT_EQ(resp->policy().policies_size(), 0);
+  // A TrafficPolicy of any namespace is for every client: it is pushed to cart
+  // too, in the same snapshot, with a new version.
+  const uint64_t before = resp->policy().version();
+  ASSERT_TRUE(cp_->policies()
+                  ->Apply("apiVersion: tether.io/v1\nkind: TrafficPolicy\nmetadata: {name: vault, "
+                          "namespace: bank}\nspec:\n  destination: {serviceAccount: vault}\n"
+                          "  timeout: 2s\n  retry: {attempts: 2, on: [connect-failure]}\n",
+                          "t.yaml")
+                  .ok());
+  resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_policy()) << (resp ? resp->DebugString() : "ended");
+  EXPECT_GT(resp->policy().version(), before);
+  EXPECT_EQ(resp->policy().policies_size(), 0);
+  ASSERT_EQ(resp->policy().traffic_policies_size(), 1);
+  EXPECT_EQ(resp->policy().traffic_policies(0).name(), "vault");
+  EXPECT_EQ(resp->policy().traffic_policies(0).timeout_ms(), 2000);
+  EXPECT_EQ(resp->policy().traffic_policies(0).retry().attempts(), 2);
+  auto set = policy::FromProto(resp->policy());
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->traffic.size(), 1u);
+  EXPECT_EQ(set->traffic[0].service_account, "vault");
+  ASSERT_TRUE(cp_->policies()->Delete("TrafficPolicy", "bank", "vault").ok());
+  resp = client.Read();
+  ASSERT_TRUE(resp && resp->has_policy());
+  EXPECT_EQ(resp->policy().traffic_policies_size(), 0);
 }
 
 TEST_F(CaStreamTest, CsrForAnotherIdentityIsRejectedAndNothingIssued) {

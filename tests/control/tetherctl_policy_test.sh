@@ -95,6 +95,38 @@ out=$(ctl policy delete --namespace shop --name cart-callers 2>&1)
 out=$(ctl policy list)
 [[ "$out" != *"cart-callers"* && "$out" == *"(version 2)"* ]] || fail "after delete: $out"
 
+# TrafficPolicy: applied, listed (table and YAML round trip), deleted by kind.
+cat >"$dir/traffic.yaml" <<'YAML'
+apiVersion: tether.io/v1
+kind: TrafficPolicy
+metadata: {name: cart, namespace: shop}
+spec:
+  destination: {serviceAccount: cart, port: 8080}
+  timeout: 2s
+  retry: {attempts: 2, on: [5xx, connect-failure], perTryTimeout: 500ms}
+  routes:
+    - match: {method: GET, pathPrefix: /slow}
+      timeout: 10s
+YAML
+out=$(ctl policy apply -f "$dir/traffic.yaml" 2>&1) || fail "apply traffic: $out"
+[[ "$out" == *"TrafficPolicy shop/cart created"* ]] || fail "apply traffic output: $out"
+out=$(ctl policy list 2>&1) || fail "list: $out"
+[[ "$out" == *"TrafficPolicy"*"cart"*"timeout=2s,retries=2"*"sa cart:8080"*"1"* ]] ||
+  fail "list traffic: $out"
+ctl policy list --output yaml >"$dir/listed-traffic.yaml" || fail "list yaml"
+[[ "$(cat "$dir/listed-traffic.yaml")" == *"kind: TrafficPolicy"* ]] || fail "yaml lacks traffic"
+out=$(ctl policy apply -f "$dir/listed-traffic.yaml" 2>&1) || fail "apply listed traffic: $out"
+[[ "$out" == *"TrafficPolicy shop/cart unchanged"* ]] || fail "traffic YAML round trip: $out"
+printf 'apiVersion: tether.io/v1\nkind: TrafficPolicy\nmetadata: {name: cart, namespace: shop}\nspec: {destination: {serviceAccount: cart}, retry: {attempts: 11, on: [5xx]}}\n' >"$dir/bad-traffic.yaml"
+out=$(ctl policy apply -f "$dir/bad-traffic.yaml" 2>&1)
+[[ $? -eq 1 && "$out" == *"bad-traffic.yaml: document 1 (shop/cart): spec.retry.attempts: 11 is more than 10"* ]] ||
+  fail "bad traffic apply: $out"
+out=$(ctl policy delete --kind TrafficPolicy --namespace shop --name cart 2>&1) ||
+  fail "delete traffic: $out"
+[[ "$out" == "TrafficPolicy shop/cart deleted" ]] || fail "delete traffic output: $out"
+out=$(ctl policy list)
+[[ "$out" != *"TrafficPolicy"* ]] || fail "after traffic delete: $out"
+
 if ((failures > 0)); then
   echo "$failures failure(s)"
   exit 1

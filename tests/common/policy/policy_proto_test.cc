@@ -1,5 +1,8 @@
 #include "common/policy/policy_proto.h"
 
+#include <cmath>
+#include <cstdint>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -46,6 +49,27 @@ metadata: {name: watch, namespace: billing}
 spec:
   action: AUDIT
   rules: [{}]
+---
+apiVersion: tether.io/v1
+kind: TrafficPolicy
+metadata: {name: vault, namespace: bank}
+spec: {destination: {serviceAccount: vault}}
+---
+apiVersion: tether.io/v1
+kind: TrafficPolicy
+metadata: {name: cart, namespace: shop}
+spec:
+  destination: {serviceAccount: cart, port: 8080}
+  timeout: 2.5s
+  retry: {attempts: 3, on: [connect-failure, reset, 5xx, gateway-error, 429],
+          perTryTimeout: 1m0.001s, nonIdempotent: true}
+  retryBudget: {ratio: 0.1, minPerSecond: 0, ttl: 1h}
+  routes:
+    - match: {method: M-SEARCH, pathPrefix: "/a:b*&"}
+      timeout: 1ms
+    - match: {path: /x}
+      retry: {attempts: 0}
+    - {}
 )";
 
 PolicySet Parsed() {
@@ -63,6 +87,37 @@ TEST(PolicyProto, RoundTripsThroughTheApiMessages) {
   EXPECT_EQ(back->defaults.size(), 2u);
   EXPECT_EQ(back->policies[0].rules[0].from[2].kind, Source::kTrustDomain);
   EXPECT_EQ(back->policies[0].rules[0].ports, (std::vector<int>{8080, 9090}));
+  ASSERT_EQ(back->traffic.size(), 2u);
+  const TrafficPolicy& cart = back->traffic[1];
+  EXPECT_EQ(cart.port, 8080);
+  EXPECT_EQ(cart.behaviour.timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(cart.behaviour.retry.attempts, 3);
+  EXPECT_EQ(cart.behaviour.retry.on.statuses, std::vector<int>{429});
+  EXPECT_EQ(cart.behaviour.retry.per_try_timeout, absl::Milliseconds(60001));
+  EXPECT_DOUBLE_EQ(cart.budget.ratio, 0.1);
+  EXPECT_EQ(cart.budget.ttl, absl::Hours(1));
+  ASSERT_EQ(cart.routes.size(), 3u);
+  EXPECT_TRUE(cart.routes[0].has_timeout);
+  EXPECT_FALSE(cart.routes[0].has_retry);
+  EXPECT_FALSE(cart.routes[1].has_timeout);
+  EXPECT_TRUE(cart.routes[1].has_retry);
+  EXPECT_EQ(cart.routes[0].match.path_prefix, "/a:b*&");
+  // Defaults survive: a budget left out is the default one.
+  EXPECT_EQ(back->traffic[0].budget.ttl, absl::Seconds(10));
+  EXPECT_DOUBLE_EQ(back->traffic[0].budget.ratio, 0.2);
+}
+
+TEST(PolicyProto, AnAbsentBudgetIsTheDefaultOne) {
+  tether::policy::v1::PolicySnapshot msg;
+  auto* t = msg.add_traffic_policies();
+  t->set_name("cart");
+  t->set_namespace_("shop");
+  t->set_service_account("cart");
+  auto set = FromProto(msg);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->traffic[0].budget.min_per_second, 10);
+  EXPECT_EQ(set->traffic[0].budget.ttl, absl::Seconds(10));
+  EXPECT_EQ(set->traffic[0].behaviour.retry.attempts, 0);
 }
 
 TEST(PolicyProto, YamlRendersBackToTheSameSet) {
@@ -94,6 +149,12 @@ TEST(PolicyProto, SelectForKeepsWhatTheWorkloadNeeds) {
   PolicySet billing = SelectFor(set, *pki::SpiffeId::Parse("spiffe://mesh.local/ns/billing/sa/x"));
   EXPECT_EQ(billing.policies.size(), 1u);
   EXPECT_EQ(billing.defaults.size(), 1u);  // only the mesh's
+  // Every TrafficPolicy, whatever the workload, sorted by namespace/name.
+  for (const PolicySet* s : {&cart, &web, &billing}) {
+    ASSERT_EQ(s->traffic.size(), 2u);
+    EXPECT_EQ(s->traffic[0].namespace_name, "bank");
+    EXPECT_EQ(s->traffic[1].namespace_name, "shop");
+  }
   // Selection does not change a decision.
   const auto id = *pki::SpiffeId::Parse("spiffe://mesh.local/ns/shop/sa/cart");
   Peer other{*pki::SpiffeId::Parse("spiffe://other.org/ns/x/sa/y")};
@@ -152,6 +213,94 @@ TEST(PolicyProto, RefusesInvalidMessagesNamingTheField) {
          m.mutable_defaults(0)->set_action(tether::policy::v1::DEFAULT_ACTION_UNSPECIFIED);
        },
        "spec.default"},
+      {"traffic without namespace",
+       [](auto& m) { m.mutable_traffic_policies(1)->clear_namespace_(); },
+       "TrafficPolicy /cart: metadata.namespace: a TrafficPolicy needs a namespace"},
+      {"traffic bad name", [](auto& m) { m.mutable_traffic_policies(1)->set_name("A/B"); },
+       "metadata.name: \"A/B\" is not a valid name"},
+      {"traffic without service account",
+       [](auto& m) { m.mutable_traffic_policies(1)->clear_service_account(); },
+       "spec.destination.serviceAccount: missing"},
+      {"traffic bad port", [](auto& m) { m.mutable_traffic_policies(1)->set_port(65536); },
+       "spec.destination.port: 65536 is not a port"},
+      {"traffic negative timeout",
+       [](auto& m) { m.mutable_traffic_policies(1)->set_timeout_ms(-1); },
+       "spec.timeout: out of range"},
+      {"traffic huge timeout",
+       [](auto& m) { m.mutable_traffic_policies(1)->set_timeout_ms(int64_t{1} << 62); },
+       "spec.timeout: out of range"},
+      {"traffic timeout over an hour",
+       [](auto& m) { m.mutable_traffic_policies(1)->set_timeout_ms(3600001); },
+       "spec.timeout: 1h0.001s is more than 1h"},
+      {"traffic attempts",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry()->set_attempts(11); },
+       "TrafficPolicy shop/cart: spec.retry.attempts: 11 is more than 10"},
+      {"traffic no conditions",
+       [](auto& m) {
+         auto* r = m.mutable_traffic_policies(1)->mutable_retry();
+         *r = tether::policy::v1::RetryPolicy();
+         r->set_attempts(1);
+       },
+       "spec.retry.on: missing"},
+      {"traffic status",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry()->add_statuses(99); },
+       "spec.retry.on[1]: 99 is not an HTTP status (100-599)"},
+      {"traffic status twice",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry()->add_statuses(429); },
+       "429 is listed twice"},
+      {"traffic per-try",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry()->set_per_try_timeout_ms(-5); },
+       "spec.retry.perTryTimeout: out of range"},
+      {"traffic ratio",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry_budget()->set_ratio(1.01); },
+       "spec.retryBudget.ratio: 1.01 is not between 0 and 1"},
+      {"traffic ratio nan",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_retry_budget()->set_ratio(std::nan(""));
+       },
+       "spec.retryBudget.ratio"},
+      {"traffic min per second",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_retry_budget()->set_min_per_second(10001);
+       },
+       "spec.retryBudget.minPerSecond: 10001 is not 0-10000"},
+      {"traffic ttl zero",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry_budget()->set_ttl_ms(0); },
+       "spec.retryBudget.ttl: must be at least 1s"},
+      {"traffic ttl short",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_retry_budget()->set_ttl_ms(999); },
+       "spec.retryBudget.ttl: 999ms is less than 1s"},
+      {"traffic route method",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_routes(1)->mutable_match()->set_method("get");
+       },
+       "spec.routes[1].match.method: \"get\" is not an upper-case method"},
+      {"traffic route path",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_routes(1)->mutable_match()->set_path("x");
+       },
+       "spec.routes[1].match.path: \"x\" is not a path"},
+      {"traffic route prefix bytes",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_routes(0)->mutable_match()->set_path_prefix(
+             "/\xff");
+       },
+       "spec.routes[0].match.pathPrefix"},
+      {"traffic route timeout zero",
+       [](auto& m) { m.mutable_traffic_policies(1)->mutable_routes(0)->set_timeout_ms(0); },
+       "spec.routes[0].timeout: must be more than 0"},
+      {"traffic route retry",
+       [](auto& m) {
+         m.mutable_traffic_policies(1)->mutable_routes(1)->mutable_retry()->set_attempts(-1);
+       },
+       "spec.routes[1].retry.attempts: -1 is less than 0"},
+      {"traffic too many routes",
+       [](auto& m) {
+         for (int i = 0; i < 98; ++i) m.mutable_traffic_policies(1)->add_routes();
+       },
+       "spec.routes: 101 routes, more than 100"},
+      {"traffic duplicate", [](auto& m) { *m.add_traffic_policies() = m.traffic_policies(1); },
+       "TrafficPolicy shop/cart: metadata.name: defined twice"},
   };
   const tether::policy::v1::PolicySnapshot good = ToProto(Parsed());
   ASSERT_TRUE(FromProto(good).ok());

@@ -129,6 +129,60 @@ TEST(PolicyStore, HandEditsAreReloadedAndBrokenOnesKeepTheLastGoodPolicy) {
   EXPECT_EQ((*store)->Current()->set.policies.size(), 1u);
 }
 
+std::string Traffic(const std::string& ns, const std::string& name, const std::string& timeout) {
+  return absl::StrCat("apiVersion: tether.io/v1\nkind: TrafficPolicy\nmetadata: {name: ", name,
+                      ", namespace: ", ns, "}\nspec:\n  destination: {serviceAccount: ", name,
+                      "}\n  timeout: ", timeout, "\n");
+}
+
+TEST(PolicyStore, TrafficPoliciesAreAppliedListedAndDeletedByKind) {
+  const std::string dir = TempDir();
+  auto store = PolicyStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  int notified = 0;
+  (*store)->SetOnChange([&] { ++notified; });
+  // An AuthorizationPolicy of the same namespace/name is another resource.
+  auto applied = (*store)->Apply(
+      absl::StrCat(Allow("cart", "web"), "---\n", Traffic("shop", "cart", "2s")), "a.yaml");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, (std::vector<std::string>{"AuthorizationPolicy shop/cart created",
+                                                "TrafficPolicy shop/cart created"}));
+  EXPECT_TRUE(FileExists(dir + "/trafficpolicy.shop.cart.yaml"));
+  const uint64_t v1 = (*store)->Current()->version;
+  ASSERT_EQ((*store)->Current()->set.traffic.size(), 1u);
+  EXPECT_EQ((*store)->Current()->set.traffic[0].behaviour.timeout, absl::Seconds(2));
+
+  applied = (*store)->Apply(Traffic("shop", "cart", "2s"), "a.yaml");
+  EXPECT_EQ(applied->front(), "TrafficPolicy shop/cart unchanged");
+  EXPECT_EQ((*store)->Current()->version, v1);
+  // A change to a TrafficPolicy alone is a new version, and is announced.
+  const int before = notified;
+  applied = (*store)->Apply(Traffic("shop", "cart", "3s"), "a.yaml");
+  EXPECT_EQ(applied->front(), "TrafficPolicy shop/cart configured");
+  EXPECT_GT((*store)->Current()->version, v1);
+  EXPECT_GT(notified, before);
+  EXPECT_EQ((*store)->Current()->set.traffic[0].behaviour.timeout, absl::Seconds(3));
+
+  // Invalid: refused whole, naming the field.
+  auto bad = (*store)->Apply(Traffic("shop", "cart", "0s"), "b.yaml");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(),
+                                "b.yaml: document 1 (shop/cart): "
+                                "spec.timeout"))
+      << bad.status();
+
+  // A restart reads it back.
+  auto reopened = PolicyStore::Open(dir);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_EQ((*reopened)->Current()->set.traffic.size(), 1u);
+
+  ASSERT_TRUE((*store)->Delete("TrafficPolicy", "shop", "cart").ok());
+  EXPECT_TRUE((*store)->Current()->set.traffic.empty());
+  EXPECT_EQ((*store)->Current()->set.policies.size(), 1u);  // the other kind stays
+  EXPECT_FALSE(FileExists(dir + "/trafficpolicy.shop.cart.yaml"));
+  EXPECT_EQ((*store)->Delete("TrafficPolicy", "shop", "cart").code(), absl::StatusCode::kNotFound);
+}
+
 TEST(PolicyStore, DeleteRemovesTheResource) {
   const std::string dir = TempDir();
   auto store = PolicyStore::Open(dir);
@@ -200,6 +254,25 @@ SourcedStore WithSource(std::vector<PolicyDocument> docs, uint64_t revision) {
   source->Set(std::move(docs), revision);
   FakeSource* raw = source.get();
   return {raw, PolicyStore::FromSource(std::move(source))};
+}
+
+TEST(PolicyStoreFromSource, ConfigMapsHoldTrafficPoliciesOfTheirNamespace) {
+  auto [source, store] = WithSource(
+      {ConfigMapDoc("shop", "p",
+                    "apiVersion: tether.io/v1\nkind: TrafficPolicy\nmetadata: {name: cart}\n"
+                    "spec: {destination: {serviceAccount: cart}, timeout: 1s}\n")},
+      7);
+  ASSERT_EQ(store->Current()->set.traffic.size(), 1u);
+  EXPECT_EQ(store->Current()->set.traffic[0].namespace_name, "shop");
+  // Another namespace's TrafficPolicy is refused there, like any policy.
+  source->Set({ConfigMapDoc("shop", "p", Traffic("bank", "vault", "1s"))}, 8);
+  auto reloaded = store->ReloadIfChanged();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_TRUE(
+      absl::StrContains(reloaded.status().message(), "may only define policies of namespace shop"))
+      << reloaded.status();
+  ASSERT_EQ(store->Current()->set.traffic.size(), 1u);  // the last valid one stays
+  EXPECT_EQ(store->Current()->set.traffic[0].name, "cart");
 }
 
 TEST(PolicyStoreFromSource, LoadsNumbersByTheSourcesRevisionAndRefusesWrites) {

@@ -1,204 +1,89 @@
-// TrafficPolicy through a real proxy pair (a: outbound, b: inbound, mTLS
-// between them) with curl as the client: a request timeout answers 504 at
-// the configured time; retries recover from an origin that fails one request
-// in two, and stop at the retry budget when it fails them all; the metrics
-// at a equal what curl saw; a server-first protocol and a WebSocket-style
-// Upgrade to the same destination are relayed untouched.
-#include <sys/socket.h>
-#include <unistd.h>
-
+// TrafficPolicy reaches the proxy: from --policy-file at start, and from the
+// control plane's stream after ApplyPolicies; ProxyServer compiles it into
+// the TrafficTable the HTTP forwarder reads (ProxyContext::traffic) and shows
+// it on GET /traffic.
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "common/files.h"
-#include "tests/proxy/integration/mesh_fixture.h"
-#include "tests/testing/http_test_server.h"
-#include "tests/testing/loopback_server.h"
+#include "absl/time/clock.h"
+#include "common/policy/traffic.h"
+#include "tests/proxy/integration/in_process_mesh.h"
 #include "tests/testing/net_helpers.h"
 
-namespace tether::testing {
+namespace tether {
 namespace {
 
-constexpr char kPolicy[] = R"(apiVersion: tether.io/v1
+constexpr char kCart[] = R"(apiVersion: tether.io/v1
 kind: TrafficPolicy
-metadata: {name: b-calls, namespace: shop}
+metadata: {name: cart, namespace: shop}
 spec:
-  destination: {serviceAccount: b}
-  retry:
-    attempts: 2
-    on: [5xx, connect-failure]
-  retryBudget: {ratio: 0.2, minPerSecond: 0, ttl: 60s}
+  destination: {serviceAccount: cart, port: 8080}
+  timeout: 2s
+  retry: {attempts: 2, on: [connect-failure, 503]}
   routes:
-    - match: {pathPrefix: /slow/}
-      timeout: 300ms
+    - match: {method: GET, pathPrefix: /slow}
+      timeout: 10s
 )";
 
-class TrafficPolicyTest : public MeshTest {
+class TrafficPolicyTest : public testing::InProcessMeshTest {
  protected:
-  void Pair(int backend_port) {
-    StartControl();
-    b_ = StartProxy("b", absl::StrCat("127.0.0.1:", backend_port), "", "");
-    ASSERT_NE(b_, nullptr);
-    const std::string policy = dir() + "/a-traffic.yaml";
-    ASSERT_TRUE(WriteFileAtomic(policy, kPolicy).ok());
-    a_ = StartProxy("a", "", absl::StrCat("127.0.0.1:", b_->inbound_port()), SpiffeId("b"),
-                    {"--policy-file", policy});
-    ASSERT_NE(a_, nullptr);
-  }
-
-  // Curl: the status codes curl printed, one per URL (relative to a).
-  std::vector<std::string> Curl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-w", "%{http_code}\\n"};
-    for (const std::string& a : args) {
-      if (a[0] != '/') {
-        argv.push_back(a);
-        continue;
-      }
-      argv.insert(argv.end(), {"-o", "/dev/null"});
-      argv.push_back(absl::StrCat("http://127.0.0.1:", a_->outbound_port(), a));
-    }
-    ChildProcess curl;
-    EXPECT_TRUE(curl.Start(argv, absl::StrCat(dir(), "/curl-", ++curls_, ".out")).ok());
-    EXPECT_EQ(curl.Wait(absl::Seconds(30)), 0) << curl.Log();
-    return absl::StrSplit(curl.Log(), '\n', absl::SkipEmpty());
-  }
-
-  double Metric(ProxyProcess* p, const std::string& name, std::vector<std::string> with = {}) {
-    auto m = p->Scrape();
-    EXPECT_TRUE(m.has_value());
-    return m ? SumMetric(*m, name, with) : -1;
-  }
-
-  ProxyProcess* a_ = nullptr;
-  ProxyProcess* b_ = nullptr;
-  int curls_ = 0;
+  TrafficPolicyTest() : InProcessMeshTest({.name = "traffic"}) {}
 };
 
-TEST_F(TrafficPolicyTest, RetriesRecoverFromAnOriginFailingOneInTwo) {
-  HttpTestServer origin;
-  Pair(origin.port());
-  std::vector<std::string> urls(10, "/flaky");
-  const std::vector<std::string> seen = Curl(urls);
-  EXPECT_EQ(seen, std::vector<std::string>(10, "200"));
-  EXPECT_EQ(origin.requests(), 20);  // each failed once and was sent again
-  EXPECT_EQ(Metric(a_, "tether_proxy_http_retries_total", {"reason=\"5xx\""}), 10);
-  // a counts what curl saw (10 answers, all 200); b saw every try.
-  EXPECT_EQ(Metric(a_, "tether_proxy_http_responses_total",
-                   {"direction=\"outbound\"", "status_code=\"200\""}),
-            10);
-  EXPECT_EQ(Metric(a_, "tether_proxy_http_requests_total", {"direction=\"outbound\""}), 10);
-  ASSERT_TRUE(WaitFor([&] {
-    return Metric(b_, "tether_proxy_http_responses_total", {"direction=\"inbound\""}) == 20;
-  }));
-}
-
-TEST_F(TrafficPolicyTest, RetriesStopAtTheBudgetWhenEverythingFails) {
-  HttpTestServer origin;
-  Pair(origin.port());
-  std::vector<std::string> urls(30, "/status/503");
-  EXPECT_EQ(Curl(urls), std::vector<std::string>(30, "503"));
-  // 20% of 30 requests: 6 retries, where attempts alone would allow 60.
-  EXPECT_EQ(Metric(a_, "tether_proxy_http_retries_total"), 6);
-  EXPECT_EQ(origin.requests(), 36);
-  EXPECT_GT(Metric(a_, "tether_proxy_http_retry_budget_exhausted_total"), 0);
-}
-
-TEST_F(TrafficPolicyTest, ATimeoutAnswers504AtTheConfiguredTime) {
-  HttpTestServer origin;
-  Pair(origin.port());
-  const absl::Time start = absl::Now();
-  EXPECT_EQ(Curl({"/slow/1500"}), std::vector<std::string>{"504"});
-  const absl::Duration took = absl::Now() - start;
-  EXPECT_GE(took, absl::Milliseconds(300));
-  EXPECT_LT(took, absl::Milliseconds(1200)) << took;
-  std::cerr << "504 after " << took << " (timeout 300ms)" << std::endl;
-  EXPECT_EQ(Metric(a_, "tether_proxy_http_responses_total",
-                   {"direction=\"outbound\"", "status_code=\"504\""}),
-            1);
-  // Routes without the timeout are not cut short.
-  EXPECT_EQ(Curl({"/users/1", "-H", "Connection: close", "/users/2"}),
-            (std::vector<std::string>{"200", "200"}));
-}
-
-TEST_F(TrafficPolicyTest, AServerFirstProtocolToThePolicysDestinationIsRelayed) {
-  const std::string greeting = "220 smtp.test ready\r\n";
-  LoopbackServer server([&](int fd) {
-    (void)!write(fd, greeting.data(), greeting.size());
-    char buf[256];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n > 0) (void)!write(fd, buf, static_cast<size_t>(n));
-    shutdown(fd, SHUT_WR);
-    close(fd);
-  });
-  Pair(server.port());
-  int fd = ConnectLoopback(a_->outbound_port());
-  ASSERT_GE(fd, 0);
-  const absl::Time start = absl::Now();
-  std::string got(greeting.size(), '\0');
-  size_t have = 0;
-  while (have < got.size()) {
-    ssize_t n = read(fd, got.data() + have, got.size() - have);
-    ASSERT_GT(n, 0);
-    have += static_cast<size_t>(n);
+// WaitForTraffic: the proxy's table once it holds `count` policies (null on timeout).
+std::shared_ptr<const policy::TrafficTable> WaitForTraffic(proxy::ProxyServer* p, size_t count) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    auto table = p->traffic();
+    if (table != nullptr && table->policies().size() == count) return table;
+    absl::SleepFor(absl::Milliseconds(10));
   }
-  const absl::Duration waited = absl::Now() - start;
-  EXPECT_EQ(got, greeting);
-  EXPECT_LT(waited, absl::Milliseconds(100)) << waited;
-  std::cerr << "server-first greeting under a TrafficPolicy in " << waited << std::endl;
-  ASSERT_EQ(write(fd, "EHLO a\r\n", 8), 8);
-  char echo[64];
-  EXPECT_EQ(read(fd, echo, sizeof(echo)), 8);
-  close(fd);
+  return nullptr;
 }
 
-TEST_F(TrafficPolicyTest, AnUpgradeIsRelayedAsATunnel) {
-  // A WebSocket-style origin: 101, then echoes bytes both ways.
-  LoopbackServer server([&](int fd) {
-    char buf[4096];
-    std::string in;
-    while (in.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = read(fd, buf, sizeof(buf));
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-    }
-    const std::string head =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    (void)!write(fd, head.data(), head.size());
-    for (;;) {
-      ssize_t n = read(fd, buf, sizeof(buf));
-      if (n <= 0) break;
-      (void)!write(fd, buf, static_cast<size_t>(n));
-    }
-    close(fd);
-  });
-  Pair(server.port());
-  int fd = ConnectLoopback(a_->outbound_port());
-  ASSERT_GE(fd, 0);
-  const std::string req =
-      "GET /chat HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
-  std::string got;
-  char buf[512];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    ASSERT_GT(n, 0);
-    got.append(buf, static_cast<size_t>(n));
-  }
-  EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 101")) << got;
-  ASSERT_EQ(write(fd, "\x81\x02hi", 4), 4);
-  char frame[4];
-  size_t have = 0;
-  while (have < 4) {
-    ssize_t n = read(fd, frame + have, 4 - have);
-    ASSERT_GT(n, 0);
-    have += static_cast<size_t>(n);
-  }
-  EXPECT_EQ(std::string(frame, 4), "\x81\x02hi");
-  close(fd);
+TEST_F(TrafficPolicyTest, FromThePolicyFile) {
+  proxy::ProxyServer* a = StartProxy("a", "", "127.0.0.1:9", "", kCart);
+  ASSERT_NE(a, nullptr);
+  auto table = a->traffic();
+  ASSERT_NE(table, nullptr);
+  ASSERT_EQ(table->policies().size(), 1u);
+  const auto cart = *pki::SpiffeId::Parse(SpiffeId("cart"));
+  const policy::TrafficPolicy* p = table->FindPolicy({cart}, 8080);
+  ASSERT_NE(p, nullptr);
+  policy::RequestBehaviour b = policy::TrafficTable::Behaviour(*p, 0, "GET", "/slow/x");
+  EXPECT_EQ(b.decided_by, "shop/cart route 0");
+  EXPECT_EQ(b.behaviour.timeout, absl::Seconds(10));
+  EXPECT_EQ(b.behaviour.retry.attempts, 2);
+  EXPECT_EQ(table->FindPolicy({cart}, 9090), nullptr);
+  auto page = testing::HttpGetBody(a->admin_port(), "/traffic");
+  ASSERT_TRUE(page.has_value());
+  EXPECT_TRUE(absl::StrContains(*page, "\"count\": 1")) << *page;
+  EXPECT_TRUE(absl::StrContains(*page, "\"name\": \"shop/cart\"")) << *page;
+  EXPECT_TRUE(absl::StrContains(*page, "\"destination\": \"shop/sa/cart\"")) << *page;
+}
+
+TEST_F(TrafficPolicyTest, FromTheControlPlaneAfterApplyAndDelete) {
+  proxy::ProxyServer* a = StartProxy("a", "", "127.0.0.1:9");
+  ASSERT_NE(a, nullptr);
+  // For another namespace's destination too: a client may call anyone.
+  auto applied = control()->policies()->Apply(
+      std::string(kCart) +
+          "---\napiVersion: tether.io/v1\nkind: TrafficPolicy\nmetadata: {name: vault, "
+          "namespace: bank}\nspec: {destination: {serviceAccount: vault}, timeout: 1s}\n",
+      "t.yaml");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  auto table = WaitForTraffic(a, 2);
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->policies()[0].namespace_name, "bank");  // sorted
+  EXPECT_EQ(table->policies()[1].behaviour.timeout, absl::Seconds(2));
+  ASSERT_TRUE(control()->policies()->Delete("TrafficPolicy", "bank", "vault").ok());
+  table = WaitForTraffic(a, 1);
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->policies()[0].name, "cart");
+  auto page = testing::HttpGetBody(a->admin_port(), "/traffic");
+  ASSERT_TRUE(page.has_value());
+  EXPECT_TRUE(absl::StrContains(*page, "\"count\": 1")) << *page;
 }
 
 }  // namespace
-}  // namespace tether::testing
+}  // namespace tether
