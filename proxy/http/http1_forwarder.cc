@@ -71,6 +71,14 @@ void Http1Forwarder::Start() {
   down_event_->Activate(FileEvent::kRead);  // bytes the worker's detection saw wait already
 }
 
+void Http1Forwarder::Drain() {
+  if (finished_) return;
+  draining_ = true;
+  close_after_ = true;
+  if (!in_request_) closing_ = true;
+  Pump();
+}
+
 void Http1Forwarder::Abort(RelayOutcome outcome, absl::string_view why) {
   if (finished_) return;
   Fail(outcome, RelaySide::kNone, why);
@@ -208,7 +216,7 @@ void Http1Forwarder::StartAttempt() {
   response_parser_ = std::make_unique<Http1Parser>(Http1Parser::kResponse);
   response_parser_->SetAnsweringHead(request_.method == "HEAD");
   request_sent_ = 0;
-  if (up_state_ == UpState::kNone && options_.take_idle && !stale_retry_used_) {
+  if (up_state_ == UpState::kNone && options_.take_idle && !stale_retry_used_ && !draining_) {
     if (std::unique_ptr<Transport> t = options_.take_idle()) {
       up_ = std::move(t);
       peer_known_ = false;
@@ -647,7 +655,7 @@ void Http1Forwarder::Finish() {
   down_.reset();  // closes the socket (after ShutdownWrite, or Abort)
   // A clean end between requests: the upstream may serve another app
   // connection (Fail has aborted and dropped it otherwise).
-  if (up_ && up_state_ == UpState::kReady && !in_request_ && options_.give_back) {
+  if (up_ && up_state_ == UpState::kReady && !in_request_ && !draining_ && options_.give_back) {
     options_.give_back(std::move(up_));
   }
   up_.reset();

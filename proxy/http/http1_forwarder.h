@@ -101,6 +101,10 @@ class Http1Forwarder {
   Http1Forwarder& operator=(const Http1Forwarder&) = delete;
 
   void Start();
+  // Drain: the proxy is shutting down. Between requests the app's connection
+  // is closed now; otherwise after the answer in flight ("Connection: close"
+  // if its head has not been sent yet). The upstream is not given back.
+  void Drain();
   // Abort resets both sides now and reports `outcome` (revocation, shutdown).
   void Abort(RelayOutcome outcome, absl::string_view why);
 
@@ -155,6 +159,7 @@ class Http1Forwarder {
   bool up_reused_ = false;  // the upstream carried an earlier request
   bool closing_ = false;
   bool finished_ = false;
+  bool draining_ = false;
 
   // The app's side.
   std::string down_in_;  // read, not yet parsed

@@ -80,6 +80,13 @@ class Http1Observer final : public RelayTap {
   void OnClose() override;
 
   State state() const { return state_; }
+  // IdleBetweenRequests: HTTP was seen, every request was answered, and no
+  // byte of another has arrived (a keep-alive connection a draining server
+  // may close).
+  bool IdleBetweenRequests() const {
+    return state_ == State::kObserving && pending_.empty() && request_bytes_ == 0 &&
+           response_bytes_ == 0;
+  }
   // Requests recorded and responses matched to them, for tests.
   uint64_t requests() const { return requests_; }
   uint64_t responses() const { return responses_; }

@@ -98,10 +98,11 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     return policy::TrafficTable::Behaviour(*p, table->IndexOf(p), method, path);
   };
   o.budget = [this](const policy::RequestBehaviour& b) { return BudgetFor(b); };
-  if (upstream_pool_ == nullptr) {
+  if (upstream_pool_ == nullptr && !draining_) {
     upstream_pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
   }
   o.take_idle = [this, conn, key = UpstreamKey(*conn, *shared)]() -> std::unique_ptr<Transport> {
+    if (upstream_pool_ == nullptr) return nullptr;  // draining
     std::unique_ptr<Transport> t = upstream_pool_->Take(key);
     if (t != nullptr && !conn->tls.done) {
       // The server this connection verified, for metrics and revocation.
@@ -113,7 +114,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     return t;
   };
   o.give_back = [this, key = UpstreamKey(*conn, *shared)](std::unique_ptr<Transport> t) {
-    upstream_pool_->Give(key, std::move(t));
+    if (upstream_pool_ != nullptr) upstream_pool_->Give(key, std::move(t));
   };
   o.clock = ctx_.clock;
   if (ctx_.http_stats != nullptr) {
@@ -134,6 +135,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
       *dispatcher_, std::make_unique<PlainTransport>(std::move(fd)), std::move(o),
       [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
   conn->forwarder->Start();
+  if (draining_) conn->forwarder->Drain();
 }
 
 RetryBudget* Worker::BudgetFor(const policy::RequestBehaviour& b) {

@@ -73,6 +73,19 @@ void Worker::StopAccepting() {
     outbound_accept_.reset();
     inbound_listener_.reset();
     outbound_listener_.reset();
+    // Keep-alive HTTP holds connections open that nobody uses: a draining
+    // proxy closes what is idle between requests, as an HTTP server would.
+    draining_ = true;
+    upstream_pool_.reset();
+    std::vector<uint64_t> idle;
+    for (const auto& [id, conn] : connections_) {
+      if (conn->forwarder != nullptr) conn->forwarder->Drain();
+      if (conn->relay != nullptr && conn->http_observer != nullptr &&
+          conn->http_observer->IdleBetweenRequests()) {
+        idle.push_back(id);
+      }
+    }
+    for (uint64_t id : idle) Close(id, nullptr, "drained_idle");
   });
 }
 
@@ -182,11 +195,14 @@ void Worker::StartRelay(Connection* conn, std::unique_ptr<Transport> downstream,
       *dispatcher_, std::move(downstream), std::move(upstream),
       connecting ? Relay::Upstream::kConnecting : Relay::Upstream::kConnected, MakeRelayOptions(),
       [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
-  if (std::unique_ptr<RelayTap> tap = MakeHttpObserver(*conn)) conn->relay->SetTap(std::move(tap));
+  if (std::unique_ptr<Http1Observer> tap = MakeHttpObserver(*conn)) {
+    conn->http_observer = tap.get();
+    conn->relay->SetTap(std::move(tap));
+  }
   conn->relay->Start();
 }
 
-std::unique_ptr<RelayTap> Worker::MakeHttpObserver(const Connection& conn) {
+std::unique_ptr<Http1Observer> Worker::MakeHttpObserver(const Connection& conn) {
   if (ctx_.http_stats == nullptr) return nullptr;
   const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
   if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {

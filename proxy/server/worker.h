@@ -90,6 +90,8 @@ struct Connection {
   std::unique_ptr<Relay> relay;
   // Outbound HTTP/1.1 under a TrafficPolicy: terminated instead of relayed.
   std::unique_ptr<Http1Forwarder> forwarder;
+  // The relay's HTTP observer (owned by the relay), if any.
+  Http1Observer* http_observer = nullptr;
 };
 
 // OutboundPlan: how an outbound connection leaves (outbound.cc).
@@ -112,7 +114,10 @@ class Worker {
   std::optional<SocketAddress> outbound_address() const { return outbound_address_; }
 
   void Start();
-  // StopAccepting closes the listeners; open connections go on.
+  // StopAccepting closes the listeners; open connections go on, except
+  // HTTP connections idle between requests (closed now: "drained_idle") and
+  // idle pooled upstream connections; forwarded ones close after the answer
+  // in flight.
   void StopAccepting();
   // Stop resets what is still open and joins the thread.
   void Stop();
@@ -158,7 +163,7 @@ class Worker {
                   bool connecting, std::unique_ptr<Transport> upstream);
   // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
   // off or the destination port is opaque.
-  std::unique_ptr<RelayTap> MakeHttpObserver(const Connection& conn);
+  std::unique_ptr<Http1Observer> MakeHttpObserver(const Connection& conn);
   // LogRequest writes one access-log line for a request on `conn`.
   void LogRequest(const Connection& conn, const HttpRequestRecord& r);
   void Refuse(Connection* conn, absl::string_view outcome);
@@ -189,6 +194,7 @@ class Worker {
   mutable SnapshotReader<const policy::TrafficTable> traffic_;
   // Retry budgets by TrafficPolicy ("namespace/name"), this worker's.
   absl::flat_hash_map<std::string, std::unique_ptr<RetryBudget>> budgets_;
+  bool draining_ = false;  // StopAccepting ran (worker thread only)
   std::unique_ptr<Dispatcher> dispatcher_;
   UniqueFd inbound_listener_;
   UniqueFd outbound_listener_;
