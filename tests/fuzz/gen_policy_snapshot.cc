@@ -43,6 +43,26 @@ kind: DefaultPolicy
 metadata: {name: mesh}
 spec: {default: ALLOW_AUTHENTICATED}
 )",
+    R"(apiVersion: tether.io/v1
+kind: TrafficPolicy
+metadata: {name: cart, namespace: shop}
+spec:
+  destination: {serviceAccount: cart, port: 8080}
+  timeout: 2s
+  retry: {attempts: 2, on: [5xx, connect-failure, reset, gateway-error, 429],
+          perTryTimeout: 500ms, nonIdempotent: true}
+  retryBudget: {ratio: 0.2, minPerSecond: 10, ttl: 10s}
+  routes:
+    - match: {method: GET, pathPrefix: /slow}
+      timeout: 10s
+    - match: {path: /checkout}
+      retry: {attempts: 0}
+---
+apiVersion: tether.io/v1
+kind: TrafficPolicy
+metadata: {name: vault, namespace: bank}
+spec: {destination: {serviceAccount: vault}}
+)",
 };
 
 }  // namespace

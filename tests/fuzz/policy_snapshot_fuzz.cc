@@ -1,6 +1,7 @@
 // Fuzzes what a proxy does with a message from its certificate stream that
 // carries a policy: parse the StreamResponse, check the PolicySnapshot
-// (FromProto), and compile it. Also checks a property: whatever FromProto
+// (FromProto), and compile it (the authorization policy and the
+// TrafficTable). Also checks a property: whatever FromProto
 // accepts renders to YAML that ParsePolicies reads back to the same set.
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto workload = *tether::pki::SpiffeId::Parse("spiffe://td/ns/shop/sa/cart");
   auto compiled = tether::policy::CompiledPolicy::Compile(*set, workload);
   (void)compiled->Evaluate(tether::policy::Peer{}, 80);
+  auto traffic = tether::policy::TrafficTable::Compile(set->traffic);
+  if (const auto* p = traffic->FindPolicy({&workload, 1}, 8080)) {
+    (void)tether::policy::TrafficTable::Behaviour(*p, traffic->IndexOf(p), "POST", "/checkout");
+  }
   const std::string yaml = tether::policy::ToYaml(*set);
   auto again = tether::policy::ParsePolicies(yaml, "rendered");
   if (!again.ok() || tether::policy::ToYaml(*again) != yaml) abort();

@@ -207,5 +207,12 @@ TEST(Policy, AllowPolicyWithoutRulesDeniesEveryone) {
   EXPECT_FALSE(w->Evaluate(From("spiffe://td/ns/s/sa/x"), 1).allowed);
 }
 
+TEST(Policy, MalformedYamlThatYamlCppNeverFinishesIsRefused) {
+  // yaml-cpp 0.7's LoadAll reads ",l" as empty documents forever (policy_fuzz).
+  auto set = ParsePolicies(",l", "f.yaml");
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.status().message(), "f.yaml: too many documents (more than 10000)");
+}
+
 }  // namespace
 }  // namespace tether::policy
