@@ -21,6 +21,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -67,6 +68,9 @@ ABSL_FLAG(std::string, proxy, "",
           "check, diagnose, stat: proxies' admin addresses (--admin-listen), comma-separated");
 ABSL_FLAG(bool, no_control, false, "check: check the proxies only, not the control plane");
 ABSL_FLAG(int, limit, 20, "diagnose: the most failures shown per proxy");
+// Defined with `authz check` (policy_commands.cc); stat filters edges by them.
+ABSL_DECLARE_FLAG(std::string, from);
+ABSL_DECLARE_FLAG(std::string, to);
 ABSL_FLAG(bool, routes, false, "stat: per HTTP route (success rate, RPS, p50/p95/p99)");
 ABSL_FLAG(absl::Duration, window, absl::Seconds(5),
           "stat --routes: the window the rates and quantiles are taken over (0: since the start)");
@@ -96,7 +100,7 @@ constexpr char kUsage[] =
     "  tetherctl authz check [--from SPIFFE_ID] --to SPIFFE_ID --port P [--policy-file FILE]\n"
     "  tetherctl check [--proxy ADMIN[,ADMIN...]] [--no-control]\n"
     "  tetherctl diagnose --proxy ADMIN[,ADMIN...] [--limit 20]\n"
-    "  tetherctl stat --proxy ADMIN[,ADMIN...]\n"
+    "  tetherctl stat --proxy ADMIN[,ADMIN...] [--routes [--window 5s]] [--from ID] [--to ID]\n"
     "(--admin is tether-control's admin address; --proxy lists proxies' admin addresses)";
 
 std::string Time(int64_t unix) {
@@ -288,6 +292,8 @@ int main(int argc, char** argv) {
       tether::tetherctl::StatOptions opts;
       opts.routes = absl::GetFlag(FLAGS_routes);
       opts.window = absl::GetFlag(FLAGS_window);
+      opts.from = absl::GetFlag(FLAGS_from);
+      opts.to = absl::GetFlag(FLAGS_to);
       if (opts.window < absl::ZeroDuration()) return Usage("--window must not be negative");
       return tether::tetherctl::RunStat(proxies, opts, std::cout, std::cerr);
     }

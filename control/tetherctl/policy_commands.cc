@@ -19,8 +19,12 @@ ABSL_FLAG(std::string, kind, "AuthorizationPolicy",
           "policy delete: AuthorizationPolicy, DefaultPolicy or TrafficPolicy");
 ABSL_FLAG(std::string, name, "", "policy delete: the policy's name");
 ABSL_FLAG(std::string, output, "table", "policy list: table or yaml");
-ABSL_FLAG(std::string, from, "", "authz check: the caller's SPIFFE ID (empty: plaintext caller)");
-ABSL_FLAG(std::string, to, "", "authz check: the destination's SPIFFE ID");
+ABSL_FLAG(std::string, from, "",
+          "authz check: the caller's SPIFFE ID (empty: plaintext caller); stat: only edges from "
+          "this client (a SPIFFE ID or NAMESPACE/SERVICEACCOUNT)");
+ABSL_FLAG(std::string, to, "",
+          "authz check: the destination's SPIFFE ID; stat: only edges to this server (a SPIFFE "
+          "ID or NAMESPACE/SERVICEACCOUNT)");
 ABSL_FLAG(int, port, 0, "authz check: the destination port");
 ABSL_FLAG(std::string, policy_file, "",
           "authz check: evaluate this YAML file instead of the control plane's policy");

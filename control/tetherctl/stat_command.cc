@@ -4,7 +4,10 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "control/tetherctl/proxy_admin.h"
 #include "control/tetherctl/route_stats.h"
 #include "control/tetherctl/table.h"
@@ -38,6 +41,23 @@ std::vector<StatRow> StatRows(const std::vector<Sample>& metrics) {
     return a.connections > b.connections;
   });
   return out;
+}
+
+bool IdentityMatches(const std::string& pattern, const std::string& id) {
+  if (pattern.empty() || pattern == id) return true;
+  if (absl::StartsWith(pattern, "spiffe://")) return false;
+  const std::vector<std::string> parts = absl::StrSplit(pattern, '/');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) return false;
+  return absl::EndsWith(id, absl::StrCat("/ns/", parts[0], "/sa/", parts[1])) &&
+         absl::StartsWith(id, "spiffe://");
+}
+
+bool EdgeMatches(const std::string& direction, const std::string& proxy_id,
+                 const std::string& peer, const StatOptions& options) {
+  const bool inbound = direction == "inbound";
+  const std::string& client = inbound ? peer : proxy_id;
+  const std::string& server = inbound ? proxy_id : peer;
+  return IdentityMatches(options.from, client) && IdentityMatches(options.to, server);
 }
 
 namespace {
@@ -88,6 +108,7 @@ int RunRouteStat(const std::vector<std::string>& proxies, const StatOptions& opt
     const bool windowed = in_window > 0 && options.window > absl::ZeroDuration();
     for (const RouteRow& r : windowed ? window : total) {
       if (windowed && r.requests == 0 && r.responses() == 0) continue;
+      if (!EdgeMatches(r.direction, ProxyName(now, proxies[i]), r.peer, options)) continue;
       const double seconds = absl::ToDoubleSeconds(options.window);
       table.push_back(
           {ProxyName(now, proxies[i]), r.direction, r.peer, r.route,
@@ -98,7 +119,10 @@ int RunRouteStat(const std::vector<std::string>& proxies, const StatOptions& opt
            Millis(HistogramQuantile(0.99, r.buckets))});
     }
   }
-  if (table.size() == 1) {
+  if (table.size() == 1 && (!options.from.empty() || !options.to.empty())) {
+    out << "no HTTP edges match --from/--to at "
+        << (proxies.size() == 1 ? "this proxy" : "these proxies") << "\n";
+  } else if (table.size() == 1) {
     out << "no HTTP requests seen at " << (proxies.size() == 1 ? "this proxy" : "these proxies")
         << " yet\n";
   } else {
@@ -124,6 +148,7 @@ int RunStat(const std::vector<std::string>& proxies, const StatOptions& options,
     }
     const std::string name = ProxyName(p, address);
     for (const StatRow& r : StatRows(*p.metrics)) {
+      if (!EdgeMatches(r.direction, name, r.peer, options)) continue;
       table.push_back(
           {name, r.direction, r.peer, absl::StrFormat("%.0f", r.connections),
            absl::StrFormat("%.0f", r.failed),
@@ -131,7 +156,10 @@ int RunStat(const std::vector<std::string>& proxies, const StatOptions& options,
            HumanBytes(r.bytes_to_peer), HumanBytes(r.bytes_from_peer)});
     }
   }
-  if (table.size() == 1) {
+  if (table.size() == 1 && (!options.from.empty() || !options.to.empty())) {
+    out << "no edges match --from/--to at " << (proxies.size() == 1 ? "this proxy" : "these proxies")
+        << "\n";
+  } else if (table.size() == 1) {
     out << "no connections have ended at " << (proxies.size() == 1 ? "this proxy" : "these proxies")
         << " yet\n";
   } else {

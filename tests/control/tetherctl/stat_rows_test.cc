@@ -51,5 +51,36 @@ TEST(TableTest, HumanUnits) {
   EXPECT_FALSE(ParseRfc3339("yesterday", &t));
 }
 
+TEST(StatEdgesTest, FromAndToPickTheClientAndTheServerOfEachRow) {
+  const std::string web = "spiffe://mesh.local/ns/shop/sa/web";
+  const std::string cart = "spiffe://mesh.local/ns/shop/sa/cart";
+  StatOptions from_web;
+  from_web.from = "shop/web";
+  StatOptions to_cart;
+  to_cart.to = cart;
+  // At cart's proxy, inbound from web: client web, server cart.
+  EXPECT_TRUE(EdgeMatches("inbound", cart, web, from_web));
+  EXPECT_TRUE(EdgeMatches("inbound", cart, web, to_cart));
+  // At web's proxy, outbound to cart: the same edge.
+  EXPECT_TRUE(EdgeMatches("outbound", web, cart, from_web));
+  EXPECT_TRUE(EdgeMatches("outbound", web, cart, to_cart));
+  // The reverse edge (cart calling web) is neither.
+  EXPECT_FALSE(EdgeMatches("outbound", cart, web, from_web));
+  EXPECT_FALSE(EdgeMatches("inbound", web, cart, to_cart));
+  EXPECT_TRUE(EdgeMatches("inbound", web, cart, StatOptions()));
+}
+
+TEST(StatEdgesTest, IdentityPatterns) {
+  const std::string id = "spiffe://mesh.local/ns/shop/sa/web";
+  EXPECT_TRUE(IdentityMatches("", id));
+  EXPECT_TRUE(IdentityMatches(id, id));
+  EXPECT_TRUE(IdentityMatches("shop/web", id));
+  EXPECT_FALSE(IdentityMatches("shop/we", id));
+  EXPECT_FALSE(IdentityMatches("hop/web", id));
+  EXPECT_FALSE(IdentityMatches("web", id));
+  EXPECT_FALSE(IdentityMatches("shop/web", "unauthenticated"));
+  EXPECT_FALSE(IdentityMatches("spiffe://other/ns/shop/sa/web", id));
+}
+
 }  // namespace
 }  // namespace tether::tetherctl

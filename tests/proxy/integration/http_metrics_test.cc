@@ -143,6 +143,17 @@ TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) 
   EXPECT_TRUE(absl::StrContains(line_of["GET /users/{id}"], "100.0%")) << *stat;
   EXPECT_TRUE(absl::StrContains(line_of["GET /status/{id}"], "0.0%")) << *stat;
   EXPECT_TRUE(absl::StrContains(line_of["POST /orders"], SpiffeId("a"))) << *stat;
+  // One edge: a -> b, read at both ends.
+  const std::string both = absl::StrCat("127.0.0.1:", a_->admin_port(), ",127.0.0.1:", b_->admin_port());
+  absl::StatusOr<std::string> edge = control()->Tetherctl(
+      {"stat", "--proxy", both, "--routes", "--window", "0", "--from", "shop/a", "--to", SpiffeId("b")});
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  EXPECT_TRUE(absl::StrContains(*edge, "outbound")) << *edge;
+  EXPECT_TRUE(absl::StrContains(*edge, "inbound")) << *edge;
+  absl::StatusOr<std::string> none = control()->Tetherctl(
+      {"stat", "--proxy", both, "--routes", "--window", "0", "--from", "shop/b"});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(absl::StrContains(*none, "no HTTP edges match")) << *none;
 
   // The per-request access log: one line per request, both identities.
   std::ifstream in(access_log);
