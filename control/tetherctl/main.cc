@@ -11,6 +11,8 @@
 //   tetherctl check [--proxy 127.0.0.1:15000,...] [--no-control]
 //   tetherctl diagnose --proxy 127.0.0.1:15000
 //   tetherctl stat --proxy 127.0.0.1:15000,127.0.0.1:15001
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -47,6 +49,7 @@
 #include "control/tetherctl/policy_commands.h"
 #include "control/tetherctl/proxy_admin.h"
 #include "control/tetherctl/stat_command.h"
+#include "control/tetherctl/top_command.h"
 #include "control/tetherctl/table.h"
 
 ABSL_FLAG(std::string, admin, "",
@@ -71,6 +74,8 @@ ABSL_FLAG(int, limit, 20, "diagnose: the most failures shown per proxy");
 // Defined with `authz check` (policy_commands.cc); stat filters edges by them.
 ABSL_DECLARE_FLAG(std::string, from);
 ABSL_DECLARE_FLAG(std::string, to);
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1), "top: how often the table is refreshed");
+ABSL_FLAG(int, iterations, 0, "top: stop after this many tables (0: until interrupted)");
 ABSL_FLAG(bool, routes, false, "stat: per HTTP route (success rate, RPS, p50/p95/p99)");
 ABSL_FLAG(absl::Duration, window, absl::Seconds(5),
           "stat --routes: the window the rates and quantiles are taken over (0: since the start)");
@@ -101,6 +106,7 @@ constexpr char kUsage[] =
     "  tetherctl check [--proxy ADMIN[,ADMIN...]] [--no-control]\n"
     "  tetherctl diagnose --proxy ADMIN[,ADMIN...] [--limit 20]\n"
     "  tetherctl stat --proxy ADMIN[,ADMIN...] [--routes [--window 5s]] [--from ID] [--to ID]\n"
+    "  tetherctl top --proxy ADMIN[,ADMIN...] [--interval 1s] [--iterations N]\n"
     "(--admin is tether-control's admin address; --proxy lists proxies' admin addresses)";
 
 std::string Time(int64_t unix) {
@@ -282,11 +288,20 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> proxies =
       tether::tetherctl::SplitAddresses(absl::GetFlag(FLAGS_proxy));
-  if (words.size() == 1 && (words[0] == "diagnose" || words[0] == "stat")) {
+  if (words.size() == 1 && (words[0] == "diagnose" || words[0] == "stat" || words[0] == "top")) {
     if (proxies.empty()) {
       return Usage(absl::StrCat(words[0],
                                 " needs --proxy ADMIN[,ADMIN...] (a proxy's "
                                 "--admin-listen address, e.g. 127.0.0.1:15000)"));
+    }
+    if (words[0] == "top") {
+      tether::tetherctl::TopOptions opts;
+      opts.interval = absl::GetFlag(FLAGS_interval);
+      opts.iterations = absl::GetFlag(FLAGS_iterations);
+      if (opts.interval <= absl::ZeroDuration()) return Usage("--interval must be positive");
+      if (opts.iterations < 0) return Usage("--iterations must not be negative");
+      opts.redraw = isatty(STDOUT_FILENO) != 0;
+      return tether::tetherctl::RunTop(proxies, opts, std::cout, std::cerr);
     }
     if (words[0] == "stat") {
       tether::tetherctl::StatOptions opts;

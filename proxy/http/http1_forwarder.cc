@@ -469,7 +469,7 @@ void Http1Forwarder::FinishRequest(int status) {
     route->RecordRequest(request_bytes);
     route->RecordResponse(status, took, response_bytes_);
   }
-  if (options_.on_request) {
+  if (options_.on_request && (!options_.want_request || options_.want_request())) {
     HttpRequestRecord r;
     r.method = request_.method;
     r.path = std::string(request_.Path());

@@ -84,6 +84,7 @@ class Http1Forwarder {
     WorkerHttpStats* stats = nullptr;
     std::function<std::string()> peer;
     std::function<void(const HttpRequestRecord&)> on_request;  // may be null
+    std::function<bool()> want_request;  // on_request wants this one (null: always)
     // A retry sent (reason: "5xx", "reset", ...), or refused by the budget.
     std::function<void(absl::string_view reason)> on_retry;
     std::function<void()> on_budget_exhausted;

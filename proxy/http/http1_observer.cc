@@ -130,7 +130,7 @@ void Http1Observer::Finish(const Pending& req, int status, uint64_t response_byt
   const absl::Duration took = options_.clock->Monotonic() - req.start;
   req.route->RecordResponse(status, took, response_bytes);
   if (status != 0) ++responses_;
-  if (!options_.on_request) return;
+  if (!req.record) return;
   HttpRequestRecord r;
   r.method = req.method;
   r.path = req.path;
@@ -185,7 +185,9 @@ int Http1Observer::OnRequestHeadersComplete(http_parser* p) {
   req.connect = method == HTTP_CONNECT;
   req.upgrade = p->upgrade != 0;
   req.route = self->RouteFor(http_method_str(method), self->target_);
-  if (self->options_.on_request) {
+  req.record = self->options_.on_request &&
+               (!self->options_.want_request || self->options_.want_request());
+  if (req.record) {
     req.method = http_method_str(method);
     req.path = self->target_.substr(0, self->target_.find_first_of("?#"));
     req.route_name = RouteTemplate(req.method, self->target_);

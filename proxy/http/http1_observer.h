@@ -67,6 +67,9 @@ class Http1Observer final : public RelayTap {
     // Called for every request once answered (or the connection ended);
     // null: nothing but the counters.
     std::function<void(const HttpRequestRecord&)> on_request;
+    // Whether on_request wants the next request (asked at its headers; null:
+    // always): nothing is built for a request nobody records.
+    std::function<bool()> want_request;
     size_t max_pending = 64;
     size_t max_target_bytes = 8192;  // longer targets: the route of their start
   };
@@ -103,6 +106,7 @@ class Http1Observer final : public RelayTap {
     absl::string_view method;
     std::string path;
     std::string route_name;
+    bool record = false;  // for on_request
   };
 
   void ParseRequests(absl::Span<const uint8_t> data);

@@ -1,7 +1,11 @@
 #include "proxy/server/admin.h"
 
+#include <algorithm>
+
+
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/http/metrics_handler.h"
 #include "common/pki/certs.h"
@@ -167,6 +171,27 @@ void RegisterMetricsEndpoint(http::AdminServer& server, IdentityManager* identit
   });
 }
 
+std::string RequestsJson(const std::vector<TappedRequest>& records, uint64_t since) {
+  nlohmann::json list = nlohmann::json::array();
+  uint64_t last = since;
+  for (const TappedRequest& t : records) {
+    last = std::max(last, t.seq);
+    list.push_back({
+        {"seq", t.seq},
+        {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t.time, absl::UTCTimeZone())},
+        {"direction", t.inbound ? "inbound" : "outbound"},
+        {"client", t.client},
+        {"server", t.server},
+        {"method", t.method},
+        {"path", t.path},
+        {"status", t.status},
+        {"duration_ms", absl::ToDoubleMilliseconds(t.duration)},
+    });
+  }
+  nlohmann::json j = {{"seq", last}, {"requests", list}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
                             IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,
                             const AdminHooks& hooks) {
@@ -185,6 +210,17 @@ void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config
     http::HttpResponse r;
     r.content_type = "application/json";
     r.body = hooks.endpoints ? hooks.endpoints() : "{}\n";
+    return r;
+  });
+  server.Handle("GET", "/requests", [hooks](const http::HttpRequest& req) {
+    uint64_t since = 0;
+    if (std::optional<std::string> s = req.QueryParam("since")) {
+      if (!absl::SimpleAtoi(*s, &since)) since = 0;
+    }
+    http::HttpResponse r;
+    r.content_type = "application/json";
+    r.body = RequestsJson(hooks.requests ? hooks.requests(since) : std::vector<TappedRequest>(),
+                          since);
     return r;
   });
   server.Handle("GET", "/traffic", [hooks](const http::HttpRequest&) {

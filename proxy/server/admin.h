@@ -11,6 +11,8 @@
 //   GET  /debug/failures JSON: recent handshake, authorization and connect failures, newest first
 //   GET  /endpoints      JSON: the endpoint registry as this proxy holds it (secure naming)
 //   GET  /traffic        JSON: the TrafficPolicies this proxy holds (timeouts, retries, budgets)
+//   GET  /requests?since=N  JSON: HTTP requests answered lately (tetherctl top); recording
+//                        starts with the first read and stops 10 s after the last
 //   POST /drain          stop accepting; open connections finish (readiness turns 503)
 //   POST /quitquitquit   drain, then exit (lets a Job's pod complete)
 #ifndef TETHER_PROXY_SERVER_ADMIN_H_
@@ -22,6 +24,7 @@
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "common/policy/traffic.h"
+#include "proxy/http/request_tap.h"
 #include "proxy/identity/identity_manager.h"
 #include "proxy/server/config.h"
 #include "proxy/server/failure_log.h"
@@ -42,7 +45,14 @@ struct AdminHooks {
   std::function<std::string()> endpoints;
   // traffic: the TrafficPolicies held (null: none yet).
   std::function<std::shared_ptr<const policy::TrafficTable>()> traffic;
+  // requests: the tap's records after sequence number `since`.
+  std::function<std::vector<TappedRequest>(uint64_t since)> requests;
 };
+
+// RequestsJson renders /requests: {"seq": LAST, "requests": [{"seq",
+// "time", "direction", "client", "server", "method", "path", "status",
+// "duration_ms"}]}; LAST is `since` when there are none.
+std::string RequestsJson(const std::vector<TappedRequest>& records, uint64_t since);
 
 void RegisterAdminEndpoints(http::AdminServer& server, const ProxyConfig& config,
                             IdentityManager* identity, ProxyMetrics* metrics, const Clock* clock,

@@ -123,9 +123,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
       return ctx_.metrics->PeerLabel(conn->tls.done ? conn->tls.peer.ToString() : "");
     };
   }
-  if (ctx_.access_log != nullptr && ctx_.config->access_log_requests) {
-    o.on_request = [this, conn](const HttpRequestRecord& r) { LogRequest(*conn, r); };
-  }
+  SetRequestHooks(o, conn);
   o.on_retry = [this](absl::string_view reason) { ctx_.metrics->HttpRetry(reason); };
   o.on_budget_exhausted = [this] { ctx_.metrics->HttpRetryBudgetExhausted(); };
   o.connect_timeout = ctx_.config->connect_timeout;

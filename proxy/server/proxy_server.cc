@@ -83,6 +83,8 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
     http_stats_ = std::make_unique<HttpStats>(config_.workers, http_opts);
     metrics_.AddCollectable(http_stats_->collector());
     ctx.http_stats = http_stats_.get();
+    request_tap_ = std::make_unique<RequestTap>(config_.workers);
+    ctx.tap = request_tap_.get();
   }
   if (config_.transparent) ctx.own_listeners = &own_listeners_;
   std::optional<SocketAddress> inbound, outbound;
@@ -131,6 +133,10 @@ absl::Status ProxyServer::Init(CaConnector* connector) {
   hooks.policy_held = [this] { return policy_held_.load(); };
   hooks.endpoints = [this] { return EndpointsJson(endpoints_.Load().get()); };
   hooks.traffic = [this] { return traffic_.Load(); };
+  hooks.requests = [this](uint64_t since) {
+    return request_tap_ ? request_tap_->Read(since, clock_->Monotonic())
+                        : std::vector<TappedRequest>();
+  };
   hooks.failures = [this](uint64_t* total) {
     std::vector<std::vector<FailureRecord>> snapshots;
     *total = 0;

@@ -79,6 +79,7 @@ class ProxyServer {
   ProxyMetrics metrics_;
   // HTTP golden metrics (--http-metrics); before the workers, which use it.
   std::unique_ptr<HttpStats> http_stats_;
+  std::unique_ptr<RequestTap> request_tap_;  // with http_stats_
   ConnectionLimiter limiter_;
   std::unique_ptr<IdentityManager> identity_;
   // The policy in force: --policy-file's, or the control plane's; touched only

@@ -217,10 +217,30 @@ std::unique_ptr<Http1Observer> Worker::MakeHttpObserver(const Connection& conn) 
   };
   o.clock = ctx_.clock;
   o.stats = &ctx_.http_stats->worker(index_);
-  if (ctx_.access_log != nullptr && ctx_.config->access_log_requests) {
-    o.on_request = [this, c = &conn](const HttpRequestRecord& r) { LogRequest(*c, r); };
-  }
+  SetRequestHooks(o, &conn);
   return std::make_unique<Http1Observer>(std::move(o));
+}
+
+bool Worker::WantsRequests() const {
+  return LogsRequests() || (ctx_.tap != nullptr && ctx_.tap->watching(ctx_.clock->Monotonic()));
+}
+
+void Worker::OnRequest(const Connection& conn, const HttpRequestRecord& r) {
+  if (LogsRequests()) LogRequest(conn, r);
+  if (ctx_.tap == nullptr || !ctx_.tap->watching(ctx_.clock->Monotonic())) return;
+  std::shared_ptr<const IdentitySnapshot> own = identity_.Get();
+  const std::string self = own ? own->spiffe_id.ToString() : "";
+  const std::string peer = conn.tls.done ? conn.tls.peer.ToString() : "";
+  TappedRequest t;
+  t.time = ctx_.clock->Now();
+  t.inbound = conn.direction == Direction::kInbound;
+  t.client = t.inbound ? peer : self;
+  t.server = t.inbound ? self : peer;
+  t.method = std::string(r.method);
+  t.path = r.path;
+  t.status = r.status;
+  t.duration = r.duration;
+  ctx_.tap->Record(index_, std::move(t));
 }
 
 void Worker::LogRequest(const Connection& conn, const HttpRequestRecord& r) {

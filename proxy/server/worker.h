@@ -30,6 +30,7 @@
 #include "proxy/net/socket.h"
 #include "proxy/http/http1_forwarder.h"
 #include "proxy/http/http1_observer.h"
+#include "proxy/http/request_tap.h"
 #include "proxy/http/retry_budget.h"
 #include "proxy/http/upstream_pool.h"
 #include "proxy/http/http_stats.h"
@@ -70,6 +71,8 @@ struct ProxyContext {
   // TrafficPolicies (timeouts, retries) as last received; null, or a null
   // table: none.
   const AtomicSharedPtr<const policy::TrafficTable>* traffic = nullptr;
+  // Recent requests for `tetherctl top` (GET /requests); null: off.
+  RequestTap* tap = nullptr;
 };
 
 // Connection: one proxied connection from accept to close.
@@ -164,8 +167,23 @@ class Worker {
   // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
   // off or the destination port is opaque.
   std::unique_ptr<Http1Observer> MakeHttpObserver(const Connection& conn);
-  // LogRequest writes one access-log line for a request on `conn`.
+  // OnRequest: a request on `conn` was answered: the access log line
+  // (--access-log-requests) and the tap (while watched).
+  void OnRequest(const Connection& conn, const HttpRequestRecord& r);
   void LogRequest(const Connection& conn, const HttpRequestRecord& r);
+  // WantsRequests: whether OnRequest would record the next request.
+  bool WantsRequests() const;
+  // SetRequestHooks fills an observer's or forwarder's on_request and
+  // want_request for `conn` (nothing when neither log nor tap is on).
+  template <typename O>
+  void SetRequestHooks(O& o, const Connection* conn) {
+    if (!LogsRequests() && ctx_.tap == nullptr) return;
+    o.on_request = [this, conn](const HttpRequestRecord& r) { OnRequest(*conn, r); };
+    o.want_request = [this] { return WantsRequests(); };
+  }
+  bool LogsRequests() const {
+    return ctx_.access_log != nullptr && ctx_.config->access_log_requests;
+  }
   void Refuse(Connection* conn, absl::string_view outcome);
   // RefuseOwnListener refuses (outcome "own_listener") and returns true when
   // an intercepted connection's original destination is one of this proxy's

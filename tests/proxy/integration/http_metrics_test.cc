@@ -180,6 +180,40 @@ TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) 
   ExpectNoFailures();
 }
 
+TEST_F(HttpMetricsTest, TopShowsTheRequestsMadeWhileWatched) {
+  HttpTestServer origin;
+  Pair(origin.port());
+  const std::string both =
+      absl::StrCat("127.0.0.1:", a_->admin_port(), ",127.0.0.1:", b_->admin_port());
+  // Nothing is recorded before someone watches.
+  ASSERT_EQ(Curl({"/before"}), std::vector<std::string>{"200"});
+  absl::StatusOr<std::string> first =
+      control()->Tetherctl({"top", "--proxy", both, "--iterations", "1"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(absl::StrContains(*first, "no HTTP requests yet")) << *first;
+  ASSERT_EQ(Curl({"/users/1", "/users/1", "/status/503"}),
+            (std::vector<std::string>{"200", "200", "503"}));
+  absl::StatusOr<std::string> top = control()->Tetherctl(
+      {"top", "--proxy", both, "--iterations", "2", "--interval", "100ms"});
+  ASSERT_TRUE(top.ok()) << top.status();
+  std::cerr << "tetherctl top:\n" << *top;
+  std::map<std::string, std::string> line_of;
+  for (absl::string_view line : absl::StrSplit(*top, '\n')) {
+    if (!absl::StrContains(line, SpiffeId("a"))) continue;
+    const std::string where = absl::StrContains(line, "inbound") ? "in" : "out";
+    if (absl::StrContains(line, "/users/1")) line_of["users-" + where] = std::string(line);
+    if (absl::StrContains(line, "/status/503")) line_of["status-" + where] = std::string(line);
+  }
+  // Each request at both ends of the edge a -> b.
+  for (const char* where : {"in", "out"}) {
+    const std::string users = line_of[absl::StrCat("users-", where)];
+    EXPECT_TRUE(absl::StrContains(users, "  2  ")) << *top;
+    EXPECT_TRUE(absl::StrContains(users, "100.0%")) << *top;
+    EXPECT_TRUE(absl::StrContains(line_of[absl::StrCat("status-", where)], "0.0%")) << *top;
+  }
+  EXPECT_FALSE(absl::StrContains(*top, "/before")) << *top;
+}
+
 TEST_F(HttpMetricsTest, AnOpaquePortIsNeverParsed) {
   HttpTestServer origin;
   Pair(origin.port(), {absl::StrCat("--opaque-ports=", origin.port())});
