@@ -17,7 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "common/sync/notification.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
 #include "proxy/net/plain_transport.h"
@@ -75,7 +75,7 @@ class ForwarderTest : public ::testing::Test {
   ForwarderTest() : dispatcher_(Dispatcher::Create()) {}
   ~ForwarderTest() override {
     if (app_ >= 0) close(app_);
-    absl::Notification gone;
+    Notification gone;
     dispatcher_->Post([this, &gone] {
       forwarder_.reset();
       earlier_.clear();
@@ -110,7 +110,7 @@ class ForwarderTest : public ::testing::Test {
     timeval tv{5, 0};
     setsockopt(app_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     SetNonBlocking(sv[1]);
-    absl::Notification started;
+    Notification started;
     dispatcher_->Post([this, fd = sv[1], port, &started] {
       Http1Forwarder::Options o;
       o.dial = [this, port]() -> absl::StatusOr<Http1Forwarder::Dialed> {
@@ -173,7 +173,7 @@ class ForwarderTest : public ::testing::Test {
   std::atomic<int> dials_{0};
   std::atomic<int> retries_{0};
   std::atomic<int> exhausted_{0};
-  absl::Notification closed_;
+  Notification closed_;
   RelayOutcome outcome_ = RelayOutcome::kOk;
 };
 
