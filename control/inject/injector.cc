@@ -33,6 +33,7 @@ struct PodSettings {
   std::string cpu_request, memory_request, cpu_limit, memory_limit;
   std::string log_level;
   std::string access_log;  // tether.io/access-log: "", connections or requests
+  std::string http_forward;  // tether.io/http-forward: "" (the proxy's default), policy or all
   bool native_sidecar = true;
   bool rewrite_probes = true;
 };
@@ -129,27 +130,28 @@ absl::StatusOr<PodSettings> ReadSettings(const Json& metadata, const InjectOptio
     *q.out = **value;
   }
 
-  absl::StatusOr<std::optional<std::string>> level = Annotation(metadata, kLogLevelAnnotation);
-  if (!level.ok()) return level.status();
-  if (level->has_value()) {
-    if (std::find(std::begin(kLogLevels), std::end(kLogLevels), **level) == std::end(kLogLevels)) {
-      return AnnotationError(
-          kLogLevelAnnotation,
-          absl::StrCat("\"", **level, "\" is not one of error, warning, info, debug"));
+  // Annotations that take one of a few words.
+  struct EnumAnnotation {
+    const char* key;
+    std::vector<absl::string_view> words;
+    std::string* out;
+  };
+  std::string access = "off";
+  for (const EnumAnnotation& e :
+       {EnumAnnotation{kLogLevelAnnotation, {std::begin(kLogLevels), std::end(kLogLevels)},
+                       &s.log_level},
+        EnumAnnotation{kAccessLogAnnotation, {"off", "connections", "requests"}, &access},
+        EnumAnnotation{kHttpForwardAnnotation, {"policy", "all"}, &s.http_forward}}) {
+    absl::StatusOr<std::optional<std::string>> value = Annotation(metadata, e.key);
+    if (!value.ok()) return value.status();
+    if (!value->has_value()) continue;
+    if (std::find(e.words.begin(), e.words.end(), **value) == e.words.end()) {
+      return AnnotationError(e.key, absl::StrCat("\"", **value, "\" is not one of ",
+                                                 absl::StrJoin(e.words, ", ")));
     }
-    s.log_level = **level;
+    *e.out = **value;
   }
-  absl::StatusOr<std::optional<std::string>> access =
-      Annotation(metadata, kAccessLogAnnotation);
-  if (!access.ok()) return access.status();
-  if (access->has_value()) {
-    if (**access != "off" && **access != "connections" && **access != "requests") {
-      return AnnotationError(
-          kAccessLogAnnotation,
-          absl::StrCat("\"", **access, "\" is not one of off, connections, requests"));
-    }
-    if (**access != "off") s.access_log = **access;
-  }
+  if (access != "off") s.access_log = access;
   struct BoolAnnotation {
     const char* key;
     bool* out;
@@ -248,6 +250,7 @@ Json ProxyContainer(const InjectOptions& options, const PodSettings& s, const Js
       absl::StrCat("--log-level=", s.log_level),
   });
   // The access log goes to the container's stdout (kubectl logs).
+  if (!s.http_forward.empty()) c["args"].push_back("--http-forward=" + s.http_forward);
   if (s.access_log == "connections") c["args"].push_back("--access-log=-");
   if (s.access_log == "requests") {
     c["args"].push_back("--access-log=-");

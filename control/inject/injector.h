@@ -41,6 +41,8 @@
 //   tether.io/log-level               error, warning, info or debug
 //   tether.io/access-log              off, connections, or requests (and connections):
 //                                     JSON lines on the proxy's stdout
+//   tether.io/http-forward            policy or all: which outbound HTTP/1.1 the proxy
+//                                     terminates (--http-forward)
 //   tether.io/native-sidecar          "false": the fallback for older clusters
 //   tether.io/rewrite-probes          "false": the app's probes stay as they are
 // A malformed value is an InvalidArgument error naming the annotation.
@@ -68,6 +70,7 @@ inline constexpr char kProxyCpuLimitAnnotation[] = "tether.io/proxy-cpu-limit";
 inline constexpr char kProxyMemoryLimitAnnotation[] = "tether.io/proxy-memory-limit";
 inline constexpr char kLogLevelAnnotation[] = "tether.io/log-level";
 inline constexpr char kAccessLogAnnotation[] = "tether.io/access-log";
+inline constexpr char kHttpForwardAnnotation[] = "tether.io/http-forward";
 inline constexpr char kNativeSidecarAnnotation[] = "tether.io/native-sidecar";
 inline constexpr char kRewriteProbesAnnotation[] = "tether.io/rewrite-probes";
 

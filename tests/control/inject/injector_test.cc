@@ -421,10 +421,16 @@ TEST(InjectorTest, OpaquePortsAnnotationReachesTheProxy) {
   logged["metadata"]["annotations"] = {{"tether.io/access-log", "requests"}};
   EXPECT_THAT(Strings(Injected(logged)["spec"]["initContainers"][1]["args"]),
               ::testing::IsSupersetOf({"--access-log=-", "--access-log-requests"}));
+  // tether.io/http-forward: which outbound HTTP/1.1 the proxy terminates.
+  Json forwarded = Doc("pod.yaml");
+  forwarded["metadata"]["annotations"] = {{"tether.io/http-forward", "all"}};
+  EXPECT_THAT(Strings(Injected(forwarded)["spec"]["initContainers"][1]["args"]),
+              ::testing::Contains("--http-forward=all"));
   // Without it the proxy keeps its default list.
   const Json plain = Injected(Doc("pod.yaml"))["spec"]["initContainers"][1];
   for (const std::string& arg : Strings(plain["args"])) {
     EXPECT_FALSE(absl::StartsWith(arg, "--opaque-ports")) << arg;
+    EXPECT_FALSE(absl::StartsWith(arg, "--http-forward")) << arg;
   }
 }
 
@@ -444,6 +450,7 @@ TEST(InjectorTest, MalformedAnnotationsAreRefusedByName) {
       {"tether.io/log-level", "verbose"},
       {"tether.io/opaque-ports", "mysql"},
       {"tether.io/access-log", "verbose"},
+      {"tether.io/http-forward", "everything"},
       {"tether.io/native-sidecar", "yes"},
       {"tether.io/rewrite-probes", "no"},
       {"tether.io/inject", "maybe"},
