@@ -84,9 +84,13 @@ void Http1Forwarder::Abort(RelayOutcome outcome, absl::string_view why) {
   Fail(outcome, RelaySide::kNone, why);
 }
 
-void Http1Forwarder::OnDownstream(uint32_t ready) { Pump(); }
+void Http1Forwarder::OnDownstream(uint32_t ready) {
+  if (ready & (FileEvent::kRead | FileEvent::kReadClosed)) down_can_read_ = true;
+  Pump();
+}
 
 void Http1Forwarder::OnUpstream(uint32_t ready) {
+  if (ready & (FileEvent::kRead | FileEvent::kReadClosed)) up_can_read_ = true;
   if (up_state_ == UpState::kConnecting || up_state_ == UpState::kHandshaking) DriveUpstream();
   Pump();
 }
@@ -112,7 +116,7 @@ void Http1Forwarder::Pump() {
 }
 
 bool Http1Forwarder::ReadDownstream() {
-  if (down_eof_ || closing_ || down_in_.size() >= kMaxBuffered) return false;
+  if (!down_can_read_ || down_eof_ || closing_ || down_in_.size() >= kMaxBuffered) return false;
   if (in_request_ &&
       (request_complete_ || request_wire_.size() - request_sent_ >= kMaxBuffered)) {
     return false;  // pipelined requests wait; a body waits for the upstream
@@ -124,6 +128,7 @@ bool Http1Forwarder::ReadDownstream() {
       down_in_.append(reinterpret_cast<const char*>(buf), n);
       return true;
     case IoStatus::kWouldBlock:
+      down_can_read_ = false;  // until the next readable edge
       return false;
     case IoStatus::kEof:
       down_eof_ = true;
@@ -183,7 +188,7 @@ bool Http1Forwarder::ParseRequest() {
 void Http1Forwarder::StartRequest() {
   idle_timer_->Disable();
   in_request_ = true;
-  request_ = request_parser_.head();
+  request_ = request_parser_.TakeHead();
   ++requests_;
   attempt_ = 0;
   stale_retry_used_ = false;
@@ -220,6 +225,7 @@ void Http1Forwarder::StartAttempt() {
     if (std::unique_ptr<Transport> t = options_.take_idle()) {
       up_ = std::move(t);
       peer_known_ = false;
+      up_can_read_ = true;
       up_state_ = UpState::kReady;
       up_event_ = dispatcher_.CreateFileEvent(up_->fd(), FileEvent::kRead | FileEvent::kWrite,
                                               [this](uint32_t ready) { OnUpstream(ready); });
@@ -247,6 +253,7 @@ void Http1Forwarder::Dial() {
   up_ = std::move(d->transport);
   up_reused_ = false;
   peer_known_ = false;
+  up_can_read_ = true;
   up_state_ = d->connecting ? UpState::kConnecting : UpState::kHandshaking;
   up_event_ = dispatcher_.CreateFileEvent(up_->fd(), FileEvent::kRead | FileEvent::kWrite,
                                           [this](uint32_t ready) { OnUpstream(ready); });
@@ -326,9 +333,13 @@ bool Http1Forwarder::ReadUpstream() {
     if (finished_ || up_state_ != UpState::kReady) return progress;
     const bool expecting = in_request_ && response_parser_ && !response_complete_;
     if (expecting && down_out_.size() >= kMaxBuffered) return progress;  // the app is slow
+    if (!up_can_read_) return progress;
     size_t n = 0;
     const IoStatus s = up_->Read(buf, sizeof(buf), &n);
-    if (s == IoStatus::kWouldBlock) return progress;
+    if (s == IoStatus::kWouldBlock) {
+      up_can_read_ = false;
+      return progress;
+    }
     progress = true;
     if (!expecting) {
       // An idle upstream that speaks or closes cannot carry another request.

@@ -158,6 +158,10 @@ class Http1Forwarder {
   std::unique_ptr<Transport> up_;
   UpState up_state_ = UpState::kNone;
   bool up_reused_ = false;  // the upstream carried an earlier request
+  // Not known to block (edge-triggered: cleared by kWouldBlock, set by a
+  // readable event), so that no read is tried that cannot return bytes.
+  bool down_can_read_ = true;
+  bool up_can_read_ = true;
   bool closing_ = false;
   bool finished_ = false;
   bool draining_ = false;

@@ -91,6 +91,8 @@ class Http1Parser {
   void SetAnsweringHead(bool head) { answering_head_ = head; }
 
   const Http1Head& head() const { return head_; }
+  // TakeHead moves the head out (after kHead; head() is empty afterwards).
+  Http1Head TakeHead() { return std::move(head_); }
   // Whether the parser is between messages (nothing of the next one seen).
   bool idle() const { return idle_; }
   const std::string& error() const { return error_; }
