@@ -34,25 +34,9 @@ class HttpMetricsTest : public MeshTest {
     ASSERT_NE(a_, nullptr);
   }
 
-  // Curl runs curl with `args` (URLs relative to a's outbound listener);
-  // returns the status codes it printed, one per URL.
+  // Curl: the status codes curl printed, one per URL (relative to a).
   std::vector<std::string> Curl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-w", "%{http_code}\\n"};
-    for (const std::string& a : args) {
-      if (a[0] != '/') {
-        argv.push_back(a);
-        continue;
-      }
-      argv.insert(argv.end(), {"-o", "/dev/null"});  // per URL
-      argv.push_back(absl::StrCat("http://127.0.0.1:", a_->outbound_port(), a));
-    }
-    const std::string log = absl::StrCat(dir(), "/curl-", ++curls_, ".out");
-    ChildProcess curl;
-    EXPECT_TRUE(curl.Start(argv, log).ok());
-    std::optional<int> rc = curl.Wait(absl::Seconds(30));
-    EXPECT_EQ(rc, 0) << curl.Log();
-    std::vector<std::string> codes = absl::StrSplit(curl.Log(), '\n', absl::SkipEmpty());
-    return codes;
+    return MeshTest::Curl(a_->outbound_port(), args);
   }
 
   // Count: tether_proxy_http_* series of `p` for a direction and route.
@@ -69,7 +53,6 @@ class HttpMetricsTest : public MeshTest {
 
   ProxyProcess* a_ = nullptr;
   ProxyProcess* b_ = nullptr;
-  int curls_ = 0;
 };
 
 TEST_F(HttpMetricsTest, CountsEqualWhatTheClientSawKeepAliveAndConnectionClose) {
@@ -241,13 +224,7 @@ TEST_F(HttpMetricsTest, AServerFirstProtocolGetsItsGreetingAtOnce) {
   int fd = ConnectLoopback(a_->outbound_port());
   ASSERT_GE(fd, 0);
   const absl::Time start = absl::Now();
-  std::string got(greeting.size(), '\0');
-  size_t have = 0;
-  while (have < got.size()) {
-    ssize_t n = read(fd, got.data() + have, got.size() - have);
-    ASSERT_GT(n, 0);
-    have += static_cast<size_t>(n);
-  }
+  const std::string got = ReadAll(fd, greeting.size());  // the server then waits
   const absl::Duration waited = absl::Now() - start;
   EXPECT_EQ(got, greeting);
   EXPECT_LT(waited, absl::Milliseconds(100)) << "the greeting took " << waited;

@@ -545,6 +545,22 @@ void MeshTest::StartPair(const std::vector<std::string>& a_flags,
   ASSERT_NE(a_, nullptr);
 }
 
+std::vector<std::string> MeshTest::Curl(int port, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-w", "%{http_code}\\n"};
+  for (const std::string& a : args) {
+    if (a[0] != '/') {
+      argv.push_back(a);
+      continue;
+    }
+    argv.insert(argv.end(), {"-o", "/dev/null"});  // per URL
+    argv.push_back(absl::StrCat("http://127.0.0.1:", port, a));
+  }
+  ChildProcess curl;
+  EXPECT_TRUE(curl.Start(argv, absl::StrCat(dir(), "/curl-", ++curls_, ".out")).ok());
+  EXPECT_EQ(curl.Wait(absl::Seconds(30)), 0) << curl.Log();
+  return absl::StrSplit(curl.Log(), '\n', absl::SkipEmpty());
+}
+
 void MeshTest::ExpectNoFailures() {
   for (auto& p : proxies_) {
     auto m = p->Scrape();

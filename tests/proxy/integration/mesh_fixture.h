@@ -277,7 +277,13 @@ class MeshTest : public ::testing::Test {
   // and no handshake failed.
   void ExpectNoFailures();
 
+  // Curl runs curl with `args`, where each argument starting with '/' is a
+  // URL path on 127.0.0.1:`port`; returns the status codes curl printed,
+  // one per URL (and expects curl to exit 0).
+  std::vector<std::string> Curl(int port, const std::vector<std::string>& args);
+
  private:
+  int curls_ = 0;
   std::string dir_;
   std::string log_prefix_;
   std::unique_ptr<ControlPlaneProcess> control_;

@@ -52,19 +52,7 @@ class TrafficForwardingTest : public MeshTest {
 
   // Curl: the status codes curl printed, one per URL (relative to a).
   std::vector<std::string> Curl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-w", "%{http_code}\\n"};
-    for (const std::string& a : args) {
-      if (a[0] != '/') {
-        argv.push_back(a);
-        continue;
-      }
-      argv.insert(argv.end(), {"-o", "/dev/null"});
-      argv.push_back(absl::StrCat("http://127.0.0.1:", a_->outbound_port(), a));
-    }
-    ChildProcess curl;
-    EXPECT_TRUE(curl.Start(argv, absl::StrCat(dir(), "/curl-", ++curls_, ".out")).ok());
-    EXPECT_EQ(curl.Wait(absl::Seconds(30)), 0) << curl.Log();
-    return absl::StrSplit(curl.Log(), '\n', absl::SkipEmpty());
+    return MeshTest::Curl(a_->outbound_port(), args);
   }
 
   double Metric(ProxyProcess* p, const std::string& name, std::vector<std::string> with = {}) {
@@ -78,7 +66,6 @@ class TrafficForwardingTest : public MeshTest {
   HttpTestServer origin;
   ProxyProcess* a_ = nullptr;
   ProxyProcess* b_ = nullptr;
-  int curls_ = 0;
 };
 
 TEST_F(TrafficForwardingTest, RetriesRecoverFromAnOriginFailingOneInTwo) {
@@ -140,13 +127,7 @@ TEST_F(TrafficForwardingTest, AServerFirstProtocolToThePolicysDestinationIsRelay
   int fd = ConnectLoopback(a_->outbound_port());
   ASSERT_GE(fd, 0);
   const absl::Time start = absl::Now();
-  std::string got(greeting.size(), '\0');
-  size_t have = 0;
-  while (have < got.size()) {
-    ssize_t n = read(fd, got.data() + have, got.size() - have);
-    ASSERT_GT(n, 0);
-    have += static_cast<size_t>(n);
-  }
+  const std::string got = ReadAll(fd, greeting.size());  // the server then waits
   const absl::Duration waited = absl::Now() - start;
   EXPECT_EQ(got, greeting);
   EXPECT_LT(waited, absl::Milliseconds(100)) << waited;
@@ -193,14 +174,7 @@ TEST_F(TrafficForwardingTest, AnUpgradeIsRelayedAsATunnel) {
   }
   EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 101")) << got;
   ASSERT_EQ(write(fd, "\x81\x02hi", 4), 4);
-  char frame[4];
-  size_t have = 0;
-  while (have < 4) {
-    ssize_t n = read(fd, frame + have, 4 - have);
-    ASSERT_GT(n, 0);
-    have += static_cast<size_t>(n);
-  }
-  EXPECT_EQ(std::string(frame, 4), "\x81\x02hi");
+  EXPECT_EQ(ReadAll(fd, 4), "\x81\x02hi");  // echoed, then the origin waits
   close(fd);
 }
 
