@@ -101,7 +101,8 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   if (upstream_pool_ == nullptr && !draining_) {
     upstream_pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
   }
-  o.take_idle = [this, conn, key = UpstreamKey(*conn, *shared)]() -> std::unique_ptr<Transport> {
+  const std::string key = UpstreamKey(*conn, *shared);
+  o.take_idle = [this, conn, key]() -> std::unique_ptr<Transport> {
     if (upstream_pool_ == nullptr) return nullptr;  // draining
     std::unique_ptr<Transport> t = upstream_pool_->Take(key);
     if (t != nullptr && !conn->tls.done) {
@@ -113,7 +114,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     }
     return t;
   };
-  o.give_back = [this, key = UpstreamKey(*conn, *shared)](std::unique_ptr<Transport> t) {
+  o.give_back = [this, key](std::unique_ptr<Transport> t) {
     if (upstream_pool_ != nullptr) upstream_pool_->Give(key, std::move(t));
   };
   o.clock = ctx_.clock;
