@@ -50,6 +50,7 @@ struct HttpRequestRecord {
   std::string path;   // the target without its query (which may hold secrets)
   std::string route;  // RouteTemplate
   int status = 0;     // 0: no response (the connection ended first)
+  int grpc_status = -1;  // a gRPC response's grpc-status; -1: not gRPC, or none
   absl::Duration duration;
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
@@ -71,6 +72,7 @@ class Http1Observer final : public RelayTap {
     // always): nothing is built for a request nobody records.
     std::function<bool()> want_request;
     size_t max_pending = 64;
+    size_t max_streams = 1024;  // HTTP/2 streams open at once (Http2Observer)
     size_t max_target_bytes = 8192;  // longer targets: the route of their start
   };
   enum class State { kDetecting, kObserving, kOpaque };

@@ -13,17 +13,26 @@ namespace {
 constexpr uint16_t kCodeNone = 1;   // no response
 constexpr uint16_t kCodeOther = 2;  // over kMaxStatusCodes
 
-std::string CodeLabel(uint16_t code) {
-  if (code == kCodeNone) return "none";
-  if (code == kCodeOther) return "other";
-  return absl::StrCat(code);
+constexpr uint16_t kGrpcFactor = 1000;
+
+// The (status_code, grpc_status) labels of a slot's code.
+std::pair<std::string, std::string> CodeLabels(uint16_t code) {
+  const uint16_t status = code % kGrpcFactor;
+  const int grpc = code / kGrpcFactor - 1;
+  std::string grpc_label = grpc >= 0 ? absl::StrCat(grpc) : "";
+  if (status == kCodeNone) return {"none", std::move(grpc_label)};
+  if (status == kCodeOther) return {"other", ""};
+  return {absl::StrCat(status), std::move(grpc_label)};
 }
 
 }  // namespace
 
-void RouteStats::RecordResponse(int status, absl::Duration duration, uint64_t bytes) {
-  const uint16_t code =
-      status >= 100 && status <= 999 ? static_cast<uint16_t>(status) : kCodeNone;
+void RouteStats::RecordResponse(int status, absl::Duration duration, uint64_t bytes,
+                                int grpc_status) {
+  uint16_t code = status >= 100 && status <= 999 ? static_cast<uint16_t>(status) : kCodeNone;
+  if (grpc_status >= 0 && grpc_status <= 16) {
+    code = static_cast<uint16_t>(code + kGrpcFactor * (grpc_status + 1));
+  }
   const size_t used = codes_used_.load(std::memory_order_relaxed);
   size_t slot = used;
   for (size_t i = 0; i < used; ++i) {
@@ -63,7 +72,7 @@ void RouteStats::AddTo(Snapshot& s) const {
     const uint16_t code = codes_[i].load(std::memory_order_acquire);
     if (code == 0 || (i >= used && i != kMaxStatusCodes - 1)) continue;
     const uint64_t n = code_counts_[i].load(std::memory_order_relaxed);
-    if (n > 0) s.responses[CodeLabel(code)] += n;
+    if (n > 0) s.responses[CodeLabels(code)] += n;
   }
   for (size_t i = 0; i < buckets_.size(); ++i) {
     s.buckets[i] += buckets_[i].load(std::memory_order_relaxed);
@@ -142,10 +151,12 @@ class HttpStatsCollector final : public prometheus::Collectable {
       requests.metric.push_back(metric(static_cast<double>(s.requests)));
       req_bytes.metric.push_back(metric(static_cast<double>(s.request_bytes)));
       resp_bytes.metric.push_back(metric(static_cast<double>(s.response_bytes)));
-      for (const auto& [code, n] : s.responses) {
+      for (const auto& [codes, n] : s.responses) {
+        const auto& [code, grpc] = codes;
         prometheus::ClientMetric m = metric(static_cast<double>(n));
         m.label.push_back({"status_code", code});
-        const bool failure = code == "none" || code[0] == '5';
+        if (!grpc.empty()) m.label.push_back({"grpc_status", grpc});
+        const bool failure = code == "none" || code[0] == '5' || (!grpc.empty() && grpc != "0");
         m.label.push_back({"classification", failure ? "failure" : "success"});
         responses.metric.push_back(std::move(m));
       }

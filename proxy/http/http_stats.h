@@ -15,8 +15,10 @@
 //     kDurationBuckets; from the request's first byte to the response's last)
 //   tether_proxy_http_request_bytes_total / _response_bytes_total{direction,peer,route}
 // status_code is the final status (3 digits), or "none" when the
-// connection ended before a response; classification is "failure" for 5xx
-// and "none", else "success" (as Linkerd classifies).
+// connection ended (or the HTTP/2 stream was reset) before a response;
+// gRPC responses add grpc_status (0..16, from the trailers). classification
+// is "failure" for 5xx, "none" and a grpc_status other than 0, else
+// "success" (as Linkerd classifies).
 //
 // Cardinality is bounded: a worker's table holds at most max_routes
 // distinct routes per direction (later ones are counted under the route
@@ -36,6 +38,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -63,14 +66,16 @@ class RouteStats {
     Add(request_bytes_, bytes);
   }
   void AddRequestBytes(uint64_t bytes) { Add(request_bytes_, bytes); }
-  // status 0: no response (the connection ended first).
-  void RecordResponse(int status, absl::Duration duration, uint64_t bytes);
+  // status 0: no response (the connection ended first); grpc_status: a
+  // gRPC response's grpc-status (0..16), -1 when not gRPC or none came.
+  void RecordResponse(int status, absl::Duration duration, uint64_t bytes, int grpc_status = -1);
 
   struct Snapshot {
     uint64_t requests = 0;
     uint64_t request_bytes = 0;
     uint64_t response_bytes = 0;
-    std::map<std::string, uint64_t> responses;  // status code label -> count
+    // (status code label, grpc status label or "") -> count
+    std::map<std::pair<std::string, std::string>, uint64_t> responses;
     std::array<uint64_t, kDurationBuckets.size() + 1> buckets{};  // not cumulative
     double duration_sum = 0;
   };
@@ -83,7 +88,8 @@ class RouteStats {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> request_bytes_{0};
   std::atomic<uint64_t> response_bytes_{0};
-  // Status codes in the order first seen; 0 unused, 1: "none", 2: "other".
+  // Status codes in the order first seen; 0 unused, 1: "none", 2: "other";
+  // plus 1000 * (grpc status + 1) for gRPC responses.
   std::array<std::atomic<uint16_t>, kMaxStatusCodes> codes_{};
   std::array<std::atomic<uint64_t>, kMaxStatusCodes> code_counts_{};
   std::atomic<size_t> codes_used_{0};

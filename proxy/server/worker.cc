@@ -195,14 +195,14 @@ void Worker::StartRelay(Connection* conn, std::unique_ptr<Transport> downstream,
       *dispatcher_, std::move(downstream), std::move(upstream),
       connecting ? Relay::Upstream::kConnecting : Relay::Upstream::kConnected, MakeRelayOptions(),
       [this, id](const RelayStats& stats) { Close(id, &stats, ""); });
-  if (std::unique_ptr<Http1Observer> tap = MakeHttpObserver(*conn)) {
+  if (std::unique_ptr<HttpObserver> tap = MakeHttpObserver(*conn)) {
     conn->http_observer = tap.get();
     conn->relay->SetTap(std::move(tap));
   }
   conn->relay->Start();
 }
 
-std::unique_ptr<Http1Observer> Worker::MakeHttpObserver(const Connection& conn) {
+std::unique_ptr<HttpObserver> Worker::MakeHttpObserver(const Connection& conn) {
   if (ctx_.http_stats == nullptr) return nullptr;
   const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
   if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
@@ -218,7 +218,7 @@ std::unique_ptr<Http1Observer> Worker::MakeHttpObserver(const Connection& conn) 
   o.clock = ctx_.clock;
   o.stats = &ctx_.http_stats->worker(index_);
   SetRequestHooks(o, &conn);
-  return std::make_unique<Http1Observer>(std::move(o));
+  return std::make_unique<HttpObserver>(std::move(o));
 }
 
 bool Worker::WantsRequests() const {
@@ -264,6 +264,7 @@ void Worker::LogRequest(const Connection& conn, const HttpRequestRecord& r) {
       {"request_bytes", r.request_bytes},
       {"response_bytes", r.response_bytes},
   };
+  if (r.grpc_status >= 0) line["grpc_status"] = r.grpc_status;
   ctx_.access_log->Write(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

@@ -30,6 +30,7 @@
 #include "proxy/net/socket.h"
 #include "proxy/http/http1_forwarder.h"
 #include "proxy/http/http1_observer.h"
+#include "proxy/http/http_observer.h"
 #include "proxy/http/request_tap.h"
 #include "proxy/http/retry_budget.h"
 #include "proxy/http/upstream_pool.h"
@@ -94,7 +95,7 @@ struct Connection {
   // Outbound HTTP/1.1 under a TrafficPolicy: terminated instead of relayed.
   std::unique_ptr<Http1Forwarder> forwarder;
   // The relay's HTTP observer (owned by the relay), if any.
-  Http1Observer* http_observer = nullptr;
+  HttpObserver* http_observer = nullptr;
 };
 
 // OutboundPlan: how an outbound connection leaves (outbound.cc).
@@ -166,7 +167,7 @@ class Worker {
                   bool connecting, std::unique_ptr<Transport> upstream);
   // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
   // off or the destination port is opaque.
-  std::unique_ptr<Http1Observer> MakeHttpObserver(const Connection& conn);
+  std::unique_ptr<HttpObserver> MakeHttpObserver(const Connection& conn);
   // OnRequest: a request on `conn` was answered: the access log line
   // (--access-log-requests) and the tap (while watched).
   void OnRequest(const Connection& conn, const HttpRequestRecord& r);
