@@ -25,7 +25,7 @@ declare -A GROUPS_PKGS=(
            dpkg-dev xz-utils clang-format
            clang-tidy"
   [mesh]="iproute2 iptables procps psmisc curl tshark"
-  [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client
+  [bench]="haproxy nginx-light libnginx-mod-stream stunnel4 wrk hey iperf3 nghttp2-client nghttp2-server
            python3-matplotlib procps linux-perf valgrind"
   [k8s]="nodejs:node npm:npm"
 )

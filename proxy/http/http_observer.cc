@@ -16,7 +16,14 @@ void HttpObserver::OnData(bool from_downstream, absl::Span<const uint8_t> data) 
   if (h1_ != nullptr) return h1_->OnData(from_downstream, data);
   if (h2_ != nullptr) return h2_->OnData(from_downstream, data);
   if (!from_downstream) {
-    Choose(false);  // the server spoke first
+    // An HTTP/2 server may send its SETTINGS before the client's preface
+    // arrives: hold them too, up to a point. Past it, the server is
+    // speaking first (a greeting), which decides for HTTP/1 (opaque).
+    if (server_prefix_.size() + data.size() <= kMaxHeldServerBytes) {
+      server_prefix_.append(reinterpret_cast<const char*>(data.data()), data.size());
+      return;
+    }
+    Choose(false);
     h1_->OnData(false, data);
     return;
   }
@@ -29,14 +36,20 @@ void HttpObserver::OnData(bool from_downstream, absl::Span<const uint8_t> data) 
 }
 
 void HttpObserver::Choose(bool http2) {
+  RelayTap* tap = nullptr;
   if (http2) {
     h2_ = std::make_unique<Http2Observer>(std::move(options_));
-    h2_->OnData(true, Bytes(prefix_));
+    tap = h2_.get();
   } else {
     h1_ = std::make_unique<Http1Observer>(std::move(options_));
-    h1_->OnData(true, Bytes(prefix_));
+    tap = h1_.get();
   }
+  // The server's bytes came first (before any whole request): HTTP/1
+  // goes opaque on them, as on a greeting; HTTP/2 reads each side apart.
+  tap->OnData(false, Bytes(server_prefix_));
+  tap->OnData(true, Bytes(prefix_));
   prefix_.clear();
+  server_prefix_.clear();
 }
 
 void HttpObserver::OnClose() {

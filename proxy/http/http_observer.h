@@ -3,8 +3,10 @@
 // first bytes (at most the 24 of the HTTP/2 preface, copied, never
 // delaying the relay) and then hands everything to an Http2Observer when
 // they are the HTTP/2 preface (h2c, gRPC), or to an Http1Observer
-// otherwise (which goes opaque on what is not HTTP/1.x). A server that
-// speaks first decides for HTTP/1.x, which then goes opaque.
+// otherwise (which goes opaque on what is not HTTP/1.x). What the server
+// sends before that (an HTTP/2 server's SETTINGS may come first) is held
+// too, up to kMaxHeldServerBytes: past it the server is speaking first (a
+// MySQL or SMTP greeting), which decides for HTTP/1.x, opaque then.
 //
 //   relay->SetTap(std::make_unique<HttpObserver>(Http1Observer::Options{...}));
 #ifndef TETHER_PROXY_HTTP_HTTP_OBSERVER_H_
@@ -40,7 +42,9 @@ class HttpObserver final : public RelayTap {
   void Choose(bool http2);
 
   Http1Observer::Options options_;
+  static constexpr size_t kMaxHeldServerBytes = 16 * 1024;
   std::string prefix_;  // the client's first bytes, while they may be the preface
+  std::string server_prefix_;  // the server's bytes before the client decided
   std::unique_ptr<Http1Observer> h1_;
   std::unique_ptr<Http2Observer> h2_;
 };

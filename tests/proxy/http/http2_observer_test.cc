@@ -366,11 +366,30 @@ TEST_F(Http2ObserverTest, HttpOneAndGarbageAreNotHttp2) {
   ASSERT_NE(obs_->http2(), nullptr);
   EXPECT_TRUE(h2().opaque());
   EXPECT_FALSE(obs_->IdleBetweenRequests());
-  // The server speaks first: HTTP/1 decides (and goes opaque).
+  // The server speaks first: held until the client speaks, then HTTP/1
+  // decides (and goes opaque).
   Make();
   const std::string greeting = "220 smtp ready\r\n";
   obs_->OnData(false, {reinterpret_cast<const uint8_t*>(greeting.data()), greeting.size()});
+  EXPECT_EQ(obs_->http1(), nullptr);
+  const std::string helo = "HELO a\r\n";
+  obs_->OnData(true, {reinterpret_cast<const uint8_t*>(helo.data()), helo.size()});
+  ASSERT_NE(obs_->http1(), nullptr);
+  EXPECT_EQ(obs_->http1()->state(), Http1Observer::State::kOpaque);
+  // A greeting longer than what is held decides at once.
+  Make();
+  const std::string banner(20000, 'g');
+  obs_->OnData(false, {reinterpret_cast<const uint8_t*>(banner.data()), banner.size()});
   EXPECT_NE(obs_->http1(), nullptr);
+}
+
+TEST_F(Http2ObserverTest, TheServersSettingsMayArriveBeforeTheClientsPreface) {
+  server_->answers["/a"] = Answer{};
+  Pass(false, server_->Output());  // the server's SETTINGS, first
+  client_->Request("GET", "/a");
+  Pump();
+  ASSERT_NE(obs_->http2(), nullptr);
+  EXPECT_EQ((Stats("GET /a").responses[{"200", ""}]), 1u);
 }
 
 }  // namespace
