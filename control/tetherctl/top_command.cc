@@ -51,6 +51,10 @@ absl::StatusOr<std::vector<TapRecord>> ParseRequests(absl::string_view json, uin
     const double status = Num(r, "status");
     t.status = status >= 0 && status <= 999 ? static_cast<int>(status) : 0;
     t.duration_ms = Num(r, "duration_ms");
+    if (r.contains("grpc_status")) {
+      const double grpc = Num(r, "grpc_status");
+      t.grpc_status = grpc >= 0 && grpc <= 16 ? static_cast<int>(grpc) : 2;  // else UNKNOWN
+    }
     out.push_back(std::move(t));
   }
   return out;
@@ -68,7 +72,8 @@ void TopTable::Add(const TapRecord& r) {
     row.worst_ms = r.duration_ms;
   }
   ++row.count;
-  if (r.status > 0 && r.status < 500) ++row.successes;
+  // As the proxies classify: no answer, a 5xx or a gRPC error fails.
+  if (r.status > 0 && r.status < 500 && r.grpc_status <= 0) ++row.successes;
   row.best_ms = std::min(row.best_ms, r.duration_ms);
   row.worst_ms = std::max(row.worst_ms, r.duration_ms);
   row.last_ms = r.duration_ms;

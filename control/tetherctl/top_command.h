@@ -37,6 +37,7 @@ struct TapRecord {
   std::string method;
   std::string path;
   int status = 0;
+  int grpc_status = -1;  // -1: not gRPC
   double duration_ms = 0;
 };
 

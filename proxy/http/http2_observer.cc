@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
@@ -38,6 +39,20 @@ struct Option {
   nghttp2_option* opt = nullptr;
   ~Option() { nghttp2_option_del(opt); }
 };
+
+// MethodLabel: the :method as sent when it is an HTTP token (RFC 9110),
+// else "_OTHER", so that a label is always short printable ASCII.
+std::string MethodLabel(absl::string_view m) {
+  static constexpr absl::string_view kTokenPunct = "!#$%&'*+-.^_`|~";
+  if (m.empty() || m.size() > 16) return "_OTHER";
+  for (char c : m) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        kTokenPunct.find(c) == absl::string_view::npos) {
+      return "_OTHER";
+    }
+  }
+  return std::string(m);
+}
 
 }  // namespace
 
@@ -187,7 +202,7 @@ int Http2Observer::OnHeader(nghttp2_session* s, const nghttp2_frame* f, const ui
   if (self->IsRequestSide(s)) {
     if (st.headers_done) return 0;  // trailers
     if (n == ":method") {
-      st.method = std::string(v.substr(0, 32));
+      st.method = MethodLabel(v);
     } else if (n == ":path") {
       st.path = std::string(v.substr(0, self->options_.max_target_bytes));
     } else if (n == "content-type") {
@@ -227,7 +242,8 @@ int Http2Observer::OnFrameRecv(nghttp2_session* s, const nghttp2_frame* f, void*
     if (requests && !st.headers_done) self->RequestHeadersDone(st);
   }
   if (!requests && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && st.status != 0) {
-    self->responses_ += 1;
+    // (Answered before its request's headers ended: forgotten unrecorded.)
+    if (st.headers_done) self->responses_ += 1;
     self->Finish(id);
   }
   return 0;

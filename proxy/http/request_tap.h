@@ -34,6 +34,7 @@ struct TappedRequest {
   std::string method;
   std::string path;  // without the query
   int status = 0;    // 0: no response
+  int grpc_status = -1;  // -1: not gRPC (or no grpc-status)
   absl::Duration duration;
 };
 

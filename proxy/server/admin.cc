@@ -187,6 +187,7 @@ std::string RequestsJson(const std::vector<TappedRequest>& records, uint64_t sin
         {"status", t.status},
         {"duration_ms", absl::ToDoubleMilliseconds(t.duration)},
     });
+    if (t.grpc_status >= 0) list.back()["grpc_status"] = t.grpc_status;
   }
   nlohmann::json j = {{"seq", last}, {"requests", list}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -239,6 +239,7 @@ void Worker::OnRequest(const Connection& conn, const HttpRequestRecord& r) {
   t.method = std::string(r.method);
   t.path = r.path;
   t.status = r.status;
+  t.grpc_status = r.grpc_status;
   t.duration = r.duration;
   ctx_.tap->Record(index_, std::move(t));
 }

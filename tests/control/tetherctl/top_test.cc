@@ -32,6 +32,26 @@ TEST(TopTest, ParsesRequestsAndGroupsThem) {
   EXPECT_EQ(rows[1].successes, 0u);  // no response is a failure
 }
 
+TEST(TopTest, AGrpcErrorIsAFailureThoughItsStatusIs200) {
+  uint64_t last = 0;
+  auto records = ParseRequests(
+      R"({"seq": 3, "requests": [
+        {"seq": 1, "direction": "inbound", "method": "POST", "path": "/shop.Cart/Add", "status": 200,
+         "grpc_status": 0, "duration_ms": 1.0},
+        {"seq": 2, "direction": "inbound", "method": "POST", "path": "/shop.Cart/Add", "status": 200,
+         "grpc_status": 14, "duration_ms": 1.0},
+        {"seq": 3, "direction": "inbound", "method": "POST", "path": "/shop.Cart/Add", "status": 200,
+         "grpc_status": 99, "duration_ms": 1.0}]})",
+      &last);
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ((*records)[2].grpc_status, 2);  // beyond 16: UNKNOWN
+  TopTable table;
+  for (const TapRecord& r : *records) table.Add(r);
+  ASSERT_EQ(table.Rows().size(), 1u);
+  EXPECT_EQ(table.Rows()[0].count, 3u);
+  EXPECT_EQ(table.Rows()[0].successes, 1u);
+}
+
 TEST(TopTest, RefusesWhatIsNotARequestsAnswer) {
   uint64_t last = 0;
   EXPECT_FALSE(ParseRequests("<html>", &last).ok());
