@@ -368,6 +368,14 @@ void Http1Forwarder::OnResponseBytes(absl::Span<const uint8_t> data, bool eof) {
     if (response_committed_ && !r.body.empty()) {
       down_out_.append(r.body.begin(), r.body.end());
       response_bytes_ += r.body.size();
+    } else if (discarding_ && !r.body.empty()) {
+      discarded_bytes_ += r.body.size();
+      if (discarded_bytes_ > kMaxDiscardBytes) {
+        // Not worth reading: a new connection is cheaper.
+        discarding_ = false;
+        Retry(discard_reason_, /*budgeted=*/true);
+        return;
+      }
     }
     data.remove_prefix(std::min(r.used, data.size()));
     switch (r.event) {
@@ -382,6 +390,13 @@ void Http1Forwarder::OnResponseBytes(absl::Span<const uint8_t> data, bool eof) {
         OnResponseHead();
         break;
       case Http1Parser::Event::kComplete:
+        if (discarding_) {
+          // The retryable answer ended: again, on this connection if it
+          // sent nothing more.
+          discarding_ = false;
+          Retry(discard_reason_, /*budgeted=*/true, /*keep_upstream=*/data.empty());
+          return;
+        }
         if (!response_committed_) break;  // an interim response (100 Continue) ended
         response_complete_ = true;
         if (!data.empty()) upstream_keep_ = false;  // bytes nobody asked for
@@ -423,7 +438,17 @@ void Http1Forwarder::OnResponseHead() {
   response_status_ = h.status;
   if (policy::RetryableStatus(behaviour_.behaviour.retry.on, h.status) &&
       CanRetry(/*condition=*/true, /*never_sent=*/false)) {
-    Retry(h.status >= 500 && h.status <= 599 ? "5xx" : "status", /*budgeted=*/true);
+    const char* reason = h.status >= 500 && h.status <= 599 ? "5xx" : "status";
+    if (h.keep_alive && !h.body_until_eof && request_complete_ &&
+        request_sent_ == request_wire_.size()) {
+      // Read this answer to its end (dropped), then send the request again
+      // on the same connection: no new handshake for a retry.
+      discarding_ = true;
+      discarded_bytes_ = 0;
+      discard_reason_ = reason;
+      return;
+    }
+    Retry(reason, /*budgeted=*/true);
     return;
   }
   response_committed_ = true;
@@ -521,11 +546,12 @@ bool Http1Forwarder::CanRetry(bool condition, bool never_sent) {
   return true;
 }
 
-void Http1Forwarder::Retry(absl::string_view reason, bool budgeted) {
+void Http1Forwarder::Retry(absl::string_view reason, bool budgeted, bool keep_upstream) {
   if (budgeted) ++attempt_;
   ++retries_;
+  discarding_ = false;
   if (options_.on_retry) options_.on_retry(reason);
-  DropUpstream(/*abort=*/true);
+  if (!keep_upstream) DropUpstream(/*abort=*/true);
   response_parser_.reset();
   response_status_ = 0;
   response_bytes_ = 0;
@@ -545,6 +571,12 @@ void Http1Forwarder::Retry(absl::string_view reason, bool budgeted) {
 void Http1Forwarder::UpstreamFailed(Failure failure, int status, absl::string_view word,
                                     absl::string_view detail) {
   if (finished_) return;
+  if (discarding_) {
+    // Reading a retryable answer out failed: the retry (already granted)
+    // goes on a new connection.
+    Retry(discard_reason_, /*budgeted=*/true);
+    return;
+  }
   const policy::RetryConditions& on = behaviour_.behaviour.retry.on;
   const bool reused = up_reused_;
   if (failure == Failure::kReset && reused && !stale_retry_used_ && !response_committed_ &&

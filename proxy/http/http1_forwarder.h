@@ -12,8 +12,10 @@
 // For each request: read its head (64 KiB at most, else 431), pick its
 // behaviour (timeout, retries), dial or reuse an upstream, send the head
 // without hop-by-hop headers and the body as received. The response's head
-// decides: a retryable status is dropped and the request sent again; any
-// other is sent on to the app, then its body as received. A request is
+// decides: a retryable status is dropped and the request sent again (on the
+// same connection when the answer is kept alive, the request was sent whole
+// and its body is at most kMaxDiscardBytes, read out and dropped; else on a
+// new one); any other is sent on to the app, then its body as received. A request is
 // retried only while
 //   - no byte of its response reached the app,
 //   - its bytes so far are kept (at most policy::kMaxRetryBodyBytes),
@@ -94,6 +96,9 @@ class Http1Forwarder {
     absl::Duration retry_backoff = absl::Milliseconds(25);  // doubles, to 250 ms
   };
   using CloseCallback = std::function<void(const RelayStats&)>;
+  // A retryable answer's body up to this is read out so that its
+  // connection carries the retry.
+  static constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
 
   Http1Forwarder(Dispatcher& dispatcher, std::unique_ptr<Transport> downstream, Options options,
                  CloseCallback on_close);
@@ -143,7 +148,10 @@ class Http1Forwarder {
   // policy retries this failure; `never_sent`: it never left); takes the
   // retry from the budget when so.
   bool CanRetry(bool condition, bool never_sent);
-  void Retry(absl::string_view reason, bool budgeted);
+  // Retry sends the request again after a backoff (budgeted) or at once,
+  // on the same upstream connection when keep_upstream (a retryable answer
+  // read to its end), else on another.
+  void Retry(absl::string_view reason, bool budgeted, bool keep_upstream = false);
   void DropUpstream(bool abort);
   void Respond(int status, absl::string_view word, absl::string_view detail);
   void OnRequestTimeout();
@@ -196,6 +204,10 @@ class Http1Forwarder {
   bool upstream_keep_ = false;
   int response_status_ = 0;
   uint64_t response_bytes_ = 0;
+  // A retryable answer being read out (dropped) before the retry.
+  bool discarding_ = false;
+  uint64_t discarded_bytes_ = 0;
+  const char* discard_reason_ = "";
 
   // The metrics label of the upstream's server, for this upstream connection.
   bool peer_known_ = false;

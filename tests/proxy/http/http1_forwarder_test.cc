@@ -275,6 +275,8 @@ TEST_F(ForwarderTest, RetriesRecoverFromABackendFailingOneInTwo) {
   }
   EXPECT_EQ(retries_.load(), 10);
   EXPECT_EQ(server.requests(), 20);
+  // Each 503 was read to its end and its connection carried the retry.
+  EXPECT_EQ(server.connections(), 1);
 }
 
 TEST_F(ForwarderTest, RetriesStopAtTheBudgetWhenEverythingFails) {
