@@ -115,6 +115,15 @@ def http_cost(r):
             rows.append(("CPU µs per request, both proxies", _f(cpu(ka["tether"]), 1),
                          _f(cpu(ka["tether-l4"]), 1),
                          _ratio(cpu(ka["tether"]), cpu(ka["tether-l4"]), False)))
+    h2 = r.get("h2")
+    if h2 and "tether" in h2 and "tether-l4" in h2:
+        rows.append(("HTTP/2 (h2c) requests/s", _f(h2["tether"]["rps"]), _f(h2["tether-l4"]["rps"]),
+                     _ratio(h2["tether"]["rps"], h2["tether-l4"]["rps"])))
+        cpu = lambda x: sum(x.get("cpu_us_per_request", [])) or None  # noqa: E731
+        if cpu(h2["tether"]) and cpu(h2["tether-l4"]):
+            rows.append(("HTTP/2 CPU µs per request, both proxies", _f(cpu(h2["tether"]), 1),
+                         _f(cpu(h2["tether-l4"]), 1),
+                         _ratio(cpu(h2["tether"]), cpu(h2["tether-l4"]), False)))
     fr = r.get("fixed_rate", {}).get("by_connections", {})
     for conns in sorted(fr, key=int):
         d = fr[conns]
@@ -194,6 +203,21 @@ def markdown(r):
             out.append("| " + " | ".join(row) + " |")
         out.append("")
         out.append("A ratio below 1 is the share of L4 mode's performance kept.")
+        out.append("")
+    h2 = r.get("h2")
+    if h2:
+        out.append("### HTTP/2 (h2c, as gRPC): h2load, 16 connections, 10 streams each, "
+                   "to nginx over HTTP/2")
+        out.append("")
+        out.append("| | requests/s | failed | CPU µs per request (client proxy, server proxy) |")
+        out.append("| --- | ---: | ---: | --- |")
+        for n in _names(h2):
+            v = h2[n]
+            cpu = ", ".join(_f(x, 1) for x in v.get("cpu_us_per_request", [])) or "—"
+            out.append(f"| {n} | {_f(v['rps'])} | {v.get('failed', 0)} | {cpu} |")
+        out.append("")
+        out.append("The load generator and the backend share one CPU, so requests/s is "
+                   "bounded by them (see `direct`); CPU per request is the proxies' cost.")
         out.append("")
     ka = r.get("keepalive")
     if ka:

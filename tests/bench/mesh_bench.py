@@ -25,6 +25,7 @@ Writes results.json, results.md and charts (latency.png, throughput.png) to
 import argparse
 import datetime
 import json
+import re
 import os
 import platform
 import resource
@@ -284,11 +285,13 @@ class Mesh:
 
 
 class Backend:
-    """nginx serving a static 1 KB body over HTTP/1.1 keep-alive, or iperf3."""
+    """nginx serving a static 1 KB body over HTTP/1.1 keep-alive (port), and
+    over HTTP/2 without TLS, prior knowledge as gRPC does (h2_port)."""
 
     def __init__(self, env):
         self.env = env
         self.port = free_port()
+        self.h2_port = free_port()
         root = env.path("www")
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "index.html"), "w") as f:
@@ -307,6 +310,13 @@ http {{
   keepalive_timeout 1h;
   server {{
     listen 127.0.0.1:{self.port} backlog=4096 reuseport;
+    root {root};
+    location / {{ }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.h2_port} http2 backlog=4096;
+    http2_max_requests 100000000;
+    http2_max_concurrent_streams 1024;
     root {root};
     location / {{ }}
   }}
@@ -588,14 +598,18 @@ class Bench:
                            timeout=timeout)
         return json.loads(out.strip().splitlines()[-1])
 
-    def start_set(self, backend_port, resume=True, names=None):
+    def start_set(self, backend_port, resume=True, names=None, warm=True):
         out = {}
         for n in names or self.names:
             c = KINDS[n](self.env, self.mesh, backend_port, resume)
             c.start()
             # One request through the pair before anything is measured.
-            self.loadgen(c.entry, "--mode", "new-connections", "--connections", "1",
-                         "--duration", "0.2s", "--warmup", "0s")
+            if warm:
+                self.loadgen(c.entry, "--mode", "new-connections", "--connections", "1",
+                             "--duration", "0.2s", "--warmup", "0s")
+            else:
+                self.env.run(["h2load", "-n", "1", f"http://127.0.0.1:{c.entry}/"],
+                             self.env.load_cpus)
             out[n] = c
         return out
 
@@ -630,6 +644,33 @@ class Bench:
                 if cpu and sum(cpu) < sum(best.get("cpu_us_per_request") or [float("inf")]):
                     best["cpu_us_per_request"] = cpu
         self.results["keepalive"] = res
+
+    # 1b. HTTP/2 (h2c) multiplexed throughput, h2load: what watching every
+    # stream (the HTTP/2 observer) costs beside the L4 tunnel and the peers.
+    def h2(self):
+        secs = self.pick(8, 3, 1)
+        cs = self.start_set(self.backend.h2_port, warm=False,
+                            names=[n for n in self.names if n != "tether-http"])
+        res = {}
+        try:
+            for rnd in range(self.pick(3, 1, 1)):
+                for n, c in cs.items():
+                    before = {p: cpu_seconds(p) for p in c.pids()}
+                    out = self.env.run(["h2load", "-c", "16", "-m", "10", "-t", "1", "-D",
+                                        str(secs), f"http://127.0.0.1:{c.entry}/"],
+                                       self.env.load_cpus)
+                    r = parse_h2load(out, secs)
+                    cpu = [cpu_seconds(p) - before[p] for p in c.pids()]
+                    if cpu and r["rps"] > 0:
+                        r["cpu_us_per_request"] = [x * 1e6 / (r["rps"] * secs) for x in cpu]
+                    log(f"h2 {n}: {r['rps']:.0f} req/s, {r['failed']} failed, CPU per request "
+                        f"{[round(x, 1) for x in r.get('cpu_us_per_request', [])]} us")
+                    best = res.setdefault(n, r)
+                    if r["rps"] > best["rps"]:
+                        res[n] = r
+        finally:
+            self.stop_set(cs)
+        self.results["h2"] = res
 
     # 2. Fixed rate (open loop), and 6. CPU at that rate.
     def fixed_rate(self, cs):
@@ -823,6 +864,8 @@ class Bench:
                         self.new_connections(cs)
                 finally:
                     self.stop_set(cs)
+            if "h2" in scen:
+                self.h2()
             if "bulk" in scen:
                 self.bulk()
             if "memory" in scen:
@@ -834,6 +877,20 @@ class Bench:
         self.results["meta"] = meta(self.args, self.env, time.time() - t0)
         self.results["meta"]["loadavg_at_start"] = self.load_at_start
         return self.results
+
+
+def parse_h2load(out, secs):
+    """requests/s (done over the duration) and failures from h2load's summary."""
+    r = {"rps": 0.0, "failed": 0}
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed",
+                  out)
+    if m:
+        r["rps"] = int(m.group(2)) / secs
+        r["failed"] = int(m.group(3))
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    return r
 
 
 def parse_wrk(out):
@@ -920,7 +977,7 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="a second per scenario, tiny counts: checks that the harness works")
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
-    ap.add_argument("--scenarios", default="keepalive,latency,newconn,bulk,memory,control")
+    ap.add_argument("--scenarios", default="keepalive,latency,newconn,h2,bulk,memory,control")
     ap.add_argument("--control-streams", type=int, default=0,
                     help="certificate streams for the control-plane scenario (default 10000)")
     ap.add_argument("--serve", type=int, default=0, metavar="SECONDS",

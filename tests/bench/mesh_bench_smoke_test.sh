@@ -19,7 +19,7 @@ out=$(mktemp -d "${TEST_TMPDIR:-/tmp}/bench-smoke-XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
 contenders=direct,tether,haproxy,nginx,stunnel
-scenarios=keepalive,latency,newconn,bulk,memory,control
+scenarios=keepalive,latency,newconn,h2,bulk,memory,control
 if ! "$install_deps" --check bench; then
   echo "SKIP: the bench group is not installed: HAProxy, nginx, stunnel, wrk and iperf3 left out"
   contenders=direct,tether
@@ -46,7 +46,7 @@ contenders = sys.argv[2].split(",")
 scenarios = sys.argv[3].split(",")
 bad = []
 key = {"keepalive": "keepalive", "latency": "fixed_rate", "newconn": "new_connections",
-       "bulk": "bulk", "memory": "memory", "control": "control_plane"}
+       "h2": "h2", "bulk": "bulk", "memory": "memory", "control": "control_plane"}
 for s in scenarios:
     if key[s] not in r:
         bad.append(f"scenario {s} missing")
@@ -62,6 +62,8 @@ for n in contenders:
         x = r["new_connections"]["full_handshake"].get(n)
         if not x or x["requests"] == 0 or x["errors"] != 0:
             bad.append(f"new connections: {n}: {x and (x['requests'], x['errors'])}")
+    if "h2" in r and (r["h2"].get(n, {}).get("rps", 0) <= 0 or r["h2"][n].get("failed", 1) != 0):
+        bad.append(f"h2: no clean HTTP/2 requests through {n}: {r['h2'].get(n)}")
     if "bulk" in r and r["bulk"].get(n, {}).get("gbit_per_s", 0) <= 0:
         bad.append(f"bulk: nothing through {n}")
     if "memory" in r and n != "direct":
