@@ -10,6 +10,12 @@ void ToProto(const Endpoint& e, tether::discovery::v1::Endpoint* out) {
   out->set_source(SourceName(e.source));
   out->set_origin(e.origin);
   out->set_unmeshed_endpoints(static_cast<uint32_t>(std::max(0, e.unmeshed_endpoints)));
+  for (const Backend& b : e.backends) {
+    auto* k = out->add_backends();
+    k->set_ip(b.ip);
+    k->set_port(b.port);
+  }
+  out->set_protocol(ProtocolName(e.protocol));
 }
 
 }  // namespace

@@ -33,6 +33,11 @@ std::vector<Endpoint> Merge(std::vector<Endpoint> all) {
       SortUnique(m.identities);
       if (m.origin != e.origin) absl::StrAppend(&m.origin, "; ", e.origin);
       m.unmeshed_endpoints += e.unmeshed_endpoints;
+      m.backends.insert(m.backends.end(), e.backends.begin(), e.backends.end());
+      std::sort(m.backends.begin(), m.backends.end());
+      m.backends.erase(std::unique(m.backends.begin(), m.backends.end()), m.backends.end());
+      if (m.backends.size() > kMaxBackends) m.backends.resize(kMaxBackends);
+      if (m.protocol == DeclaredProtocol::kUnknown) m.protocol = e.protocol;
       continue;
     }
     out.push_back(std::move(e));

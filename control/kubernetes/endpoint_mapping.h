@@ -18,6 +18,11 @@
 // counts once; unready endpoints do not count at all. Origin "service NS/NAME
 // (M of N endpoints meshed)".
 //
+// Each Service entry lists its backends (control/discovery/endpoint.h): for
+// every ready endpoint, its first address of the ClusterIP's family, at the
+// port its slice gives for the Service port's name; and the protocol the
+// port declares (DeclaredProtocolOf).
+//
 // The result is sorted by (ip, port) and holds each key once (pod entries
 // have port 0, Service entries never do; of two Services on one
 // ClusterIP:port, the first in `services` wins).
@@ -37,6 +42,13 @@ std::vector<Endpoint> MapEndpoints(const std::vector<Pod>& pods,
                                    const std::vector<Service>& services,
                                    const std::vector<EndpointSlice>& slices,
                                    absl::string_view trust_domain);
+
+// DeclaredProtocolOf: appProtocol if set, else the port name's prefix up to
+// '-' (Istio's convention): http, http2, h2c, grpc, grpc-web,
+// kubernetes.io/h2c, kubernetes.io/ws are kHttp; tcp, tls, https, mysql,
+// mongo, redis, postgres(ql), kafka, kubernetes.io/wss, opaque are kOpaque;
+// anything else kUnknown. Case-insensitive.
+DeclaredProtocol DeclaredProtocolOf(const ServicePort& port);
 
 // PodIdentity is "spiffe://TD/ns/NS/sa/SA".
 std::string PodIdentity(absl::string_view trust_domain, const Pod& pod);

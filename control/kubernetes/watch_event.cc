@@ -90,6 +90,20 @@ absl::Status ParsePorts(const Context& ctx, const std::string& where, const Json
     if (const std::string* protocol = String(p, "protocol")) {
       port.protocol = PrintableText(*protocol, 16);
     }
+    // Names are DNS-1123 labels in a valid object; anything else is kept
+    // printable and bounded, and simply matches nothing.
+    if (const std::string* name = String(p, "name")) port.name = PrintableText(*name, 63);
+    if (const std::string* app = String(p, "appProtocol")) {
+      port.app_protocol = PrintableText(*app, kMaxShownText);
+    }
+    if (const Json* target = Member(p, "targetPort")) {
+      if (target->is_number_integer() && target->get<int64_t>() >= 1 &&
+          target->get<int64_t>() <= 65535) {
+        port.target_port = static_cast<uint16_t>(target->get<int64_t>());
+      } else if (target->is_string()) {
+        port.target_port_name = PrintableText(target->get<std::string>(), 63);
+      }
+    }
     out.push_back(std::move(port));
   }
   return absl::OkStatus();

@@ -61,8 +61,16 @@ struct Pod {
 };
 
 struct ServicePort {
-  uint16_t port = 0;
+  uint16_t port = 0;  // EndpointSlice: 0 when nil (every port)
   std::string protocol = "TCP";
+  // The port's name ("" for a Service's only port): an EndpointSlice port
+  // carries the name of the Service port it serves.
+  std::string name;
+  // Service only: spec.ports[].targetPort, a number (0: none or a name) or
+  // a container port's name; and appProtocol ("" when absent).
+  uint16_t target_port = 0;
+  std::string target_port_name;
+  std::string app_protocol;
 };
 
 struct Service {

@@ -14,14 +14,15 @@ namespace tether::tetherctl {
 void PrintEndpoints(const tether::admin::v1::ListEndpointsResponse& resp, absl::Time now,
                     std::ostream& out) {
   std::vector<std::vector<std::string>> rows = {
-      {"ADDRESS", "IDENTITIES", "SOURCE", "ORIGIN", "AGE"}};
+      {"ADDRESS", "IDENTITIES", "SOURCE", "ORIGIN", "PROTOCOL", "BACKENDS", "AGE"}};
   for (const auto& listed : resp.endpoints()) {
     const auto& e = listed.endpoint();
     const std::string address =
         e.port() == 0 ? e.ip() : JoinHostPort(e.ip(), static_cast<uint16_t>(e.port()));
     std::vector<std::string> ids(e.identities().begin(), e.identities().end());
     rows.push_back({address, ids.empty() ? "(not meshed)" : absl::StrJoin(ids, ","), e.source(),
-                    e.origin(),
+                    e.origin(), e.protocol().empty() ? "-" : e.protocol(),
+                    e.backends_size() == 0 ? "-" : absl::StrCat(e.backends_size()),
                     listed.since_unix() == 0
                         ? "-"
                         : HumanDuration(now - absl::FromUnixSeconds(listed.since_unix()))});

@@ -21,6 +21,47 @@ absl::StatusOr<std::pair<std::string, uint16_t>> KeyOf(const std::string& ip, ui
   return std::make_pair(*std::move(canonical), static_cast<uint16_t>(port));
 }
 
+DeclaredProtocol ProtocolOf(const std::string& word) {
+  if (word == "http") return DeclaredProtocol::kHttp;
+  if (word == "opaque") return DeclaredProtocol::kOpaque;
+  return DeclaredProtocol::kUnknown;
+}
+
+const char* ProtocolWord(DeclaredProtocol p) {
+  switch (p) {
+    case DeclaredProtocol::kHttp:
+      return "http";
+    case DeclaredProtocol::kOpaque:
+      return "opaque";
+    case DeclaredProtocol::kUnknown:
+      break;
+  }
+  return "";
+}
+
+absl::Status ParseBackends(const tether::discovery::v1::Endpoint& e,
+                           std::vector<SocketAddress>& out) {
+  if (static_cast<size_t>(e.backends_size()) > kMaxBackendsPerEntry) {
+    return absl::InvalidArgumentError(absl::StrCat("endpoint ", e.ip().substr(0, 64), ": over ",
+                                                   kMaxBackendsPerEntry, " backends"));
+  }
+  out.reserve(e.backends_size());
+  for (const auto& b : e.backends()) {
+    std::optional<std::string> canonical = ::tether::CanonicalIp(b.ip());
+    absl::StatusOr<SocketAddress> address =
+        canonical && *canonical == b.ip() && b.port() >= 1 && b.port() <= 65535
+            ? SocketAddress::Parse(JoinHostPort(b.ip(), static_cast<uint16_t>(b.port())))
+            : absl::InvalidArgumentError("not canonical");
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("endpoint ", e.ip().substr(0, 64),
+                                                     ": backend \"", b.ip().substr(0, 64),
+                                                     "\" port ", b.port(), " is not an address"));
+    }
+    out.push_back(*address);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string CanonicalIp(const SocketAddress& address) {
@@ -67,6 +108,8 @@ absl::StatusOr<std::shared_ptr<const EndpointTable>> EndpointTable::Apply(
     }
     entry.source = e.source().substr(0, 64);
     entry.origin = e.origin().substr(0, 256);
+    if (absl::Status st = ParseBackends(e, entry.backends); !st.ok()) return st;
+    entry.protocol = ProtocolOf(e.protocol());
     next->entries_[*std::move(key)] = std::move(entry);
   }
   if (next->entries_.size() > kMaxEndpoints) {
@@ -93,10 +136,17 @@ std::string EndpointsJson(const EndpointTable* table) {
       const std::string address = key.second == 0 ? key.first : JoinHostPort(key.first, key.second);
       nlohmann::json ids = nlohmann::json::array();
       for (const auto& id : e.identities) ids.push_back(id.ToString());
-      list.push_back({{"address", address},
-                      {"identities", std::move(ids)},
-                      {"source", e.source},
-                      {"origin", e.origin}});
+      nlohmann::json item = {{"address", address},
+                             {"identities", std::move(ids)},
+                             {"source", e.source},
+                             {"origin", e.origin}};
+      if (!e.backends.empty()) {
+        nlohmann::json backends = nlohmann::json::array();
+        for (const SocketAddress& b : e.backends) backends.push_back(b.ToString());
+        item["backends"] = std::move(backends);
+      }
+      if (e.protocol != DeclaredProtocol::kUnknown) item["protocol"] = ProtocolWord(e.protocol);
+      list.push_back(std::move(item));
     }
   }
   nlohmann::json j = {{"version", table ? table->version() : 0}, {"endpoints", std::move(list)}};

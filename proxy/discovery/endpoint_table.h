@@ -13,7 +13,9 @@
 // replaces everything; a delta needs a base and a higher version; an entry
 // with an address or identity that does not parse, or over kMaxEndpoints
 // entries, fails the whole update (InvalidArgument, saying which), and the
-// caller keeps the table it has.
+// caller keeps the table it has. A backend must be a canonical IP with a
+// port other than 0, at most kMaxBackendsPerEntry of them; a protocol word
+// this proxy does not know reads as kUnknown (a newer control plane).
 #ifndef TETHER_PROXY_DISCOVERY_ENDPOINT_TABLE_H_
 #define TETHER_PROXY_DISCOVERY_ENDPOINT_TABLE_H_
 
@@ -32,6 +34,16 @@
 namespace tether::proxy {
 
 inline constexpr size_t kMaxEndpoints = 1 << 20;
+// Backends per Service entry (the control plane sends at most 1000).
+inline constexpr size_t kMaxBackendsPerEntry = 1000;
+
+// DeclaredProtocol: what a Service port declares it speaks (its appProtocol
+// or port name, read by the control plane).
+enum class DeclaredProtocol {
+  kUnknown,  // detect
+  kHttp,     // HTTP: looked at as HTTP even on a server-first port
+  kOpaque,   // bytes: never sniffed, never terminated
+};
 
 class EndpointTable {
  public:
@@ -39,6 +51,10 @@ class EndpointTable {
     std::vector<pki::SpiffeId> identities;  // empty: not meshed
     std::string source;
     std::string origin;
+    // Service entries: the endpoints serving this port (pod ip:port), in
+    // the control plane's order (sorted); empty otherwise.
+    std::vector<SocketAddress> backends;
+    DeclaredProtocol protocol = DeclaredProtocol::kUnknown;
   };
 
   static absl::StatusOr<std::shared_ptr<const EndpointTable>> Apply(
@@ -59,7 +75,9 @@ class EndpointTable {
 };
 
 // EndpointsJson: what GET /endpoints shows: {"version": N, "endpoints":
-// [{"address": "10.1.2.3:80", "identities": [...], "source", "origin"}]}
+// [{"address": "10.1.2.3:80", "identities": [...], "source", "origin",
+// and for Service entries "backends": ["10.1.5.6:8080", ...] and
+// "protocol": "http" | "opaque" when declared}]}
 // (version 0 and no endpoints before the first update).
 std::string EndpointsJson(const EndpointTable* table);
 

@@ -41,6 +41,7 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   if (!config.outbound_expect_identity) {
     const std::shared_ptr<const EndpointTable>& table = endpoints_.Get();
     const EndpointTable::Entry* known = table ? table->Find(conn->destination) : nullptr;
+    if (known != nullptr) conn->declared = known->protocol;
     if (known != nullptr && !known->identities.empty()) {
       plan.allowed = known->identities;
       plan.route = "mtls_verified";
@@ -111,9 +112,9 @@ void Worker::ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     Refuse(conn, "no_certificate");
     return;
   }
-  StartRelay(conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
-             std::make_unique<TlsTransport>(std::move(*up),
-                                            OutboundTls(conn, plan, std::move(identity))));
+  StartRelay(
+      conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
+      std::make_unique<TlsTransport>(std::move(*up), OutboundTls(conn, plan, std::move(identity))));
 }
 
 TlsTransport::Options Worker::OutboundTls(Connection* conn, const OutboundPlan& plan,

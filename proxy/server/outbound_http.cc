@@ -6,9 +6,9 @@
 // upstream connection it needs. Anything else (HTTP/1.0, a WebSocket or
 // CONNECT request, TLS, a server that speaks first) is relayed as TCP with
 // nothing lost: ConnectOutbound, as for every other destination.
-#include <sys/socket.h>
-
 #include <algorithm>
+
+#include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
 #include "proxy/net/plain_transport.h"
@@ -24,10 +24,7 @@ std::vector<pki::SpiffeId> Worker::PolicyIdentities(const OutboundPlan& plan) co
 }
 
 bool Worker::WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan) {
-  const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
-  if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
-    return false;
-  }
+  if (IsOpaque(conn)) return false;
   if (ctx_.config->http_forward_all) return true;
   const std::vector<pki::SpiffeId> identities = PolicyIdentities(plan);
   if (identities.empty()) return false;
@@ -91,7 +88,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   // Looked up for every request, so that a policy change applies to the
   // next request on a kept-alive connection.
   o.behaviour = [this, ids = PolicyIdentities(*shared), port](absl::string_view method,
-                                                               absl::string_view path) {
+                                                              absl::string_view path) {
     const std::shared_ptr<const policy::TrafficTable>& table = traffic_.Get();
     const policy::TrafficPolicy* p = table != nullptr ? table->FindPolicy(ids, port) : nullptr;
     if (p == nullptr) return policy::RequestBehaviour();

@@ -202,12 +202,16 @@ void Worker::StartRelay(Connection* conn, std::unique_ptr<Transport> downstream,
   conn->relay->Start();
 }
 
+bool Worker::IsOpaque(const Connection& conn) const {
+  if (conn.declared == DeclaredProtocol::kOpaque) return true;
+  if (conn.declared == DeclaredProtocol::kHttp) return false;
+  const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
+  return std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end();
+}
+
 std::unique_ptr<HttpObserver> Worker::MakeHttpObserver(const Connection& conn) {
   if (ctx_.http_stats == nullptr) return nullptr;
-  const std::vector<uint16_t>& opaque = ctx_.config->opaque_ports;
-  if (std::find(opaque.begin(), opaque.end(), conn.destination.port()) != opaque.end()) {
-    return nullptr;
-  }
+  if (IsOpaque(conn)) return nullptr;
   Http1Observer::Options o;
   o.inbound = conn.direction == Direction::kInbound;
   // After the handshake: the verified peer (the client inbound, the server

@@ -26,15 +26,15 @@
 #include "common/sync/atomic_shared_ptr.h"
 #include "proxy/discovery/endpoint_table.h"
 #include "proxy/event/dispatcher.h"
-#include "proxy/identity/identity_manager.h"
-#include "proxy/net/socket.h"
 #include "proxy/http/http1_forwarder.h"
 #include "proxy/http/http1_observer.h"
 #include "proxy/http/http_observer.h"
+#include "proxy/http/http_stats.h"
 #include "proxy/http/request_tap.h"
 #include "proxy/http/retry_budget.h"
 #include "proxy/http/upstream_pool.h"
-#include "proxy/http/http_stats.h"
+#include "proxy/identity/identity_manager.h"
+#include "proxy/net/socket.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/config.h"
@@ -96,6 +96,8 @@ struct Connection {
   std::unique_ptr<Http1Forwarder> forwarder;
   // The relay's HTTP observer (owned by the relay), if any.
   HttpObserver* http_observer = nullptr;
+  // Outbound: what the destination's Service port declares (registry).
+  DeclaredProtocol declared = DeclaredProtocol::kUnknown;
 };
 
 // OutboundPlan: how an outbound connection leaves (outbound.cc).
@@ -165,8 +167,12 @@ class Worker {
   void InboundReady(Connection* conn, bool authenticated);
   void StartRelay(Connection* conn, std::unique_ptr<Transport> downstream, UniqueFd upstream_fd,
                   bool connecting, std::unique_ptr<Transport> upstream);
+  // IsOpaque: bytes only, never sniffed: the destination's Service port
+  // declares it opaque, or its port is in --opaque-ports and the Service
+  // port does not declare HTTP.
+  bool IsOpaque(const Connection& conn) const;
   // MakeHttpObserver: the HTTP metrics tap for `conn`'s relay, or null when
-  // off or the destination port is opaque.
+  // off or the connection is opaque.
   std::unique_ptr<HttpObserver> MakeHttpObserver(const Connection& conn);
   // OnRequest: a request on `conn` was answered: the access log line
   // (--access-log-requests) and the tap (while watched).

@@ -6,7 +6,8 @@
 // Besides not crashing, hanging or throwing: accepted objects have valid
 // names, a resourceVersion and canonical IPs; every error is Unavailable with
 // a printable ASCII message; the mapping's output is sorted by (ip, port),
-// unique, with sorted unique identities.
+// unique, with sorted unique identities, and backends sorted, unique,
+// capped, with a port, of the entry's IP family.
 // Seed corpus: tests/fuzz/corpus/watch_event/.
 #include <algorithm>
 #include <cstddef>
@@ -98,6 +99,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!std::is_sorted(ids.begin(), ids.end()) ||
         std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
       abort();
+    }
+    const auto& backends = endpoints[i].backends;
+    if (backends.size() > tether::control::kMaxBackends ||
+        !std::is_sorted(backends.begin(), backends.end()) ||
+        std::adjacent_find(backends.begin(), backends.end()) != backends.end()) {
+      abort();
+    }
+    for (const tether::control::Backend& b : backends) {
+      if (b.port == 0 || (b.ip.find(':') == std::string::npos) !=
+                             (endpoints[i].ip.find(':') == std::string::npos)) {
+        abort();
+      }
     }
   }
   return 0;

@@ -1,5 +1,6 @@
 #include "control/kubernetes/endpoint_mapping.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,102 @@ TEST(MapEndpoints, UnknownPodIsUnmeshed) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_THAT(got[0].identities, IsEmpty());
   EXPECT_EQ(got[0].unmeshed_endpoints, 1);
+}
+
+ServicePort Port(uint16_t port, std::string name, uint16_t target = 0,
+                 std::string app_protocol = "") {
+  ServicePort p;
+  p.port = port;
+  p.name = std::move(name);
+  p.target_port = target;
+  p.app_protocol = std::move(app_protocol);
+  return p;
+}
+
+ServicePort SlicePortOf(uint16_t port, std::string name) {
+  ServicePort p;
+  p.port = port;
+  p.name = std::move(name);
+  return p;
+}
+
+TEST(MapEndpoints, ServiceEntriesListTheirBackendsPerPortAndFamily) {
+  std::vector<Pod> pods = {
+      MakePod("shop", "cart-1", {"10.244.1.7", "fd00::7"}, true, "cart"),
+      MakePod("shop", "cart-2", {"10.244.1.8", "fd00::8"}, true, "cart"),
+  };
+  // Two named ports; the slices carry the resolved numbers by name.
+  Service svc = MakeService("shop", "cart", {"10.96.0.10", "fd00:96::10"},
+                            {Port(80, "http", 8080), Port(9090, "metrics")});
+  EndpointSlice v4 = Slice("shop", "cart-v4", "cart",
+                           {Ep("10.244.1.7", "cart-1"), Ep("10.244.1.8", "cart-2"),
+                            Ep("10.244.1.9", "gone", /*ready=*/false)});
+  v4.ports = {SlicePortOf(8081, "http"), SlicePortOf(9091, "metrics")};
+  EndpointSlice v6 = Slice("shop", "cart-v6", "cart", {Ep("fd00::7", ""), Ep("fd00::8", "")});
+  v6.ports = {SlicePortOf(8081, "http")};  // serves only "http"
+  // The same endpoint in a second slice (a slice being replaced) once.
+  EndpointSlice dup = Slice("shop", "cart-dup", "cart", {Ep("10.244.1.7", "cart-1")});
+  dup.ports = v4.ports;
+
+  std::vector<Endpoint> got = MapEndpoints(pods, {svc}, {v4, dup, v6}, kTd);
+  auto find = [&](const std::string& ip, uint16_t port) -> const Endpoint* {
+    for (const Endpoint& e : got) {
+      if (e.ip == ip && e.port == port) return &e;
+    }
+    return nullptr;
+  };
+  const Endpoint* http4 = find("10.96.0.10", 80);
+  ASSERT_NE(http4, nullptr);
+  EXPECT_THAT(http4->backends,
+              ElementsAre(Backend{"10.244.1.7", 8081}, Backend{"10.244.1.8", 8081}));
+  const Endpoint* metrics4 = find("10.96.0.10", 9090);
+  ASSERT_NE(metrics4, nullptr);
+  EXPECT_THAT(metrics4->backends,
+              ElementsAre(Backend{"10.244.1.7", 9091}, Backend{"10.244.1.8", 9091}));
+  const Endpoint* http6 = find("fd00:96::10", 80);
+  ASSERT_NE(http6, nullptr);
+  EXPECT_THAT(http6->backends, ElementsAre(Backend{"fd00::7", 8081}, Backend{"fd00::8", 8081}));
+  const Endpoint* metrics6 = find("fd00:96::10", 9090);
+  ASSERT_NE(metrics6, nullptr);
+  EXPECT_THAT(metrics6->backends, IsEmpty());
+  EXPECT_EQ(http4->protocol, DeclaredProtocol::kHttp);
+  EXPECT_EQ(metrics4->protocol, DeclaredProtocol::kUnknown);
+  // Pod entries list no backends.
+  EXPECT_THAT(find("10.244.1.7", 0)->backends, IsEmpty());
+}
+
+TEST(MapEndpoints, NilSlicePortUsesTheNumericTargetPortAndBackendsAreCapped) {
+  Service svc = MakeService("shop", "big", {"10.96.0.11"}, {Port(80, "", 8080)});
+  std::vector<SliceEndpoint> eps;
+  for (int i = 0; i < 1200; ++i) {
+    eps.push_back(Ep("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), ""));
+  }
+  EndpointSlice slice = Slice("shop", "big-1", "big", eps);
+  slice.ports = {SlicePortOf(0, "")};  // nil port: every port
+  std::vector<Endpoint> got = MapEndpoints({}, {svc}, {slice}, kTd);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].backends.size(), kMaxBackends);
+  EXPECT_EQ(got[0].backends[0].port, 8080);
+  EXPECT_TRUE(std::is_sorted(got[0].backends.begin(), got[0].backends.end()));
+  // A slice without ports serves none.
+  slice.ports.clear();
+  EXPECT_THAT(MapEndpoints({}, {svc}, {slice}, kTd)[0].backends, IsEmpty());
+}
+
+TEST(DeclaredProtocolOf, AppProtocolFirstThenPortNamePrefix) {
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "http")), DeclaredProtocol::kHttp);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "http-web")), DeclaredProtocol::kHttp);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "GRPC")), DeclaredProtocol::kHttp);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "web", 0, "kubernetes.io/h2c")), DeclaredProtocol::kHttp);
+  EXPECT_EQ(DeclaredProtocolOf(Port(3306, "mysql")), DeclaredProtocol::kOpaque);
+  EXPECT_EQ(DeclaredProtocolOf(Port(443, "https")), DeclaredProtocol::kOpaque);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "tcp-stream")), DeclaredProtocol::kOpaque);
+  // appProtocol wins over the name.
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "http", 0, "tcp")), DeclaredProtocol::kOpaque);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "", 0, "opaque")), DeclaredProtocol::kOpaque);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "")), DeclaredProtocol::kUnknown);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "web")), DeclaredProtocol::kUnknown);
+  EXPECT_EQ(DeclaredProtocolOf(Port(80, "httpx")), DeclaredProtocol::kUnknown);
 }
 
 }  // namespace

@@ -286,24 +286,30 @@ Json PodJson(const std::string& ns, const std::string& name, const std::string& 
 }
 
 Json ServiceJson(const std::string& ns, const std::string& name, const std::string& cluster_ip,
-                 const std::vector<int>& tcp_ports) {
+                 const std::vector<int>& tcp_ports, const std::string& app_protocol) {
   Json svc = {{"kind", "Service"},
               {"apiVersion", "v1"},
               {"metadata", {{"namespace", ns}, {"name", name}}},
               {"spec", {{"clusterIP", cluster_ip}, {"clusterIPs", {cluster_ip}}}}};
-  for (int port : tcp_ports) svc["spec"]["ports"].push_back({{"port", port}, {"protocol", "TCP"}});
+  for (int port : tcp_ports) {
+    Json p = {{"port", port}, {"protocol", "TCP"}};
+    if (tcp_ports.size() > 1) p["name"] = absl::StrCat("p", port);
+    if (!app_protocol.empty()) p["appProtocol"] = app_protocol;
+    svc["spec"]["ports"].push_back(std::move(p));
+  }
   return svc;
 }
 
 Json SliceJson(const std::string& ns, const std::string& name, const std::string& service,
-               const std::vector<SliceEndpointJson>& endpoints) {
+               const std::vector<SliceEndpointJson>& endpoints, int target_port) {
   Json slice = {
       {"kind", "EndpointSlice"},
       {"apiVersion", "discovery.k8s.io/v1"},
       {"metadata",
        {{"namespace", ns}, {"name", name}, {"labels", {{"kubernetes.io/service-name", service}}}}},
       {"addressType", "IPv4"},
-      {"endpoints", Json::array()}};
+      {"endpoints", Json::array()},
+      {"ports", {{{"port", target_port}, {"protocol", "TCP"}}}}};
   for (const SliceEndpointJson& e : endpoints) {
     slice["endpoints"].push_back(
         {{"addresses", {e.ip}},

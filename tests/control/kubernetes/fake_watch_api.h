@@ -113,15 +113,17 @@ class FakeWatchApi {
 nlohmann::json PodJson(const std::string& ns, const std::string& name, const std::string& sa,
                        const std::vector<std::string>& ips, bool injected, bool ready = true);
 nlohmann::json ServiceJson(const std::string& ns, const std::string& name,
-                           const std::string& cluster_ip, const std::vector<int>& tcp_ports);
-// SliceJson: one endpoint per (ip, pod name, ready).
+                           const std::string& cluster_ip, const std::vector<int>& tcp_ports,
+                           const std::string& app_protocol = "");
+// SliceJson: one endpoint per (ip, pod name, ready), serving the Service's
+// one unnamed port at `target_port`.
 struct SliceEndpointJson {
   std::string ip;
   std::string pod;
   bool ready = true;
 };
 nlohmann::json SliceJson(const std::string& ns, const std::string& name, const std::string& service,
-                         const std::vector<SliceEndpointJson>& endpoints);
+                         const std::vector<SliceEndpointJson>& endpoints, int target_port = 8080);
 
 }  // namespace tether::testing
 

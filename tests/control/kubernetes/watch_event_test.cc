@@ -87,6 +87,25 @@ TEST(WatchEvent, ReadsServicesSkippingHeadless) {
   EXPECT_EQ(svc.ports[0].protocol, "TCP");
   EXPECT_EQ(svc.ports[1].protocol, "UDP");
 
+  EXPECT_EQ(svc.ports[0].name, "http");
+  EXPECT_EQ(svc.ports[0].target_port, 8080);
+
+  // targetPort by name, appProtocol.
+  e = ParseWatchEvent(ResourceKind::kService, R"({"type": "ADDED", "object": {
+      "metadata": {"namespace": "shop", "name": "db", "resourceVersion": "9"},
+      "spec": {"clusterIP": "10.96.0.7", "ports": [
+        {"name": "grpc-api", "port": 9000, "targetPort": "api", "appProtocol": "kubernetes.io/h2c"},
+        {"port": 5432, "targetPort": 99999}]}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  const Service& db = std::get<Service>(*e->object);
+  ASSERT_EQ(db.ports.size(), 2u);
+  EXPECT_EQ(db.ports[0].name, "grpc-api");
+  EXPECT_EQ(db.ports[0].target_port, 0);
+  EXPECT_EQ(db.ports[0].target_port_name, "api");
+  EXPECT_EQ(db.ports[0].app_protocol, "kubernetes.io/h2c");
+  EXPECT_EQ(db.ports[1].name, "");
+  EXPECT_EQ(db.ports[1].target_port, 0);  // out of range: ignored, as absent
+
   e = ParseWatchEvent(ResourceKind::kService, Corpus("service_headless.json"));
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_TRUE(std::get<Service>(*e->object).cluster_ips.empty());
@@ -108,6 +127,7 @@ TEST(WatchEvent, ReadsEndpointSlices) {
   EXPECT_EQ(slice.endpoints[2].pod_name, "");
   ASSERT_EQ(slice.ports.size(), 2u);
   EXPECT_EQ(slice.ports[0].port, 8080);
+  EXPECT_EQ(slice.ports[0].name, "http");
   EXPECT_EQ(slice.ports[1].port, 0);  // nil port
 }
 

@@ -108,6 +108,53 @@ TEST(EndpointTable, MalformedEntriesFailTheWholeUpdate) {
   EXPECT_FALSE(EndpointTable::Apply(nullptr, port).ok());
 }
 
+TEST(EndpointTable, ServiceEntriesCarryBackendsAndDeclaredProtocol) {
+  DiscoveryUpdate u = Full(3);
+  auto* svc = u.mutable_endpoints(1);  // 10.96.0.10:80
+  for (auto [ip, port] :
+       std::vector<std::pair<std::string, uint32_t>>{{"10.0.0.5", 8080}, {"10.0.0.6", 8080}}) {
+    auto* b = svc->add_backends();
+    b->set_ip(ip);
+    b->set_port(port);
+  }
+  svc->set_protocol("http");
+  u.mutable_endpoints(0)->set_protocol("opaque");
+  u.mutable_endpoints(2)->set_protocol("sctp-of-the-future");  // a newer control plane
+  auto t = EndpointTable::Apply(nullptr, u);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const auto* e = (*t)->Find(At("10.96.0.10:80"));
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(e->backends.size(), 2u);
+  EXPECT_EQ(e->backends[0].ToString(), "10.0.0.5:8080");
+  EXPECT_EQ(e->backends[1].ToString(), "10.0.0.6:8080");
+  EXPECT_EQ(e->protocol, DeclaredProtocol::kHttp);
+  EXPECT_EQ((*t)->Find(At("10.0.0.5:1"))->protocol, DeclaredProtocol::kOpaque);
+  EXPECT_EQ((*t)->Find(At("10.0.0.9:1"))->protocol, DeclaredProtocol::kUnknown);
+  const std::string json = EndpointsJson(t->get());
+  EXPECT_NE(json.find("\"10.0.0.6:8080\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"protocol\": \"http\""), std::string::npos) << json;
+
+  // A backend that is not a canonical address with a port fails the update.
+  for (auto [ip, port] : std::vector<std::pair<std::string, uint32_t>>{
+           {"10.0.0.5", 0}, {"10.0.0.5", 65536}, {"cart", 80}, {"FD00::1", 80}, {"", 80}}) {
+    DiscoveryUpdate bad = Full(4);
+    auto* b = bad.mutable_endpoints(1)->add_backends();
+    b->set_ip(ip);
+    b->set_port(port);
+    EXPECT_EQ(EndpointTable::Apply(nullptr, bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << ip << " " << port;
+  }
+  DiscoveryUpdate many = Full(5);
+  for (int i = 0; i <= 1000; ++i) {
+    auto* b = many.mutable_endpoints(1)->add_backends();
+    b->set_ip("10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+    b->set_port(80);
+  }
+  EXPECT_EQ(EndpointTable::Apply(nullptr, many).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(EndpointTable, JsonListsEveryEntry) {
   EXPECT_NE(EndpointsJson(nullptr).find("\"version\": 0"), std::string::npos);
   auto t = EndpointTable::Apply(nullptr, Full(7));

@@ -79,7 +79,7 @@ TEST_F(KubernetesDiscoveryTest, ClusterChangesReachARunningProxyWithinASecond) {
   const std::string cart = SpiffeId("cart");
   api_.Put(kPods, PodJson("shop", "cart-1", "cart", {"10.244.1.7"}, true));
   api_.Put(kPods, PodJson("shop", "cart-2", "cart", {"10.244.1.8"}, true));
-  api_.Put(kServices, ServiceJson("shop", "cart", kServiceIp, {80}));
+  api_.Put(kServices, ServiceJson("shop", "cart", kServiceIp, {80}, "http"));
   api_.Put(kSlices, SliceJson("shop", "cart-abc", "cart",
                               {{"10.244.1.7", "cart-1"}, {"10.244.1.8", "cart-2"}}));
   StartKubernetesControl();
@@ -102,6 +102,10 @@ TEST_F(KubernetesDiscoveryTest, ClusterChangesReachARunningProxyWithinASecond) {
   EXPECT_EQ(first["identities"], nlohmann::json::array({cart})) << first.dump();
   EXPECT_EQ(first.value("source", ""), "kubernetes_service") << first.dump();
   EXPECT_EQ(Entry(ProxyEndpoints(a), "10.244.1.7").value("source", ""), "kubernetes_pod");
+  // The ready endpoints behind the port, and what the port declares.
+  EXPECT_EQ(first["backends"], nlohmann::json::array({"10.244.1.7:8080", "10.244.1.8:8080"}))
+      << first.dump();
+  EXPECT_EQ(first.value("protocol", ""), "http") << first.dump();
 
   // A pod is added and joins the service.
   t = TimeToReach(
@@ -131,7 +135,9 @@ TEST_F(KubernetesDiscoveryTest, ClusterChangesReachARunningProxyWithinASecond) {
                                      {"10.244.1.9", "cart-3"}}));
       },
       [&](const nlohmann::json& all) {
-        return origin(all) == "service shop/cart (2 of 2 endpoints meshed)";
+        return origin(all) == "service shop/cart (2 of 2 endpoints meshed)" &&
+               Entry(all, service)["backends"] ==
+                   nlohmann::json::array({"10.244.1.7:8080", "10.244.1.9:8080"});
       });
   ASSERT_TRUE(t.has_value()) << HttpGet(a->admin_port(), "/endpoints");
   EXPECT_LT(*t, absl::Seconds(1));
