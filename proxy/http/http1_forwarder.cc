@@ -41,6 +41,7 @@ Http1Forwarder::Http1Forwarder(Dispatcher& dispatcher, std::unique_ptr<Transport
 }
 
 Http1Forwarder::~Http1Forwarder() {
+  if (!finished_) EndAttempt(AttemptOutcome::kCancelled);
   down_event_.reset();
   up_event_.reset();
   if (!finished_) {
@@ -102,8 +103,7 @@ void Http1Forwarder::Pump() {
 
 bool Http1Forwarder::ReadDownstream() {
   if (!down_can_read_ || down_eof_ || closing_ || down_in_.size() >= kMaxBuffered) return false;
-  if (in_request_ &&
-      (request_complete_ || request_wire_.size() - request_sent_ >= kMaxBuffered)) {
+  if (in_request_ && (request_complete_ || request_wire_.size() - request_sent_ >= kMaxBuffered)) {
     return false;  // pipelined requests wait; a body waits for the upstream
   }
   uint8_t buf[kReadChunk];
@@ -206,9 +206,23 @@ void Http1Forwarder::StartAttempt() {
   response_parser_ = std::make_unique<Http1Parser>(Http1Parser::kResponse);
   response_parser_->SetAnsweringHead(request_.method == "HEAD");
   request_sent_ = 0;
+  if (options_.pick && !keep_target_) {
+    attempt_target_ = options_.pick();
+    attempt_open_ = true;
+    if (up_ && !(up_target_ == attempt_target_)) {
+      // Kept alive to another endpoint: back to the pool, for a later request.
+      if (up_state_ == UpState::kReady && options_.give_back && !draining_) {
+        up_event_.reset();
+        options_.give_back(up_target_, std::move(up_));
+      }
+      DropUpstream(/*abort=*/false);
+    }
+  }
+  keep_target_ = false;
   if (up_state_ == UpState::kNone && options_.take_idle && !stale_retry_used_ && !draining_) {
-    if (std::unique_ptr<Transport> t = options_.take_idle()) {
+    if (std::unique_ptr<Transport> t = options_.take_idle(attempt_target_)) {
       up_ = std::move(t);
+      up_target_ = attempt_target_;
       peer_known_ = false;
       up_can_read_ = true;
       up_state_ = UpState::kReady;
@@ -230,12 +244,13 @@ void Http1Forwarder::Dial() {
     StartAttempt();
     return;
   }
-  absl::StatusOr<Dialed> d = options_.dial();
+  absl::StatusOr<Dialed> d = options_.dial(attempt_target_);
   if (!d.ok()) {
     UpstreamFailed(Failure::kConnect, 502, "connect_failed", d.status().message());
     return;
   }
   up_ = std::move(d->transport);
+  up_target_ = attempt_target_;
   up_reused_ = false;
   peer_known_ = false;
   up_can_read_ = true;
@@ -291,9 +306,9 @@ bool Http1Forwarder::WriteUpstream() {
   bool progress = false;
   while (in_request_ && request_sent_ < request_wire_.size()) {
     size_t n = 0;
-    const IoStatus s = up_->Write(reinterpret_cast<const uint8_t*>(request_wire_.data()) +
-                                      request_sent_,
-                                  request_wire_.size() - request_sent_, &n);
+    const IoStatus s =
+        up_->Write(reinterpret_cast<const uint8_t*>(request_wire_.data()) + request_sent_,
+                   request_wire_.size() - request_sent_, &n);
     if (s == IoStatus::kWouldBlock) break;
     if (s != IoStatus::kOk) {
       UpstreamFailed(Failure::kReset, 502, "upstream_reset", up_->error());
@@ -421,6 +436,7 @@ void Http1Forwarder::OnResponseHead() {
     return;
   }
   response_status_ = h.status;
+  EndAttempt(h.status >= 500 ? AttemptOutcome::kFailure : AttemptOutcome::kSuccess);
   if (policy::RetryableStatus(behaviour_.behaviour.retry.on, h.status) &&
       CanRetry(/*condition=*/true, /*never_sent=*/false)) {
     const char* reason = h.status >= 500 && h.status <= 599 ? "5xx" : "status";
@@ -447,9 +463,9 @@ bool Http1Forwarder::WriteDownstream() {
   bool progress = false;
   while (down_out_off_ < down_out_.size()) {
     size_t n = 0;
-    const IoStatus s = down_->Write(reinterpret_cast<const uint8_t*>(down_out_.data()) +
-                                        down_out_off_,
-                                    down_out_.size() - down_out_off_, &n);
+    const IoStatus s =
+        down_->Write(reinterpret_cast<const uint8_t*>(down_out_.data()) + down_out_off_,
+                     down_out_.size() - down_out_off_, &n);
     if (s == IoStatus::kWouldBlock) return progress;
     if (s != IoStatus::kOk) {
       Fail(RelayOutcome::kResetByDownstream, RelaySide::kDownstream, down_->error());
@@ -516,6 +532,7 @@ void Http1Forwarder::FinishRequest(int status) {
 
 void Http1Forwarder::Fail(RelayOutcome outcome, RelaySide side, absl::string_view error) {
   if (finished_) return;
+  EndAttempt(AttemptOutcome::kCancelled);
   stats_.outcome = outcome;
   stats_.error_side = side;
   stats_.error = std::string(error);
@@ -528,6 +545,7 @@ void Http1Forwarder::Fail(RelayOutcome outcome, RelaySide side, absl::string_vie
 
 void Http1Forwarder::Finish() {
   finished_ = true;
+  EndAttempt(AttemptOutcome::kCancelled);
   down_event_.reset();
   up_event_.reset();
   request_timer_->Disable();
@@ -538,7 +556,7 @@ void Http1Forwarder::Finish() {
   // A clean end between requests: the upstream may serve another app
   // connection (Fail has aborted and dropped it otherwise).
   if (up_ && up_state_ == UpState::kReady && !in_request_ && !draining_ && options_.give_back) {
-    options_.give_back(std::move(up_));
+    options_.give_back(up_target_, std::move(up_));
   }
   up_.reset();
   finish_timer_->Enable(absl::ZeroDuration());  // on_close from its own callback

@@ -56,6 +56,7 @@
 #include "proxy/http/http1_parser.h"
 #include "proxy/http/http_stats.h"
 #include "proxy/http/retry_budget.h"
+#include "proxy/net/socket.h"
 #include "proxy/net/transport.h"
 #include "proxy/relay/relay.h"
 
@@ -67,15 +68,37 @@ class Http1Forwarder {
     std::unique_ptr<Transport> transport;
     bool connecting = false;  // the socket's connect() is still in progress
   };
+  // Target: the endpoint an attempt goes to, as `pick` chose it (default:
+  // the one destination, when there is no pick).
+  struct Target {
+    SocketAddress address;
+    bool operator==(const Target& o) const { return address == o.address; }
+  };
+  enum class AttemptOutcome {
+    kSuccess,    // a response head below 500 was sent on
+    kFailure,    // 5xx, connect/handshake failure, reset, timeout
+    kCancelled,  // ended for reasons not the endpoint's (the app left, a stale pooled connection)
+  };
   struct Options {
-    // Dial opens a new upstream (connect in progress, handshake not done).
-    std::function<absl::StatusOr<Dialed>()> dial;
+    // Dial opens a new upstream to `target` (connect in progress, handshake not done).
+    std::function<absl::StatusOr<Dialed>(const Target& target)> dial;
     // A worker's idle upstream connections (upstream_pool.h), may be null:
-    // take_idle returns one that is handshaken and between requests, or
-    // null; give_back keeps the forwarder's upstream when the app's
-    // connection ends cleanly between requests.
-    std::function<std::unique_ptr<Transport>()> take_idle;
-    std::function<void(std::unique_ptr<Transport>)> give_back;
+    // take_idle returns one to `target` that is handshaken and between
+    // requests, or null; give_back keeps an upstream the forwarder no
+    // longer needs (the app's connection ended cleanly between requests,
+    // or the next request goes to another target).
+    std::function<std::unique_ptr<Transport>(const Target& target)> take_idle;
+    std::function<void(const Target& target, std::unique_ptr<Transport>)> give_back;
+    // Load balancing, may be null (every attempt goes to the default
+    // Target): pick chooses each attempt's target (a retry after a
+    // connection failure or a retryable status picks again, except a
+    // retry on the same kept-alive connection, which is not a pick), and
+    // attempt_done reports, exactly once per pick, how it ended and its
+    // latency (start to response head, or to the failure). A kept-alive
+    // upstream to another target is given back before the attempt.
+    std::function<Target()> pick;
+    std::function<void(const Target& target, AttemptOutcome outcome, absl::Duration latency)>
+        attempt_done;
     // Behaviour: the TrafficPolicy's answer for a request.
     std::function<policy::RequestBehaviour(absl::string_view method, absl::string_view path)>
         behaviour;
@@ -92,7 +115,7 @@ class Http1Forwarder {
     std::function<void()> on_budget_exhausted;
     absl::Duration connect_timeout = absl::Seconds(10);
     absl::Duration handshake_timeout = absl::Seconds(10);
-    absl::Duration idle_timeout = absl::Hours(1);  // between requests
+    absl::Duration idle_timeout = absl::Hours(1);           // between requests
     absl::Duration retry_backoff = absl::Milliseconds(25);  // doubles, to 250 ms
   };
   using CloseCallback = std::function<void(const RelayStats&)>;
@@ -153,6 +176,8 @@ class Http1Forwarder {
   // read to its end), else on another.
   void Retry(absl::string_view reason, bool budgeted, bool keep_upstream = false);
   void DropUpstream(bool abort);
+  // EndAttempt reports the open pick's end to attempt_done (once).
+  void EndAttempt(AttemptOutcome outcome);
   void Respond(int status, absl::string_view word, absl::string_view detail);
   void OnRequestTimeout();
   void OnTryTimeout();
@@ -165,7 +190,11 @@ class Http1Forwarder {
   std::unique_ptr<Transport> down_;
   std::unique_ptr<Transport> up_;
   UpState up_state_ = UpState::kNone;
-  bool up_reused_ = false;  // the upstream carried an earlier request
+  bool up_reused_ = false;     // the upstream carried an earlier request
+  Target up_target_;           // where up_ goes
+  Target attempt_target_;      // this attempt's
+  bool attempt_open_ = false;  // picked, attempt_done not yet called
+  bool keep_target_ = false;   // the next attempt reuses this connection (no pick)
   // Not known to block (edge-triggered: cleared by kWouldBlock, set by a
   // readable event), so that no read is tried that cannot return bytes.
   bool down_can_read_ = true;
@@ -185,8 +214,8 @@ class Http1Forwarder {
   // The request in flight.
   bool in_request_ = false;
   Http1Head request_;
-  std::string request_wire_;  // serialized head and body bytes so far
-  size_t request_sent_ = 0;   // of request_wire_, on this attempt
+  std::string request_wire_;      // serialized head and body bytes so far
+  size_t request_sent_ = 0;       // of request_wire_, on this attempt
   uint64_t request_dropped_ = 0;  // bytes no longer kept (not retryable)
   bool request_kept_ = true;      // every byte is in request_wire_
   bool request_complete_ = false;

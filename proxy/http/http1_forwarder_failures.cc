@@ -48,6 +48,7 @@ void Http1Forwarder::Retry(absl::string_view reason, bool budgeted, bool keep_up
   if (budgeted) ++attempt_;
   ++retries_;
   discarding_ = false;
+  keep_target_ = keep_upstream;
   if (options_.on_retry) options_.on_retry(reason);
   if (!keep_upstream) DropUpstream(/*abort=*/true);
   response_parser_.reset();
@@ -80,10 +81,13 @@ void Http1Forwarder::UpstreamFailed(Failure failure, int status, absl::string_vi
   if (failure == Failure::kReset && reused && !stale_retry_used_ && !response_committed_ &&
       request_kept_ && policy::IsIdempotent(request_.method)) {
     // A kept-alive connection the server had closed: once more, fresh.
+    // Not the endpoint's failure.
+    EndAttempt(AttemptOutcome::kCancelled);
     stale_retry_used_ = true;
     Retry("stale_connection", /*budgeted=*/false);
     return;
   }
+  EndAttempt(AttemptOutcome::kFailure);
   bool condition = false;
   switch (failure) {
     case Failure::kConnect:
@@ -116,7 +120,16 @@ void Http1Forwarder::DropUpstream(bool abort) {
   up_reused_ = false;
 }
 
+void Http1Forwarder::EndAttempt(AttemptOutcome outcome) {
+  if (!attempt_open_) return;
+  attempt_open_ = false;
+  if (options_.attempt_done) {
+    options_.attempt_done(attempt_target_, outcome, options_.clock->Monotonic() - attempt_start_);
+  }
+}
+
 void Http1Forwarder::Respond(int status, absl::string_view word, absl::string_view detail) {
+  EndAttempt(AttemptOutcome::kFailure);
   if (response_committed_) {
     Fail(RelayOutcome::kResetByUpstream, RelaySide::kUpstream, word);
     return;

@@ -73,7 +73,8 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   const uint16_t port = conn->destination.port();
   auto shared = std::make_shared<const OutboundPlan>(std::move(plan));
   Http1Forwarder::Options o;
-  o.dial = [this, conn, shared]() -> absl::StatusOr<Http1Forwarder::Dialed> {
+  o.dial = [this, conn,
+            shared](const Http1Forwarder::Target&) -> absl::StatusOr<Http1Forwarder::Dialed> {
     std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
     if (identity == nullptr) return absl::FailedPreconditionError(NoCertificateDetail());
     bool connecting = false;
@@ -99,7 +100,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     upstream_pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
   }
   const std::string key = UpstreamKey(*conn, *shared);
-  o.take_idle = [this, conn, key]() -> std::unique_ptr<Transport> {
+  o.take_idle = [this, conn, key](const Http1Forwarder::Target&) -> std::unique_ptr<Transport> {
     if (upstream_pool_ == nullptr) return nullptr;  // draining
     std::unique_ptr<Transport> t = upstream_pool_->Take(key);
     if (t != nullptr && !conn->tls.done) {
@@ -111,7 +112,7 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     }
     return t;
   };
-  o.give_back = [this, key](std::unique_ptr<Transport> t) {
+  o.give_back = [this, key](const Http1Forwarder::Target&, std::unique_ptr<Transport> t) {
     if (upstream_pool_ != nullptr) upstream_pool_->Give(key, std::move(t));
   };
   o.clock = ctx_.clock;

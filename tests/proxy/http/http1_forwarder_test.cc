@@ -2,24 +2,24 @@
 // upstream a real HTTP server on loopback (plain TCP here; TLS is the
 // worker's business and is covered by the integration test).
 #include "proxy/http/http1_forwarder.h"
-#include "proxy/http/upstream_pool.h"
-
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/sync/notification.h"
 #include "common/clock.h"
+#include "common/sync/notification.h"
 #include "gtest/gtest.h"
+#include "proxy/http/upstream_pool.h"
 #include "proxy/net/plain_transport.h"
 #include "proxy/net/socket.h"
 #include "tests/testing/http_test_server.h"
@@ -48,8 +48,8 @@ bool ReadResponse(int fd, std::string& in, Response* out) {
   const size_t cl = absl::AsciiStrToLower(out->head).find("content-length:");
   if (cl != std::string::npos) {
     const size_t eol = out->head.find("\r\n", cl);
-    (void)absl::SimpleAtoi(
-        absl::StripAsciiWhitespace(out->head.substr(cl + 15, eol - cl - 15)), &length);
+    (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(out->head.substr(cl + 15, eol - cl - 15)),
+                           &length);
   }
   while (in.size() < end + 4 + length) {
     ssize_t n = read(fd, buf, sizeof(buf));
@@ -113,10 +113,13 @@ class ForwarderTest : public ::testing::Test {
     Notification started;
     dispatcher_->Post([this, fd = sv[1], port, &started] {
       Http1Forwarder::Options o;
-      o.dial = [this, port]() -> absl::StatusOr<Http1Forwarder::Dialed> {
+      o.dial = [this, port](
+                   const Http1Forwarder::Target& target) -> absl::StatusOr<Http1Forwarder::Dialed> {
         ++dials_;
         bool connecting = false;
-        absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
+        absl::StatusOr<SocketAddress> addr =
+            balanced_.empty() ? SocketAddress::Parse(absl::StrCat("127.0.0.1:", port))
+                              : absl::StatusOr<SocketAddress>(target.address);
         if (!addr.ok()) return addr.status();
         absl::StatusOr<UniqueFd> up = ConnectNonBlocking(*addr, &connecting);
         if (!up.ok()) return up.status();
@@ -131,17 +134,33 @@ class ForwarderTest : public ::testing::Test {
       o.on_budget_exhausted = [this] { ++exhausted_; };
       o.retry_backoff = absl::Milliseconds(1);
       if (pooled_) {
-        if (pool_ == nullptr) pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
-        o.take_idle = [this] { return pool_->Take("b"); };
-        o.give_back = [this](std::unique_ptr<Transport> t) { pool_->Give("b", std::move(t)); };
+        if (pool_ == nullptr)
+          pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
+        o.take_idle = [this](const Http1Forwarder::Target& t) {
+          return pool_->Take(t.address.ToString());
+        };
+        o.give_back = [this](const Http1Forwarder::Target& target, std::unique_ptr<Transport> t) {
+          pool_->Give(target.address.ToString(), std::move(t));
+        };
+      }
+      if (!balanced_.empty()) {
+        // Round robin, so that the test knows where each attempt goes.
+        o.pick = [this] {
+          const int to = balanced_[picks_++ % balanced_.size()];
+          return Http1Forwarder::Target{*SocketAddress::Parse(absl::StrCat("127.0.0.1:", to))};
+        };
+        o.attempt_done = [this](const Http1Forwarder::Target&,
+                                Http1Forwarder::AttemptOutcome outcome,
+                                absl::Duration) { ++done_[static_cast<int>(outcome)]; };
       }
       if (forwarder_) earlier_.push_back(std::move(forwarder_));
-      forwarder_ = std::make_unique<Http1Forwarder>(
-          *dispatcher_, std::make_unique<PlainTransport>(UniqueFd(fd)), std::move(o),
-          [this](const RelayStats& s) {
-            outcome_ = s.outcome;
-            if (!closed_.HasBeenNotified()) closed_.Notify();
-          });
+      forwarder_ = std::make_unique<Http1Forwarder>(*dispatcher_,
+                                                    std::make_unique<PlainTransport>(UniqueFd(fd)),
+                                                    std::move(o), [this](const RelayStats& s) {
+                                                      outcome_ = s.outcome;
+                                                      if (!closed_.HasBeenNotified())
+                                                        closed_.Notify();
+                                                    });
       forwarder_->Start();
       started.Notify();
     });
@@ -159,6 +178,7 @@ class ForwarderTest : public ::testing::Test {
 
   // The origin outlives the forwarder (whose upstream it serves).
   testing::HttpTestServer server_;
+  testing::HttpTestServer other_;  // a second endpoint, for load balancing
   std::unique_ptr<Dispatcher> dispatcher_;
   std::thread loop_;
   policy::TrafficPolicy policy_;
@@ -170,6 +190,9 @@ class ForwarderTest : public ::testing::Test {
   bool pooled_ = false;
   int app_ = -1;
   std::string in_;
+  std::vector<int> balanced_;  // ports `pick` goes round; empty: no pick
+  std::atomic<int> picks_{0};
+  std::atomic<int> done_[3] = {0, 0, 0};  // by AttemptOutcome
   std::atomic<int> dials_{0};
   std::atomic<int> retries_{0};
   std::atomic<int> exhausted_{0};
@@ -211,7 +234,8 @@ TEST_F(ForwarderTest, AConnectionPerRequestAppReusesOnePooledUpstream) {
   Start(policy::TrafficPolicy(), server.port(), /*pooled=*/true);
   for (int i = 0; i < 5; ++i) {
     if (i > 0) NewApp();
-    Response r = Get(absl::StrCat("GET /c/", i, " HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"));
+    Response r =
+        Get(absl::StrCat("GET /c/", i, " HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"));
     EXPECT_EQ(r.status, 200);
     char c;
     EXPECT_EQ(read(app_, &c, 1), 0);  // closed after the answer, as asked
@@ -249,6 +273,41 @@ TEST_F(ForwarderTest, ConnectionCloseFromTheAppIsNotSentUpstream) {
   EXPECT_EQ(read(app_, &c, 1), 0);  // the app's connection ends after the answer
   closed_.WaitForNotification();
   EXPECT_EQ(outcome_, RelayOutcome::kOk);
+}
+
+TEST_F(ForwarderTest, EachRequestOfAKeptAliveConnectionGoesWherePickSays) {
+  testing::HttpTestServer& other = other_;
+  balanced_ = {server_.port(), other.port()};
+  Start(policy::TrafficPolicy(), 0, /*pooled=*/true);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Get("GET /ok HTTP/1.1\r\nHost: cart\r\n\r\n").status, 200) << i;
+  }
+  EXPECT_EQ(server_.requests(), 5);
+  EXPECT_EQ(other.requests(), 5);
+  // Switching endpoints gives the other's connection back to the pool:
+  // one connection to each.
+  EXPECT_EQ(server_.connections(), 1);
+  EXPECT_EQ(other.connections(), 1);
+  EXPECT_EQ(picks_.load(), 10);
+  EXPECT_EQ(done_[0].load(), 10);  // kSuccess, each pick reported once
+  EXPECT_EQ(done_[1].load() + done_[2].load(), 0);
+}
+
+TEST_F(ForwarderTest, ARetryAfterAConnectFailurePicksAgain) {
+  int dead;
+  {
+    testing::HttpTestServer gone;
+    dead = gone.port();
+  }
+  balanced_ = {dead, server_.port()};
+  Start(RetryingPolicy(2), 0);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Get("GET /ok HTTP/1.1\r\nHost: cart\r\n\r\n").status, 200) << i;
+  }
+  EXPECT_EQ(server_.requests(), 4);
+  EXPECT_GE(done_[1].load(), 1);  // the dead endpoint's failures were reported
+  EXPECT_EQ(done_[0].load(), 4);
+  EXPECT_EQ(picks_.load(), done_[0].load() + done_[1].load() + done_[2].load());
 }
 
 TEST_F(ForwarderTest, TimeoutAnswers504AtTheConfiguredTime) {
@@ -309,8 +368,8 @@ TEST_F(ForwarderTest, BodiesOver64KiBAreNotRetried) {
   testing::HttpTestServer& server = server_;
   Start(RetryingPolicy(2), server.port());
   const std::string body(policy::kMaxRetryBodyBytes + 1, 'b');
-  Response r = Get(absl::StrCat("PUT /status/503 HTTP/1.1\r\nHost: cart\r\nContent-Length: ",
-                                body.size(), "\r\n\r\n", body));
+  Response r = Get(absl::StrCat(
+      "PUT /status/503 HTTP/1.1\r\nHost: cart\r\nContent-Length: ", body.size(), "\r\n\r\n", body));
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(retries_.load(), 0);
   // A small PUT is retried.
