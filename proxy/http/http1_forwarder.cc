@@ -177,6 +177,7 @@ void Http1Forwarder::StartRequest() {
   ++requests_;
   attempt_ = 0;
   stale_retry_used_ = false;
+  repicks_ = 0;
   request_start_ = options_.clock->Monotonic();
   request_complete_ = false;
   request_kept_ = true;

@@ -24,7 +24,8 @@
 //   - attempts and the budget allow, and its timeout has not passed.
 // A kept-alive upstream that fails before answering an idempotent request is
 // tried again once on a new connection (the server closed it idle), outside
-// the policy and the budget.
+// the policy and the budget; so is, when balanced (Options::pick), a request
+// whose connection could not be made: to another pick (kMaxRepicks).
 //
 // Answers it makes itself carry `x-tether-error: <word>`: 502 (the upstream
 // could not be reached, failed its handshake or reset), 504 (timeout), 400
@@ -76,7 +77,8 @@ class Http1Forwarder {
   };
   enum class AttemptOutcome {
     kSuccess,    // a response head below 500 was sent on
-    kFailure,    // 5xx, connect/handshake failure, reset, timeout
+    kFailure,      // 5xx, handshake failure, reset, timeout
+    kUnreachable,  // no connection could be made (refused, connect timeout)
     kCancelled,  // ended for reasons not the endpoint's (the app left, a stale pooled connection)
   };
   struct Options {
@@ -122,6 +124,10 @@ class Http1Forwarder {
   // A retryable answer's body up to this is read out so that its
   // connection carries the retry.
   static constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
+  // Balanced: a request whose connection could not be made goes to another
+  // pick, this many times at most (the balancer leaves unreachable
+  // endpoints out at once).
+  static constexpr int kMaxRepicks = 2;
 
   Http1Forwarder(Dispatcher& dispatcher, std::unique_ptr<Transport> downstream, Options options,
                  CloseCallback on_close);
@@ -223,6 +229,7 @@ class Http1Forwarder {
   policy::RequestBehaviour behaviour_;
   int attempt_ = 0;
   bool stale_retry_used_ = false;  // also: the next attempt dials, never takes
+  int repicks_ = 0;  // balanced: connect failures sent to another endpoint
   absl::Duration request_start_;
   absl::Duration attempt_start_;
 

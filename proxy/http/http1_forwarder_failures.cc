@@ -87,7 +87,15 @@ void Http1Forwarder::UpstreamFailed(Failure failure, int status, absl::string_vi
     Retry("stale_connection", /*budgeted=*/false);
     return;
   }
-  EndAttempt(AttemptOutcome::kFailure);
+  EndAttempt(failure == Failure::kConnect ? AttemptOutcome::kUnreachable
+                                          : AttemptOutcome::kFailure);
+  if (failure == Failure::kConnect && options_.pick && repicks_ < kMaxRepicks) {
+    // Balanced: the request never left; another endpoint, outside the
+    // policy and the budget.
+    ++repicks_;
+    Retry("connect-failure", /*budgeted=*/false);
+    return;
+  }
   bool condition = false;
   switch (failure) {
     case Failure::kConnect:

@@ -53,6 +53,19 @@ void FailureAccrual::OnOutcome(const Ticket& ticket, bool success, absl::Duratio
   }
 }
 
+void FailureAccrual::OnUnreachable(const Ticket& ticket, absl::Duration now,
+                                   absl::FunctionRef<uint64_t()> random) {
+  if (ticket.epoch != epoch_ || state_ == State::kOpen) return;
+  if (state_ == State::kHalfOpen && !ticket.trial) return;
+  Eject(now, random);
+}
+
+void FailureAccrual::OnCancel(const Ticket& ticket) {
+  // A trial that ended for reasons not the backend's: the next pick is a
+  // trial again (the backoff is already over).
+  if (ticket.trial && ticket.epoch == epoch_ && state_ == State::kHalfOpen) state_ = State::kOpen;
+}
+
 void FailureAccrual::Eject(absl::Duration now, absl::FunctionRef<uint64_t()> random) {
   ++ejections_;
   // 53 random bits: a uniform double in [0, 1).

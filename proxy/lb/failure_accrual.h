@@ -77,6 +77,15 @@ class FailureAccrual {
   // 64-bit values) jitters a new ejection; it is called only then.
   void OnOutcome(const Ticket& ticket, bool success, absl::Duration now,
                  absl::FunctionRef<uint64_t()> random);
+  // OnUnreachable: the request of `ticket` could not even connect: ejected
+  // now (closed or half-open), for the next backoff. A stale ticket, or a
+  // pick made while ejected, changes nothing.
+  void OnUnreachable(const Ticket& ticket, absl::Duration now,
+                     absl::FunctionRef<uint64_t()> random);
+  // OnCancel: the request of `ticket` ended for reasons not the backend's
+  // (the client left): nothing is counted, and a cancelled trial lets the
+  // next pick be the trial.
+  void OnCancel(const Ticket& ticket);
 
   State state() const { return state_; }
   // ejected_until: when the current (or last) ejection ends; meaningful

@@ -138,6 +138,11 @@ void P2cBalancer::Done(const Pick& pick, const Outcome& outcome) {
   if (backend->pending == 0) return;
   const absl::Duration now = clock_.Monotonic();
   --backend->pending;
+  if (outcome.result == Result::kCancelled) {
+    backend->accrual.OnCancel(pick.ticket);
+    if (backend->live_pos == kNone && backend->pending == 0) Compact();
+    return;
+  }
   const absl::Duration latency =
       std::max(absl::ZeroDuration(), outcome.latency.value_or(now - pick.start));
   const bool success = outcome.result == Result::kSuccess;
@@ -146,7 +151,11 @@ void P2cBalancer::Done(const Pick& pick, const Outcome& outcome) {
   } else {
     backend->rtt.ObserveFailure(now, latency);
   }
-  backend->accrual.OnOutcome(pick.ticket, success, now, random_);
+  if (outcome.result == Result::kUnreachable) {
+    backend->accrual.OnUnreachable(pick.ticket, now, random_);
+  } else {
+    backend->accrual.OnOutcome(pick.ticket, success, now, random_);
+  }
   if (backend->live_pos == kNone && backend->pending == 0) Compact();
 }
 

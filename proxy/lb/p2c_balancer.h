@@ -71,7 +71,13 @@ class P2cBalancer {
     FailureAccrual::Ticket ticket;
   };
 
-  enum class Result { kSuccess, kFailure };
+  // kUnreachable: no connection could be made (refused, timed out): the
+  // backend is ejected at once, as a failed trial would be, rather than
+  // after failures_to_eject in a row, because a backend that fails that fast
+  // keeps looking cheap and would draw the retries too.
+  // kCancelled: the request ended for reasons not the backend's (the app
+  // went away): one fewer in flight, nothing sampled or counted.
+  enum class Result { kSuccess, kFailure, kUnreachable, kCancelled };
 
   struct Outcome {
     Result result = Result::kSuccess;

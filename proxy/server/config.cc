@@ -72,6 +72,10 @@ ABSL_FLAG(std::string, http_forward, "policy",
           "Which outbound HTTP/1.1 is terminated (timeouts, retries, pooled mTLS connections): "
           "\"policy\" (to destinations a TrafficPolicy names) or \"all\" (every meshed "
           "destination); the rest is relayed byte for byte");
+ABSL_FLAG(bool, http_balance, true,
+          "HTTP/1.1 to a Kubernetes Service port whose endpoints are meshed is terminated and "
+          "each request sent to one of them (peak-EWMA, power of two choices, failure "
+          "accrual); false: to the ClusterIP, balanced per connection by kube-proxy");
 ABSL_FLAG(absl::Duration, http_detect_timeout, absl::Milliseconds(50),
           "For a destination a TrafficPolicy names: how long to wait for the app's first "
           "bytes before relaying the connection as TCP (server-first protocols)");
@@ -207,6 +211,7 @@ absl::StatusOr<ProxyConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("--http-forward: \"", forward, "\" is not one of policy, all"));
   }
+  c.http_balance = absl::GetFlag(FLAGS_http_balance);
   c.http_detect_timeout = absl::GetFlag(FLAGS_http_detect_timeout);
   if (c.http_detect_timeout <= absl::ZeroDuration() || c.http_detect_timeout > absl::Seconds(10)) {
     return absl::InvalidArgumentError(

@@ -106,6 +106,9 @@ struct ProxyConfig {
   // terminated and sent over pooled mTLS connections, not only what a
   // TrafficPolicy names.
   bool http_forward_all = false;
+  // --http-balance: HTTP/1.1 to a Kubernetes Service port with meshed
+  // endpoints is terminated and balanced per request over them.
+  bool http_balance = true;
 };
 
 // ConfigFromFlags reads the flags declared in config.cc and validates them;

@@ -41,7 +41,11 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
   if (!config.outbound_expect_identity) {
     const std::shared_ptr<const EndpointTable>& table = endpoints_.Get();
     const EndpointTable::Entry* known = table ? table->Find(conn->destination) : nullptr;
-    if (known != nullptr) conn->declared = known->protocol;
+    if (known != nullptr) {
+      conn->declared = known->protocol;
+      plan.table = table;
+      plan.entry = known;
+    }
     if (known != nullptr && !known->identities.empty()) {
       plan.allowed = known->identities;
       plan.route = "mtls_verified";
@@ -79,8 +83,10 @@ void Worker::HandleOutbound(UniqueFd fd, const SocketAddress& peer) {
       return;
     }
   }
-  // HTTP/1.1 to a destination a TrafficPolicy names: terminated, so that
-  // its timeouts and retries apply (outbound_http.cc).
+  // HTTP/1.1 to a destination a TrafficPolicy names, or to a Service whose
+  // endpoints are balanced: terminated, so that its timeouts and retries
+  // apply and each request can go to another endpoint (outbound_http.cc).
+  if (!plan.passthrough) plan.balancer = BalancerFor(*conn, plan);
   if (!plan.passthrough && WantsHttpForwarding(*conn, plan)) {
     DetectHttp(conn, std::move(fd), std::move(plan));
     return;
@@ -114,10 +120,12 @@ void Worker::ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   }
   StartRelay(
       conn, std::make_unique<PlainTransport>(std::move(fd)), UniqueFd(), connecting,
-      std::make_unique<TlsTransport>(std::move(*up), OutboundTls(conn, plan, std::move(identity))));
+      std::make_unique<TlsTransport>(
+          std::move(*up), OutboundTls(conn, conn->destination, plan.allowed, std::move(identity))));
 }
 
-TlsTransport::Options Worker::OutboundTls(Connection* conn, const OutboundPlan& plan,
+TlsTransport::Options Worker::OutboundTls(Connection* conn, const SocketAddress& to,
+                                          const std::vector<pki::SpiffeId>& allowed,
                                           std::shared_ptr<const IdentitySnapshot> identity) {
   const ProxyConfig& config = *ctx_.config;
   TlsTransport::Options tls;
@@ -125,24 +133,25 @@ TlsTransport::Options Worker::OutboundTls(Connection* conn, const OutboundPlan& 
   tls.identity = std::move(identity);
   tls.clock = ctx_.clock;
   tls.expected_peer = config.outbound_expect_identity;
-  tls.allowed_servers = plan.allowed;
+  tls.allowed_servers = allowed;
   tls.observation = &conn->tls;
   tls.peer_cache = &peer_cache_;
   if (config.session_resumption) {
     tls.session_cache = &session_cache_;
-    tls.session_key = UpstreamKey(*conn, plan);
+    tls.session_key = UpstreamKey(to, allowed);
   }
   return tls;
 }
 
-std::string Worker::UpstreamKey(const Connection& conn, const OutboundPlan& plan) const {
-  std::string key = conn.destination.ToString();
+std::string Worker::UpstreamKey(const SocketAddress& to,
+                                const std::vector<pki::SpiffeId>& allowed) const {
+  std::string key = to.ToString();
   if (ctx_.config->outbound_expect_identity) {
     absl::StrAppend(&key, "|", ctx_.config->outbound_expect_identity->ToString());
   }
   // A session (or a pooled connection) only serves the server set it was
   // made with.
-  for (const pki::SpiffeId& id : plan.allowed) absl::StrAppend(&key, "|", id.ToString());
+  for (const pki::SpiffeId& id : allowed) absl::StrAppend(&key, "|", id.ToString());
   return key;
 }
 

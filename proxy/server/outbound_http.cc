@@ -1,11 +1,12 @@
-// Outbound HTTP under a TrafficPolicy. When the endpoint registry names the
-// destination's identities and a TrafficPolicy selects one of them, the
-// worker waits (--http-detect-timeout) for the app's first bytes, peeked,
-// not read. HTTP/1.1 goes to an Http1Forwarder, which applies the policy's
-// timeouts and retries and dials the destination over mTLS itself, once per
-// upstream connection it needs. Anything else (HTTP/1.0, a WebSocket or
-// CONNECT request, TLS, a server that speaks first) is relayed as TCP with
-// nothing lost: ConnectOutbound, as for every other destination.
+// Outbound HTTP under a TrafficPolicy, or balanced over a Service's
+// endpoints (outbound_balance.cc). When the endpoint registry names the
+// destination's identities and a TrafficPolicy selects one of them (or the
+// destination is a Service port with meshed endpoints), the worker waits (--http-detect-timeout)
+// for the app's first bytes, peeked, not read. HTTP/1.1 goes to an Http1Forwarder, which applies
+// the policy's timeouts and retries and dials the destination over mTLS itself, once per upstream
+// connection it needs. Anything else (HTTP/1.0, a WebSocket or CONNECT request, TLS, a server that
+// speaks first) is relayed as TCP with nothing lost: ConnectOutbound, as for every other
+// destination.
 #include <algorithm>
 
 #include <sys/socket.h>
@@ -25,7 +26,7 @@ std::vector<pki::SpiffeId> Worker::PolicyIdentities(const OutboundPlan& plan) co
 
 bool Worker::WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan) {
   if (IsOpaque(conn)) return false;
-  if (ctx_.config->http_forward_all) return true;
+  if (ctx_.config->http_forward_all || plan.balancer != nullptr) return true;
   const std::vector<pki::SpiffeId> identities = PolicyIdentities(plan);
   if (identities.empty()) return false;
   const std::shared_ptr<const policy::TrafficTable>& table = traffic_.Get();
@@ -73,19 +74,29 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   const uint16_t port = conn->destination.port();
   auto shared = std::make_shared<const OutboundPlan>(std::move(plan));
   Http1Forwarder::Options o;
-  o.dial = [this, conn,
-            shared](const Http1Forwarder::Target&) -> absl::StatusOr<Http1Forwarder::Dialed> {
+  // Balanced: each attempt's target is a Service endpoint, which must prove
+  // its own identity; otherwise the destination, as planned.
+  auto to = [conn, shared](const Http1Forwarder::Target& target) -> const SocketAddress& {
+    return shared->balancer != nullptr ? target.address : conn->destination;
+  };
+  auto allowed = [this, shared](const SocketAddress& address) {
+    return shared->balancer != nullptr ? BackendIdentities(*shared, address) : shared->allowed;
+  };
+  o.dial = [this, conn, to, allowed](
+               const Http1Forwarder::Target& target) -> absl::StatusOr<Http1Forwarder::Dialed> {
     std::shared_ptr<const IdentitySnapshot> identity = ValidIdentity();
     if (identity == nullptr) return absl::FailedPreconditionError(NoCertificateDetail());
+    const SocketAddress& address = to(target);
     bool connecting = false;
-    absl::StatusOr<UniqueFd> up = ConnectNonBlocking(conn->destination, &connecting);
+    absl::StatusOr<UniqueFd> up = ConnectNonBlocking(address, &connecting);
     if (!up.ok()) return up.status();
     SetNoDelay(up->get()).IgnoreError();
     return Http1Forwarder::Dialed{
-        std::make_unique<TlsTransport>(std::move(*up),
-                                       OutboundTls(conn, *shared, std::move(identity))),
+        std::make_unique<TlsTransport>(
+            std::move(*up), OutboundTls(conn, address, allowed(address), std::move(identity))),
         connecting};
   };
+  if (shared->balancer != nullptr) SetBalancing(o, conn, shared);
   // Looked up for every request, so that a policy change applies to the
   // next request on a kept-alive connection.
   o.behaviour = [this, ids = PolicyIdentities(*shared), port](absl::string_view method,
@@ -99,10 +110,16 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
   if (upstream_pool_ == nullptr && !draining_) {
     upstream_pool_ = std::make_unique<UpstreamPool>(*dispatcher_, UpstreamPool::Options{});
   }
-  const std::string key = UpstreamKey(*conn, *shared);
-  o.take_idle = [this, conn, key](const Http1Forwarder::Target&) -> std::unique_ptr<Transport> {
+  const std::string key = UpstreamKey(conn->destination, shared->allowed);
+  auto key_of = [this, shared, key, to, allowed](const Http1Forwarder::Target& target) {
+    if (shared->balancer == nullptr) return key;
+    const SocketAddress& address = to(target);
+    return UpstreamKey(address, allowed(address));
+  };
+  o.take_idle = [this, conn,
+                 key_of](const Http1Forwarder::Target& target) -> std::unique_ptr<Transport> {
     if (upstream_pool_ == nullptr) return nullptr;  // draining
-    std::unique_ptr<Transport> t = upstream_pool_->Take(key);
+    std::unique_ptr<Transport> t = upstream_pool_->Take(key_of(target));
     if (t != nullptr && !conn->tls.done) {
       // The server this connection verified, for metrics and revocation.
       const auto& tls = static_cast<const TlsTransport&>(*t);
@@ -112,8 +129,8 @@ void Worker::StartForwarder(Connection* conn, UniqueFd fd, OutboundPlan plan) {
     }
     return t;
   };
-  o.give_back = [this, key](const Http1Forwarder::Target&, std::unique_ptr<Transport> t) {
-    if (upstream_pool_ != nullptr) upstream_pool_->Give(key, std::move(t));
+  o.give_back = [this, key_of](const Http1Forwarder::Target& target, std::unique_ptr<Transport> t) {
+    if (upstream_pool_ != nullptr) upstream_pool_->Give(key_of(target), std::move(t));
   };
   o.clock = ctx_.clock;
   if (ctx_.http_stats != nullptr) {

@@ -34,6 +34,7 @@
 #include "proxy/http/retry_budget.h"
 #include "proxy/http/upstream_pool.h"
 #include "proxy/identity/identity_manager.h"
+#include "proxy/lb/p2c_balancer.h"
 #include "proxy/net/socket.h"
 #include "proxy/relay/relay.h"
 #include "proxy/server/access_log.h"
@@ -105,6 +106,12 @@ struct OutboundPlan {
   std::vector<pki::SpiffeId> allowed;  // the servers that may answer; empty: any mesh identity
   bool passthrough = false;            // plain TCP, outside the mesh
   const char* route = "mtls_expected";
+  // The registry's entry for the destination (kept alive by `table`), if any.
+  std::shared_ptr<const EndpointTable> table;
+  const EndpointTable::Entry* entry = nullptr;
+  // HTTP/1.1 requests are balanced over the Service's meshed backends
+  // (outbound_balance.cc); null: they go to the destination.
+  std::shared_ptr<P2cBalancer> balancer;
 };
 
 class Worker {
@@ -146,16 +153,32 @@ class Worker {
   void HandleOutbound(UniqueFd fd, const SocketAddress& peer);
   // ConnectOutbound dials the destination and relays (outbound.cc).
   void ConnectOutbound(Connection* conn, UniqueFd fd, OutboundPlan plan);
-  TlsTransport::Options OutboundTls(Connection* conn, const OutboundPlan& plan,
+  // OutboundTls: the client TLS options for a connection to `to` (the
+  // destination, or a Service's backend) whose server must prove one of
+  // `allowed` (empty: any mesh identity).
+  TlsTransport::Options OutboundTls(Connection* conn, const SocketAddress& to,
+                                    const std::vector<pki::SpiffeId>& allowed,
                                     std::shared_ptr<const IdentitySnapshot> identity);
-  // UpstreamKey: the destination and the identities it must prove (TLS
+  // UpstreamKey: the address and the identities it must prove (TLS
   // sessions and pooled connections are kept by it).
-  std::string UpstreamKey(const Connection& conn, const OutboundPlan& plan) const;
+  std::string UpstreamKey(const SocketAddress& to, const std::vector<pki::SpiffeId>& allowed) const;
   // outbound_http.cc: whether a TrafficPolicy names the destination; then
   // DetectHttp peeks at the app's first bytes and hands HTTP/1.1 to an
   // Http1Forwarder, anything else (or nothing within
   // --http-detect-timeout) to ConnectOutbound.
   bool WantsHttpForwarding(const Connection& conn, const OutboundPlan& plan);
+  // outbound_balance.cc: BalancerFor is this worker's balancer over the
+  // meshed backends of the Service entry `plan` names (updated when the
+  // registry changed), or null: not a Service, --http-balance=false, or no
+  // backend is meshed. SetBalancing fills the forwarder's pick,
+  // attempt_done and the per-backend parts of dial.
+  std::shared_ptr<P2cBalancer> BalancerFor(const Connection& conn, const OutboundPlan& plan);
+  void SetBalancing(Http1Forwarder::Options& o, Connection* conn,
+                    std::shared_ptr<const OutboundPlan> plan);
+  // BackendIdentities: who must answer at `backend`, one of `plan`'s
+  // Service backends: its own registry entry's identities, else the Service's.
+  std::vector<pki::SpiffeId> BackendIdentities(const OutboundPlan& plan,
+                                               const SocketAddress& backend) const;
   // PolicyIdentities: the identities a TrafficPolicy is looked up by.
   std::vector<pki::SpiffeId> PolicyIdentities(const OutboundPlan& plan) const;
   void DetectHttp(Connection* conn, UniqueFd fd, OutboundPlan plan);
@@ -217,6 +240,14 @@ class Worker {
   mutable SnapshotReader<const policy::CompiledPolicy> policy_;
   mutable SnapshotReader<const EndpointTable> endpoints_;
   mutable SnapshotReader<const policy::TrafficTable> traffic_;
+  // Balancers by Service address ("ip:port"), with the registry version
+  // their backends are from; this worker's.
+  struct Balanced {
+    uint64_t version = 0;
+    std::shared_ptr<P2cBalancer> lb;
+  };
+  absl::flat_hash_map<std::string, Balanced> balancers_;
+  uint64_t random_state_ = 0;  // xorshift for the balancers (worker thread only)
   // Retry budgets by TrafficPolicy ("namespace/name"), this worker's.
   absl::flat_hash_map<std::string, std::unique_ptr<RetryBudget>> budgets_;
   bool draining_ = false;  // StopAccepting ran (worker thread only)

@@ -75,6 +75,7 @@ void HttpTestServer::Serve(int fd) {
     } else if (int ms = 0; absl::StartsWith(target, "/slow/") && absl::SimpleAtoi(target.substr(6), &ms)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
     std::string out = absl::StrCat("HTTP/1.1 ", status, " X\r\nContent-Length: ", text.size(),
                                    "\r\n", close_after ? "Connection: close\r\n" : "", "\r\n");
     if (method != "HEAD") out += text;

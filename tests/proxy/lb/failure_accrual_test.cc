@@ -33,6 +33,43 @@ TEST(FailureAccrualTest, EjectsAfterConsecutiveFailures) {
   EXPECT_TRUE(accrual.Available(kT0 + absl::Seconds(1)));
 }
 
+TEST(FailureAccrualTest, ACancelledTrialLetsTheNextPickBeTheTrial) {
+  FailureAccrual accrual(FailureAccrual::Options{});
+  Fail(accrual, 5, kT0);
+  const absl::Duration later = kT0 + absl::Seconds(1);
+  FailureAccrual::Ticket trial = accrual.OnPick(later);
+  ASSERT_TRUE(trial.trial);
+  EXPECT_FALSE(accrual.Available(later));
+  accrual.OnCancel(trial);  // the app went away: says nothing of the backend
+  EXPECT_TRUE(accrual.Available(later));
+  EXPECT_EQ(accrual.ejections(), 1);
+  FailureAccrual::Ticket again = accrual.OnPick(later);
+  EXPECT_TRUE(again.trial);
+  accrual.OnCancel(trial);  // stale: changes nothing
+  EXPECT_EQ(accrual.state(), State::kHalfOpen);
+  accrual.OnOutcome(again, true, later, Zero);
+  EXPECT_EQ(accrual.state(), State::kClosed);
+  // A cancelled ordinary pick counts nothing.
+  Fail(accrual, 4, later);
+  accrual.OnCancel(accrual.OnPick(later));
+  EXPECT_EQ(accrual.consecutive_failures(), 4);
+}
+
+TEST(FailureAccrualTest, AnUnreachableBackendIsEjectedAtOnce) {
+  FailureAccrual accrual(FailureAccrual::Options{});
+  FailureAccrual::Ticket first = accrual.OnPick(kT0);
+  FailureAccrual::Ticket second = accrual.OnPick(kT0);
+  accrual.OnUnreachable(first, kT0, Zero);
+  EXPECT_EQ(accrual.state(), State::kOpen);
+  EXPECT_EQ(accrual.ejected_until(), kT0 + absl::Seconds(1));
+  accrual.OnUnreachable(second, kT0, Zero);  // picked before the ejection: stale
+  EXPECT_EQ(accrual.ejections(), 1);
+  // The trial cannot connect either: out for twice as long.
+  const absl::Duration later = kT0 + absl::Seconds(1);
+  accrual.OnUnreachable(accrual.OnPick(later), later, Zero);
+  EXPECT_EQ(accrual.ejected_until(), later + absl::Seconds(2));
+}
+
 TEST(FailureAccrualTest, SuccessResetsTheCount) {
   FailureAccrual accrual(FailureAccrual::Options{});
   Fail(accrual, 4, kT0);

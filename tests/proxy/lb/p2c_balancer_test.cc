@@ -106,6 +106,21 @@ TEST_F(P2cBalancerTest, OneBackendIsAlwaysPicked) {
   }
 }
 
+TEST_F(P2cBalancerTest, ACancelledPickOnlyEndsItsRequest) {
+  lb_.SetBackends({kA});
+  Prime({absl::Milliseconds(5)});
+  const absl::Duration before = View(kA)->rtt;
+  P2cBalancer::Pick pick = MustPick();
+  EXPECT_EQ(View(kA)->pending, 1u);
+  clock_.Advance(absl::Seconds(3));  // a long wait the backend is not to blame for
+  lb_.Done(pick, {.result = Result::kCancelled});
+  EXPECT_EQ(View(kA)->pending, 0u);
+  EXPECT_EQ(View(kA)->consecutive_failures, 0);
+  // No sample: the estimate only drifted with age, it did not take 3 s.
+  EXPECT_LT(View(kA)->rtt, absl::Milliseconds(30));
+  EXPECT_GE(View(kA)->rtt, before);
+}
+
 TEST_F(P2cBalancerTest, DuplicatesCountOnce) {
   lb_.SetBackends({kA, kA, kB, kA});
   EXPECT_EQ(lb_.size(), 2u);
