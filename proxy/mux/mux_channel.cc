@@ -122,7 +122,10 @@ void MuxChannel::ReadInput() {
       case IoStatus::kWouldBlock:
         return;
       case IoStatus::kEof:
-        Fail("eof");
+        // After GOAWAY both ways and the last stream, the peer may close
+        // before we noticed that we are done too: that is no failure.
+        Fail(nghttp2_session_want_read(session_) == 0 ? absl::string_view(goaway_error_)
+                                                      : absl::string_view("eof"));
         return;
       case IoStatus::kError:
         Fail(transport_->error().empty() ? absl::string_view("reset")
