@@ -19,8 +19,8 @@
 // Errors (error(), stable words): "mux_reset" (the channel died: transport
 // error or EOF, protocol error, GOAWAY with an error), "stream_reset" (the
 // peer reset the stream), "mux_refused" (the server refused: non-2xx status,
-// REFUSED_STREAM, or the stream was above a GOAWAY's last stream id: safe to
-// retry elsewhere), "aborted" (Abort() here), "write_after_shutdown".
+// REFUSED_STREAM, the stream was above a GOAWAY's last stream id, or the
+// channel died before the request went out: safe to retry elsewhere), "aborted" (Abort() here), "write_after_shutdown".
 // After an error Read still returns the bytes that arrived before it, then
 // kEof if the peer had finished sending, else kError; Write returns kError.
 //
