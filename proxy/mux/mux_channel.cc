@@ -76,7 +76,7 @@ void MuxChannel::OnEvent() {
   flush_scheduled_ = false;
   if (state_ == State::kHandshaking) DriveHandshake();
   if (state_ == State::kOpen) ReadInput();
-  if (state_ == State::kOpen && !goaway_error_.empty() && goaway_error_ == "goaway") {
+  if (state_ == State::kOpen && goaway_error_ == "goaway") {  // the peer gave up on us
     Fail("goaway");
   }
   if (state_ == State::kOpen && !DeliverNewStreams()) return;  // *this is gone

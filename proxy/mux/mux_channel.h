@@ -10,7 +10,9 @@
 //                                          MuxChannelOptions{}, nullptr,
 //                                          [&](absl::string_view error) { /* drop ch */ });
 //   ch->Start();
-//   if (ch->CanOpenStream()) auto stream = ch->OpenStream({"10.0.3.7:8080", "tcp"});
+//   if (ch->CanOpenStream()) {
+//     absl::StatusOr<std::unique_ptr<MuxStream>> s = ch->OpenStream({"10.0.3.7:8080", "tcp"});
+//   }
 //
 //   // server proxy, per accepted "tether-mux" connection
 //   auto ch = std::make_unique<MuxChannel>(

@@ -239,11 +239,12 @@ TEST(MuxChannelTest, SlowConsumerBackPressuresTheSender) {
   Peer* c = pair.Open(data, /*fin=*/true);
   // The sender stalls: its Write says kWouldBlock and no byte moves any more.
   size_t stalled_at = 0;
+  int same_polls = 0;
   ASSERT_TRUE(pair.WaitFor([&] {
     if (c->would_block == 0 || server == nullptr) return false;
-    const bool same = c->sent == stalled_at;
+    same_polls = c->sent == stalled_at ? same_polls + 1 : 0;
     stalled_at = c->sent;
-    return same;
+    return same_polls >= 20;  // no byte moved for 20 polls (>= 20 ms)
   }));
   absl::SleepFor(absl::Milliseconds(50));  // no progress even given time
   pair.Run([&] {
