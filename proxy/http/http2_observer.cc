@@ -283,10 +283,11 @@ void Http2Observer::RequestHeadersDone(Stream& st) {
     peer_known_ = true;
     if (options_.peer) peer_ = options_.peer();
   }
-  const std::string route = RouteTemplate(st.method, st.path);
+  std::string route = RouteTemplate(st.method, st.path);
   st.route = options_.stats->Find(options_.inbound, peer_, route);
   st.route->RecordRequest(0);
   st.record = options_.on_request && (!options_.want_request || options_.want_request());
+  if (st.record) st.route_name = std::move(route);  // for its record, computed once
   ++requests_;
 }
 
@@ -311,7 +312,7 @@ void Http2Observer::Finish(int32_t id, nghttp2_session* closing) {
   HttpRequestRecord r;
   r.method = st.method;
   r.path = st.path.substr(0, st.path.find_first_of("?#"));
-  r.route = RouteTemplate(st.method, st.path);
+  r.route = std::move(st.route_name);
   r.status = st.status;
   r.grpc_status = st.grpc ? st.grpc_status : -1;
   r.duration = took;

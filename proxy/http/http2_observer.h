@@ -73,7 +73,8 @@ class Http2Observer final : public RelayTap {
     int status = 0;           // the final :status, 0 until seen
     int grpc_status = -1;     // -1: none seen
     uint64_t response_bytes = 0;
-    bool record = false;  // for on_request
+    bool record = false;     // for on_request
+    std::string route_name;  // RouteTemplate, kept only when record
   };
 
   static int OnBeginHeaders(nghttp2_session* s, const nghttp2_frame* f, void* self);
