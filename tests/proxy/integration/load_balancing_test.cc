@@ -135,10 +135,55 @@ TEST_F(LoadBalancingTest, RequestsSpreadAvoidASlowEndpointAndGoAroundADeadOne) {
   // pod's identity (a request to the wrong one would have failed).
   // 8 + 8 h2load connections and one curl.
   EXPECT_EQ(MetricValue(*m, R"(tether_proxy_outbound_routes_total{route="mtls_verified"})"), 17);
-  EXPECT_EQ(MetricValue(*m, R"(tether_proxy_outbound_routes_total{route="mtls_any_identity"})"),
-            0);
+  EXPECT_EQ(MetricValue(*m, R"(tether_proxy_outbound_routes_total{route="mtls_any_identity"})"), 0);
   EXPECT_EQ(MetricValue(*m, R"(tether_proxy_outbound_routes_total{route="passthrough"})"), 0);
   EXPECT_TRUE(api_.problems().empty()) << api_.problems().front();
+}
+
+// A Service port declared opaque (appProtocol: tcp) is relayed as bytes to
+// its ClusterIP, never parsed or balanced; the same Service undeclared is
+// balanced. Here the ClusterIP is a proxy of the Service's own identity on
+// 127.0.0.24, so that the relayed connection has somewhere to go.
+TEST_F(LoadBalancingTest, APortDeclaredOpaqueIsRelayedNotBalanced) {
+  HttpTestServer replica, at_cluster_ip;
+  StartKubernetesControl(server_.port(), ca_.cert_pem, kOwnToken,
+                         {"--policy-source", "dir", "--revocations-configmap="});
+  ProxyProcess* pod = StartProxy("cart", absl::StrCat("127.0.0.1:", replica.port()), "", "",
+                                 {"--inbound-listen", "127.0.0.21:0"});
+  ASSERT_NE(pod, nullptr);
+  ProxyProcess* vip = StartProxy("cart", absl::StrCat("127.0.0.1:", at_cluster_ip.port()), "", "",
+                                 {"--inbound-listen", "127.0.0.24:0"});
+  ASSERT_NE(vip, nullptr);
+  const int port = vip->inbound_port();
+  api_.Put(kPods, PodJson("shop", "cart-1", "cart", {"127.0.0.21"}, true));
+  api_.Put(kSlices,
+           SliceJson("shop", "cart-1", "cart", {{"127.0.0.21", "cart-1"}}, pod->inbound_port()));
+  api_.Put(kServices, ServiceJson("shop", "cart", "127.0.0.24", {port}, "tcp"));
+  ProxyProcess* web = StartProxy("web", "", absl::StrCat("127.0.0.24:", port));
+  ASSERT_NE(web, nullptr);
+  auto has = [&](const std::string& text) {
+    return WaitFor(
+        [&] { return absl::StrContains(HttpGet(web->admin_port(), "/endpoints"), text); });
+  };
+  ASSERT_TRUE(has("\"protocol\": \"opaque\"")) << HttpGet(web->admin_port(), "/endpoints");
+
+  std::vector<std::string> codes = Curl(web->outbound_port(), Paths(20));
+  EXPECT_EQ(Count(codes, "200"), 20);
+  EXPECT_EQ(at_cluster_ip.requests(), 20);  // relayed to the ClusterIP
+  EXPECT_EQ(replica.requests(), 0);
+  auto m = web->Scrape();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(SumMetric(*m, "tether_proxy_http_requests_total", {"direction=\"outbound\""}), 0)
+      << "an opaque port was parsed";
+
+  // Undeclared, the same port is HTTP: balanced to the endpoint.
+  api_.Put(kServices, ServiceJson("shop", "cart", "127.0.0.24", {port}));
+  ASSERT_TRUE(WaitFor(
+      [&] { return !absl::StrContains(HttpGet(web->admin_port(), "/endpoints"), "opaque"); }));
+  codes = Curl(web->outbound_port(), Paths(20));
+  EXPECT_EQ(Count(codes, "200"), 20);
+  EXPECT_EQ(replica.requests(), 20);
+  EXPECT_EQ(at_cluster_ip.requests(), 20);
 }
 
 }  // namespace
