@@ -617,25 +617,26 @@ class Bench:
         for c in contenders.values():
             c.stop()
 
-    # 1. Keep-alive throughput, wrk.
-    def keepalive(self, cs):
-        secs = self.pick(8, 3, 1)
+    # best_of_rounds runs `measure(contender)` (a command under the load
+    # CPUs, parsed into {"rps": ...}) `rounds` times for each contender and
+    # keeps, apart, the best requests/s and the least CPU per request:
+    # interference on a shared machine only ever slows a run down and adds
+    # CPU time. CPU per request is steadier than requests/s: other tenants
+    # take time away, not instructions.
+    def best_of_rounds(self, cs, label, secs, measure):
         res = {}
         for rnd in range(self.pick(3, 1, 1)):
             for n, c in cs.items():
                 before = {p: cpu_seconds(p) for p in c.pids()}
-                out = self.env.run(["wrk", "-t1", "-c64", f"-d{secs}s", "--latency",
-                                    f"http://127.0.0.1:{c.entry}/"], self.env.load_cpus)
-                r = parse_wrk(out)
-                # CPU per request is steadier than requests/s on a shared
-                # machine: other tenants take time away, not instructions.
+                r = measure(c)
                 cpu = [cpu_seconds(p) - before[p] for p in c.pids()]
                 if cpu and r["rps"] > 0:
                     r["cpu_us_per_request"] = [x * 1e6 / (r["rps"] * secs) for x in cpu]
-                log(f"keep-alive {n}: {r['rps']:.0f} req/s p50 {r['p50_us']:.0f} us, CPU per "
-                    f"request {[round(x, 1) for x in r.get('cpu_us_per_request', [])]} us")
-                # Keep the best of the rounds, throughput and CPU apart:
-                # interference only ever slows a run down and adds CPU time.
+                extra = f" p50 {r['p50_us']:.0f} us" if "p50_us" in r else ""
+                if "failed" in r:
+                    extra += f", {r['failed']} failed"
+                log(f"{label} {n}: {r['rps']:.0f} req/s{extra}, CPU per request "
+                    f"{[round(x, 1) for x in r.get('cpu_us_per_request', [])]} us")
                 best = res.setdefault(n, r)
                 if r["rps"] > best["rps"]:
                     res[n] = {**r, "cpu_us_per_request": best.get("cpu_us_per_request", [])}
@@ -643,7 +644,17 @@ class Bench:
                 cpu = r.get("cpu_us_per_request")
                 if cpu and sum(cpu) < sum(best.get("cpu_us_per_request") or [float("inf")]):
                     best["cpu_us_per_request"] = cpu
-        self.results["keepalive"] = res
+        return res
+
+    # 1. Keep-alive throughput, wrk.
+    def keepalive(self, cs):
+        secs = self.pick(8, 3, 1)
+
+        def measure(c):
+            return parse_wrk(self.env.run(["wrk", "-t1", "-c64", f"-d{secs}s", "--latency",
+                                           f"http://127.0.0.1:{c.entry}/"], self.env.load_cpus))
+
+        self.results["keepalive"] = self.best_of_rounds(cs, "keep-alive", secs, measure)
 
     # 1b. HTTP/2 (h2c) multiplexed throughput, h2load: what watching every
     # stream (the HTTP/2 observer) costs beside the L4 tunnel and the peers.
@@ -651,26 +662,16 @@ class Bench:
         secs = self.pick(8, 3, 1)
         cs = self.start_set(self.backend.h2_port, warm=False,
                             names=[n for n in self.names if n != "tether-http"])
-        res = {}
+
+        def measure(c):
+            out = self.env.run(["h2load", "-c", "16", "-m", "10", "-t", "1", "-D", str(secs),
+                                f"http://127.0.0.1:{c.entry}/"], self.env.load_cpus)
+            return parse_h2load(out, secs)
+
         try:
-            for rnd in range(self.pick(3, 1, 1)):
-                for n, c in cs.items():
-                    before = {p: cpu_seconds(p) for p in c.pids()}
-                    out = self.env.run(["h2load", "-c", "16", "-m", "10", "-t", "1", "-D",
-                                        str(secs), f"http://127.0.0.1:{c.entry}/"],
-                                       self.env.load_cpus)
-                    r = parse_h2load(out, secs)
-                    cpu = [cpu_seconds(p) - before[p] for p in c.pids()]
-                    if cpu and r["rps"] > 0:
-                        r["cpu_us_per_request"] = [x * 1e6 / (r["rps"] * secs) for x in cpu]
-                    log(f"h2 {n}: {r['rps']:.0f} req/s, {r['failed']} failed, CPU per request "
-                        f"{[round(x, 1) for x in r.get('cpu_us_per_request', [])]} us")
-                    best = res.setdefault(n, r)
-                    if r["rps"] > best["rps"]:
-                        res[n] = r
+            self.results["h2"] = self.best_of_rounds(cs, "h2", secs, measure)
         finally:
             self.stop_set(cs)
-        self.results["h2"] = res
 
     # 2. Fixed rate (open loop), and 6. CPU at that rate.
     def fixed_rate(self, cs):
